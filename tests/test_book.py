@@ -1,0 +1,40 @@
+"""The book's configuration builds, and an erroring notebook fails the build (not a published traceback)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JB = Path(sys.executable).with_name("jupyter-book")
+
+
+def _book(tmp_path: Path, code: str) -> Path:
+    tmp_path.mkdir()
+    for name in ("_config.yml", "references.bib", "intro.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "chapters").mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"), nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, tmp_path / "chapters" / "probe.ipynb")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapters/probe\n")
+    return tmp_path
+
+
+def _build(book: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(JB), "build", str(book), "-W", "--keep-going"], capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.skipif(not JB.exists(), reason="jupyter-book is not installed next to this Python")
+def test_book_builds_and_an_erroring_notebook_fails_it(tmp_path):
+    good = _build(_book(tmp_path / "good", "print(1 + 1)"))
+    assert good.returncode == 0, good.stdout[-3000:] + good.stderr[-3000:]
+    assert (tmp_path / "good" / "_build" / "html" / "chapters" / "probe.html").exists()
+    bad = _build(_book(tmp_path / "bad", "raise RuntimeError('boom')"))
+    assert bad.returncode != 0
+    assert "boom" in bad.stdout + bad.stderr
