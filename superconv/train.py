@@ -1,0 +1,508 @@
+"""The training loop: ``fit(model, train_data, test_data, lr, momentum, ...) -> History``.
+
+One flat loop, written for speed on a laptop CPU and on a GPU alike:
+
+* the whole dataset is a tensor on the training device; batches are gathered and augmented
+  there (``superconv.data.Batches``), so there is no DataLoader and no per-image Python;
+* bf16 autocast and channels_last where the device supports them (fp32 otherwise); weights,
+  BN statistics and the loss stay fp32;
+* no host synchronisation per step: per-step losses are written into a device tensor and copied
+  to the host every ``log_every`` steps, where divergence is checked and the progress bar moves.
+
+The LR and momentum are callables of the iteration (``superconv.schedules`` objects plug in
+directly): batch ``it`` (0-based) trains with ``lr(it)`` and ``momentum(it)``.
+
+A run that diverges (NaN/inf, or a loss above ``max_loss``) stops and is recorded as diverged;
+it does not raise. With ``checkpoint=path`` a run saves itself every ``checkpoint_every``
+iterations and, started again, resumes to exactly the result of an uninterrupted run (the batch
+of iteration ``it`` is a pure function of ``(seed, it)``, and RNG states are checkpointed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import __version__
+from .data import Batches, Split, eval_batches
+from .optim import SGD_KINDS, make_optimizer, set_hyperparameters
+
+PRECISIONS = ("auto", "bf16", "fp32")
+DEFAULT_MOMENTUM = 0.9
+
+
+@dataclass
+class History:
+    """Everything a run measured. Iterations are counted as *completed* batches."""
+
+    lr: list = field(default_factory=list)            # lr used by batch it, per iteration
+    momentum: list = field(default_factory=list)      # momentum used by batch it (None: none)
+    train_loss: list = field(default_factory=list)    # mini-batch loss of batch it (before its step)
+    eval_iters: list = field(default_factory=list)    # completed iterations at each evaluation
+    test_loss: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+    train_acc: float | None = None                    # final accuracy on (a subset of) train, no augmentation
+    train_eval_loss: float | None = None
+    wall_time: float = 0.0                            # seconds spent in fit, summed over resumes
+    diverged: bool = False
+    diverged_at: int | None = None                    # first iteration whose loss was bad
+    stopped_by: str | None = None                     # a callback that stopped the run early
+    iterations: int = 0                               # iterations completed
+    config: dict = field(default_factory=dict)        # what produced this history (provenance)
+    extra: dict = field(default_factory=dict)         # callbacks' records (e.g. Hessian-free estimate)
+
+    @property
+    def final_test_acc(self) -> float | None:
+        return self.test_acc[-1] if self.test_acc else None
+
+    @property
+    def best_test_acc(self) -> float | None:
+        return max(self.test_acc) if self.test_acc else None
+
+    @property
+    def generalization_gap(self) -> float | None:
+        """Train minus test accuracy at the end of the run (the paper's Fig. 5b)."""
+        if self.train_acc is None or not self.test_acc:
+            return None
+        return self.train_acc - self.test_acc[-1]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def save(self, path) -> None:
+        _atomic_write_bytes(Path(path), json.dumps(_jsonable(self.to_dict()), indent=1).encode())
+
+    @classmethod
+    def load(cls, path) -> "History":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+@dataclass
+class StepContext:
+    """What callbacks see. ``x``/``y`` are the batch just trained on; ``loss`` a device tensor."""
+
+    it: int
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    history: History
+    x: torch.Tensor | None = None
+    y: torch.Tensor | None = None
+    loss: torch.Tensor | None = None
+    lr: float = 0.0
+    momentum: float | None = None
+    loss_fn: Callable | None = None      # loss_fn(model, x, y) -> loss, with the run's precision
+
+
+# --------------------------------------------------------------------------- helpers
+
+def resolve_device(device) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """bf16 autocast pays off on CUDA GPUs with bf16 and CPUs with AVX512-BF16/AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not a precision; allowed: 'auto', 'bf16', 'fp32'")
+    if precision == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    return precision
+
+
+def _autocast(device: torch.device, precision: str):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def _as_schedule(value, name: str) -> Callable[[int], float | None]:
+    """A float becomes a constant; a schedule object gives its bound method; callables pass."""
+    if value is None:
+        return lambda it: None
+    if isinstance(value, (int, float)):
+        v = float(value)
+        return lambda it: v
+    if callable(value):
+        return value
+    raise ValueError(f"{name}={value!r} must be a number or a callable of the iteration")
+
+
+def _split_lr_momentum(lr, momentum):
+    """``lr`` may be a schedule object with ``.lr``/``.momentum``; an explicit momentum wins."""
+    sched_mom = None
+    if hasattr(lr, "lr") and callable(getattr(lr, "lr")):
+        sched_mom = getattr(lr, "momentum", None)
+        lr = lr.lr
+    lr_fn = _as_schedule(lr, "lr")
+    if momentum is None:
+        mom_fn = sched_mom if callable(sched_mom) and sched_mom(0) is not None else _as_schedule(DEFAULT_MOMENTUM, "momentum")
+    else:
+        mom_fn = _as_schedule(momentum, "momentum")
+    return lr_fn, mom_fn
+
+
+def _fingerprint_points(iterations: int) -> list[int]:
+    return sorted({0, 1, iterations // 7, iterations // 3, iterations // 2, (2 * iterations) // 3,
+                   max(iterations - 1, 0)})
+
+
+def _jsonable(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return repr(obj)  # 'nan' / 'inf': JSON has no literal for them
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def set_bn_momentum(model: nn.Module, momentum: float) -> None:
+    """PyTorch convention: running = (1-momentum)*running + momentum*batch.
+    Caffe's ``moving_average_fraction`` f corresponds to ``momentum = 1 - f``."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = momentum
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Split, batch_size: int = 1000, precision: str = "auto",
+             channels_last: bool | None = None, limit: int | None = None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (in %) of ``model`` on ``data`` (first ``limit`` samples)."""
+    device = next(model.parameters()).device
+    precision = resolve_precision(precision, device)
+    if channels_last is None:
+        channels_last = precision == "bf16"
+    was_training = model.training
+    model.eval()
+    if limit is not None and limit < len(data):
+        data = data.subset(torch.arange(limit))
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    for x, y in eval_batches(data.to(device), batch_size, channels_last=channels_last):
+        with _autocast(device, precision):
+            out = model(x)
+        out = out.float()
+        loss_sum += F.cross_entropy(out, y, reduction="sum").double()
+        correct += (out.argmax(1) == y).sum()
+    model.train(was_training)
+    n = len(data)
+    return float(loss_sum) / n, 100.0 * float(correct) / n
+
+
+# --------------------------------------------------------------------------- fit
+
+def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, momentum=None,
+        iterations: int = 1000, batch_size: int = 128, weight_decay: float = 1e-4, *,
+        nesterov: bool = False, sgd: str = "torch", precision: str = "auto",
+        channels_last: bool | None = None, bn_momentum: float | None = None,
+        eval_every: int | None = None, eval_batch_size: int = 1000,
+        train_eval_size: int | None = 10_000, seed: int = 0, flip: bool = True, crop_pad: int = 0,
+        device=None, max_loss: float | None = None, log_every: int = 50, progress: bool = True,
+        desc: str | None = None, checkpoint=None, checkpoint_every: int | None = None,
+        callbacks: Sequence[Any] = ()) -> History:
+    """Train ``model`` with SGD for ``iterations`` mini-batches and return its :class:`History`.
+
+    Parameters (the ones that need words):
+      lr, momentum: numbers or callables ``it -> value``; ``lr`` may be a schedule object with
+        ``.lr(it)``/``.momentum(it)``. ``momentum=None``: the schedule's momentum if it has one,
+        else 0.9 (constant, as in the paper's headline runs).
+      sgd: ``"torch"`` (v = m·v + g; w -= lr·v) or ``"caffe"`` (v = m·v + lr·(g + wd·w); w -= v).
+      weight_decay: L2 on every parameter, BN and biases included (as the paper's Caffe nets).
+      precision: ``"auto"`` (bf16 autocast where supported), ``"bf16"`` or ``"fp32"``.
+      bn_momentum: PyTorch convention; Caffe's moving-average fraction f is ``1 - f``
+        (paper: 0.95 → 0.05 for CLR runs, 0.999 → 0.001 for PC-LR).
+      eval_every: evaluate on ``test_data`` every this many iterations (and always at the end).
+      train_eval_size: final train accuracy is measured on the first this-many training samples
+        (None: all), without augmentation, for the generalization gap.
+      flip, crop_pad: on-device augmentation (the paper used flips only).
+      max_loss: a mini-batch loss above this counts as divergence (default 10·ln(classes)).
+      log_every: host synchronisation period (progress bar, divergence check, callbacks' on_log).
+      checkpoint, checkpoint_every: path of a resumable checkpoint and its period in iterations.
+      callbacks: objects with optional ``on_step(ctx)`` (after every step), ``on_log(ctx)``
+        (at every sync point; return True to stop the run), ``on_end(ctx)``, and
+        ``state_dict()``/``load_state_dict()`` to be checkpointed with the run.
+    """
+    # ---- validate everything before any work
+    if not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations={iterations!r} must be a positive integer")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    if batch_size > len(train_data):
+        raise ValueError(f"batch_size={batch_size} is larger than the training data "
+                         f"({len(train_data)} samples); allowed: 1..{len(train_data)}")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay={weight_decay} must be >= 0")
+    if sgd not in SGD_KINDS:
+        raise ValueError(f"sgd={sgd!r} is not an SGD kind; allowed: 'torch', 'caffe'")
+    if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
+        raise ValueError(f"eval_every={eval_every!r} must be a positive integer or None")
+    if checkpoint_every is not None and (not isinstance(checkpoint_every, int) or checkpoint_every < 1):
+        raise ValueError(f"checkpoint_every={checkpoint_every!r} must be a positive integer or None")
+    if checkpoint_every is not None and checkpoint is None:
+        raise ValueError("checkpoint_every is set but checkpoint (a file path) is None")
+    if not isinstance(log_every, int) or log_every < 1:
+        raise ValueError(f"log_every={log_every!r} must be a positive integer")
+    if bn_momentum is not None and not 0.0 <= bn_momentum <= 1.0:
+        raise ValueError(f"bn_momentum={bn_momentum} must be in [0, 1] (PyTorch convention)")
+    dev = resolve_device(device)
+    precision = resolve_precision(precision, dev)
+    if channels_last is None:
+        channels_last = precision == "bf16"
+    lr_fn, mom_fn = _split_lr_momentum(lr, momentum)
+    points = _fingerprint_points(iterations)
+    for it in points:
+        v = lr_fn(it)
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"lr({it})={v!r}: the learning rate must be a finite number >= 0")
+        m = mom_fn(it)
+        if m is not None and not 0.0 <= m < 1.0:
+            raise ValueError(f"momentum({it})={m!r} must be in [0, 1)")
+    if max_loss is None:
+        max_loss = 10.0 * math.log(max(train_data.num_classes, 2))
+    batches = Batches(train_data.to(dev), batch_size, seed=seed, flip=flip, crop_pad=crop_pad,
+                      channels_last=channels_last)
+    test_data = test_data.to(dev) if test_data is not None else None
+
+    config = dict(
+        iterations=iterations, batch_size=batch_size, weight_decay=weight_decay, nesterov=nesterov,
+        sgd=sgd, precision=precision, channels_last=channels_last, bn_momentum=bn_momentum,
+        eval_every=eval_every, train_eval_size=train_eval_size, seed=seed, flip=flip,
+        crop_pad=crop_pad, max_loss=max_loss,
+        lr_at=[[it, lr_fn(it)] for it in points], momentum_at=[[it, mom_fn(it)] for it in points],
+        model=type(model).__name__, model_name=getattr(model, "name", None),
+        parameters=sum(p.numel() for p in model.parameters()),
+        train_data=getattr(train_data, "description", train_data.name), train_size=len(train_data),
+        test_data=getattr(test_data, "description", None) if test_data is not None else None,
+    )
+    provenance = dict(device=str(dev), device_name=_device_name(dev), torch=torch.__version__,
+                      superconv=__version__)
+
+    model.to(dev)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if bn_momentum is not None:
+        set_bn_momentum(model, bn_momentum)
+    optimizer = make_optimizer(model.parameters(), sgd, lr=lr_fn(0), momentum=mom_fn(0) or 0.0,
+                               weight_decay=weight_decay, nesterov=nesterov)
+
+    history = History(config={**config, **provenance})
+    start = 0
+    ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    if ckpt_path is not None and ckpt_path.exists():
+        start, history = _resume(ckpt_path, config, model, optimizer, callbacks, dev)
+        if history.iterations >= iterations or history.diverged or history.stopped_by:
+            return history  # finished before: nothing to do, nothing overwritten
+    else:
+        torch.manual_seed(seed)  # dropout and anything else drawing from the global RNG
+
+    def loss_fn(m, x, y):
+        with _autocast(dev, precision):
+            out = m(x)
+        return F.cross_entropy(out.float(), y)
+
+    ctx = StepContext(it=start, model=model, optimizer=optimizer, history=history, loss_fn=loss_fn)
+    step_cbs = [cb for cb in callbacks if hasattr(cb, "on_step")]
+    log_cbs = [cb for cb in callbacks if hasattr(cb, "on_log")]
+    losses = torch.empty(log_every, device=dev)  # per-step losses, copied to host at sync points
+    pending = 0                                  # steps written into `losses` but not yet synced
+
+    bar = _progress(progress, iterations, start, desc or config["model_name"] or "fit")
+    t0 = time.perf_counter()
+    model.train()
+    it = start
+    stop = False
+    try:
+        while it < iterations and not stop:
+            cur_lr, cur_m = lr_fn(it), mom_fn(it)
+            set_hyperparameters(optimizer, cur_lr, cur_m)
+            x, y = batches.batch(it)
+            loss = loss_fn(model, x, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses[pending] = loss.detach()
+            pending += 1
+            history.lr.append(cur_lr)
+            history.momentum.append(cur_m)
+            it += 1
+            if step_cbs:
+                ctx.it, ctx.x, ctx.y, ctx.loss, ctx.lr, ctx.momentum = it - 1, x, y, loss, cur_lr, cur_m
+                for cb in step_cbs:
+                    cb.on_step(ctx)
+
+            evaluate_now = (eval_every is not None and it % eval_every == 0) or it == iterations
+            ckpt_now = checkpoint_every is not None and it % checkpoint_every == 0
+            if pending == log_every or evaluate_now or ckpt_now:
+                bad = _sync_losses(history, losses, pending, max_loss)
+                pending = 0
+                if bad is not None:
+                    history.diverged, history.diverged_at = True, bad
+                    break
+                if evaluate_now and test_data is not None:
+                    tl, ta = evaluate(model, test_data, eval_batch_size, precision, channels_last)
+                    history.eval_iters.append(it)
+                    history.test_loss.append(tl)
+                    history.test_acc.append(ta)
+                    if not math.isfinite(tl):
+                        history.diverged, history.diverged_at = True, it
+                        break
+                history.iterations = it
+                ctx.it = it
+                for cb in log_cbs:
+                    if cb.on_log(ctx):
+                        history.stopped_by, stop = type(cb).__name__, True
+                _update_bar(bar, history, it)
+                if ckpt_now and ckpt_path is not None:
+                    history.wall_time += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    _save_checkpoint(ckpt_path, config, model, optimizer, history, callbacks, finished=False)
+        if pending:
+            bad = _sync_losses(history, losses, pending, max_loss)
+            if bad is not None:
+                history.diverged, history.diverged_at = True, bad
+        history.iterations = it
+        if not history.diverged:
+            history.train_eval_loss, history.train_acc = evaluate(
+                model, batches.split, eval_batch_size, precision, channels_last, limit=train_eval_size)
+        ctx.it = history.iterations
+        for cb in callbacks:
+            if hasattr(cb, "on_end"):
+                cb.on_end(ctx)
+    finally:
+        bar.close()
+    history.wall_time += time.perf_counter() - t0
+    if ckpt_path is not None:
+        _save_checkpoint(ckpt_path, config, model, optimizer, history, callbacks, finished=True)
+    return history
+
+
+def _sync_losses(history: History, losses: torch.Tensor, n: int, max_loss: float) -> int | None:
+    """Copy ``n`` pending losses to the host; return the first bad iteration, if any."""
+    vals = losses[:n].tolist()
+    first = len(history.train_loss)
+    history.train_loss.extend(vals)
+    for i, v in enumerate(vals):
+        if not math.isfinite(v) or v > max_loss:
+            return first + i
+    return None
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    name = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    import platform
+    return f"{name or platform.machine()} ({os.cpu_count()} logical CPUs, {torch.get_num_threads()} threads)"
+
+
+# --------------------------------------------------------------------------- progress
+
+def _progress(enabled: bool, total: int, initial: int, desc: str):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
+
+
+class _NoBar:
+    def update(self, n=1): pass
+    def set_postfix(self, *a, **k): pass
+    def close(self): pass
+    n = 0
+
+
+def _update_bar(bar, history: History, it: int) -> None:
+    bar.update(it - bar.n)
+    post = dict(lr=f"{history.lr[-1]:.3g}", loss=f"{history.train_loss[-1]:.3f}")
+    if history.test_acc:
+        post["acc"] = f"{history.test_acc[-1]:.2f}"
+    bar.set_postfix(post, refresh=False)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def _rng_states() -> dict:
+    states = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["cpu"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _save_checkpoint(path: Path, config: dict, model, optimizer, history: History, callbacks,
+                     finished: bool) -> None:
+    _atomic_torch_save(dict(
+        format="superconv-checkpoint-1", config=config, finished=finished,
+        model=model.state_dict(), optimizer=optimizer.state_dict(), history=history.to_dict(),
+        rng=_rng_states(),
+        callbacks=[cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks],
+    ), path)
+
+
+def _resume(path: Path, config: dict, model, optimizer, callbacks, dev) -> tuple[int, History]:
+    try:
+        state = torch.load(path, map_location=dev, weights_only=False)
+    except Exception as e:  # truncated or foreign file: say which and what to do
+        raise ValueError(f"checkpoint={str(path)!r} cannot be read ({type(e).__name__}: {e}); "
+                         "delete it to start afresh or pass another path") from e
+    if not isinstance(state, dict) or state.get("format") != "superconv-checkpoint-1":
+        raise ValueError(f"checkpoint={str(path)!r} is not a superconv checkpoint")
+    saved = state["config"]
+    diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+    if diff:
+        raise ValueError(f"checkpoint={str(path)!r} was written by a different run (differs in: "
+                         f"{', '.join(diff)}); delete it or pass another path")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    _set_rng_states(state["rng"])
+    for cb, cb_state in zip(callbacks, state.get("callbacks", [])):
+        if cb_state is not None and hasattr(cb, "load_state_dict"):
+            cb.load_state_dict(cb_state)
+    history = History.from_dict(state["history"])
+    return history.iterations, history

@@ -1,0 +1,185 @@
+"""The training loop: determinism, exact resume, divergence handling, validation, learning."""
+
+import math
+import os
+
+import pytest
+import torch
+
+from superconv import data, models
+from superconv.train import History, evaluate, fit
+
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+def toy_split(n=256, seed=0, train=True):
+    """Learnable 2-class toy data: is the top half brighter than the bottom half? (flip-invariant)"""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 1, 8, 8), generator=g, dtype=torch.uint8)
+    labels = (images[..., :4, :].float().mean((1, 2, 3)) > images[..., 4:, :].float().mean((1, 2, 3))).long()
+    return data.Split(images=images, labels=labels, mean=(0.5,), std=(0.29,), classes=["bottom", "top"],
+                      name="toy", train=train)
+
+
+def small_model(seed=0):
+    torch.manual_seed(seed)
+    return models.cifar_resnet(8, num_classes=2, in_channels=1, width=4)
+
+
+def run(iterations=30, **kw):
+    kw.setdefault("lr", lambda it: 0.05 + 0.01 * it)
+    kw.setdefault("momentum", 0.9)
+    return fit(small_model(), toy_split(), toy_split(128, seed=1, train=False), iterations=iterations,
+               batch_size=32, weight_decay=5e-4, eval_every=10, progress=False, log_every=7, **kw)
+
+
+def comparable(h: History) -> dict:
+    d = h.to_dict()
+    d.pop("wall_time")
+    return d
+
+
+def test_history_records_every_iteration():
+    lr = lambda it: 0.01 * (it + 1)
+    mom = lambda it: 0.95 - 0.001 * it
+    h = run(iterations=25, lr=lr, momentum=mom)
+    assert h.iterations == 25 and not h.diverged
+    assert h.lr == [lr(i) for i in range(25)]
+    assert h.momentum == pytest.approx([mom(i) for i in range(25)])
+    assert len(h.train_loss) == 25 and all(math.isfinite(v) for v in h.train_loss)
+    assert h.eval_iters == [10, 20, 25]
+    assert len(h.test_acc) == len(h.test_loss) == 3
+    assert 0 <= h.train_acc <= 100 and h.generalization_gap == h.train_acc - h.test_acc[-1]
+    assert h.config["batch_size"] == 32 and h.config["torch"] == torch.__version__
+    assert h.wall_time > 0
+
+
+def test_schedule_object_supplies_lr_and_momentum():
+    class Sched:
+        def lr(self, it): return 0.1
+        def momentum(self, it): return 0.8
+    h = fit(small_model(), toy_split(), None, Sched(), iterations=5, batch_size=32, progress=False)
+    assert h.lr == [0.1] * 5 and h.momentum == [0.8] * 5
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("sgd", ["torch", "caffe"])
+def test_same_seed_gives_identical_history(precision, sgd):
+    a = run(precision=precision, sgd=sgd, seed=3)
+    b = run(precision=precision, sgd=sgd, seed=3)
+    assert comparable(a) == comparable(b)
+    c = run(precision=precision, sgd=sgd, seed=4)
+    assert c.train_loss != a.train_loss
+
+
+class Interrupt(Exception):
+    pass
+
+
+class KillAt:
+    def __init__(self, at):
+        self.at = at
+
+    def on_step(self, ctx):
+        if ctx.it + 1 == self.at:
+            raise Interrupt
+
+
+@pytest.mark.parametrize("kill_at", [14, 20, 29])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, kill_at):
+    ref_model = small_model()
+    ref = fit(ref_model, toy_split(), toy_split(128, 1, False), lambda it: 0.05 + 0.01 * it, 0.9,
+              iterations=30, batch_size=32, eval_every=10, progress=False, log_every=7)
+    ckpt = tmp_path / "run.ckpt"
+    args = dict(iterations=30, batch_size=32, eval_every=10, progress=False, log_every=7,
+                checkpoint=ckpt, checkpoint_every=10)
+    with pytest.raises(Interrupt):
+        fit(small_model(), toy_split(), toy_split(128, 1, False), lambda it: 0.05 + 0.01 * it, 0.9,
+            callbacks=[KillAt(kill_at)], **args)
+    assert ckpt.exists()
+    resumed_model = small_model(seed=99)  # different init: everything must come from the checkpoint
+    h = fit(resumed_model, toy_split(), toy_split(128, 1, False), lambda it: 0.05 + 0.01 * it, 0.9, **args)
+    assert comparable(h) == comparable(ref)
+    for (k, a), (_, b) in zip(ref_model.state_dict().items(), resumed_model.state_dict().items()):
+        assert torch.equal(a, b), k
+    # a finished run is loaded, not retrained, and its checkpoint is not overwritten
+    mtime = os.path.getmtime(ckpt)
+    again = fit(small_model(), toy_split(), toy_split(128, 1, False), lambda it: 0.05 + 0.01 * it, 0.9, **args)
+    assert comparable(again) == comparable(ref) and os.path.getmtime(ckpt) == mtime
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path):
+    ckpt = tmp_path / "run.ckpt"
+    run(iterations=10, checkpoint=ckpt, checkpoint_every=5)
+    with pytest.raises(ValueError, match="different run.*lr_at"):
+        run(iterations=10, lr=0.123, checkpoint=ckpt, checkpoint_every=5)
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="checkpoint"):
+        run(iterations=10, checkpoint=ckpt)
+
+
+@pytest.mark.parametrize("lr", [1e4, 1e30])
+def test_divergence_is_recorded_not_raised(lr):
+    h = run(iterations=40, lr=lambda it: lr if it >= 3 else 0.1)
+    assert h.diverged and h.diverged_at is not None and 3 <= h.diverged_at < 40
+    assert h.iterations < 40 and h.train_acc is None
+
+
+def test_callback_can_stop_the_run():
+    class StopAfter:
+        def on_log(self, ctx):
+            return ctx.it >= 14
+    h = run(iterations=30, callbacks=[StopAfter()])
+    # host syncs come log_every=7 steps after the previous one and at evaluations (every 10):
+    # 7, 10, 17 -> the first at or after 14 is 17
+    assert h.stopped_by == "StopAfter" and h.iterations == 17 and len(h.train_loss) == 17
+
+
+def test_bn_momentum_is_set():
+    model = small_model()
+    fit(model, toy_split(), None, 0.1, iterations=2, batch_size=32, bn_momentum=0.05, progress=False)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(m.momentum == 0.05 for m in bns)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(batch_size=10_000), "batch_size"),
+    (dict(lr=-0.1), "lr"),
+    (dict(lr=float("nan")), "lr"),
+    (dict(momentum=1.5), "momentum"),
+    (dict(precision="fp16"), "precision"),
+    (dict(sgd="adam"), "sgd"),
+    (dict(iterations=0), "iterations"),
+    (dict(weight_decay=-1.0), "weight_decay"),
+    (dict(eval_every=0), "eval_every"),
+    (dict(bn_momentum=2.0), "bn_momentum"),
+    (dict(checkpoint_every=5), "checkpoint"),
+])
+def test_bad_parameters_fail_before_work(kwargs, name):
+    model = small_model()
+    before = [p.clone() for p in model.parameters()]
+    args = dict(lr=0.1, momentum=0.9, iterations=5, batch_size=32, progress=False)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        fit(model, toy_split(), None, **args)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_learns_the_toy_task():
+    h = run(iterations=120, lr=0.05)
+    assert h.test_acc[-1] > 75  # chance is 50 %
+
+
+@pytest.mark.skipif(not os.path.exists(FMNIST), reason="Debian's dataset-fashion-mnist is not installed")
+def test_learns_real_fashion_mnist():
+    train = data.balanced_subset(data.load("fashion-mnist", train=True), 2000, seed=0)
+    test = data.load("fashion-mnist", train=False).subset(torch.arange(1000))
+    torch.manual_seed(0)
+    model = models.cifar_resnet(8, in_channels=1, width=8)
+    tri = lambda it: 0.05 + 0.45 * (1 - abs(it - 100) / 100)  # one triangle 0.05 -> 0.5 -> 0.05
+    h = fit(model, train, test, tri, 0.9, iterations=200,
+            batch_size=64, weight_decay=5e-4, progress=False)
+    assert not h.diverged
+    assert h.test_acc[-1] > 72, h.test_acc  # chance is 10 %
+    loss, acc = evaluate(model, test)
+    assert acc == pytest.approx(h.test_acc[-1]) and loss == pytest.approx(h.test_loss[-1], rel=1e-6)
