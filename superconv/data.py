@@ -1,0 +1,569 @@
+"""Datasets as whole on-device tensors, and fast on-device batches.
+
+Why this shape: the runs in this book are short (super-convergence is about training in
+few epochs) and the datasets are small (CIFAR-10's train split is 150 MB as uint8), so
+the cheapest input pipeline is almost none. Every image of a split lives on the
+accelerator in one uint8 tensor, and a training batch is a handful of vectorized tensor
+ops (gather, flip, crop, normalize): no DataLoader workers, no per-image Python, and no
+host-device synchronization per step.
+
+What is here:
+
+- ``load(name, train=True, root=None, device="cpu", download=None) -> Split``. The
+  files are read by torchvision's own dataset classes (``CIFAR10``, ``CIFAR100``,
+  ``MNIST``, ``FashionMNIST``); this module only finds them and converts the result.
+- ``Split``: uint8 images (N, C, H, W), int64 labels, per-channel mean/std of the
+  *train* split (a test split carries its train split's statistics), class names, and a
+  ``description`` for figure captions.
+- ``balanced_subset`` and ``holdout``: deterministic, class-balanced subsets.
+- ``Batches``: training batches where batch number ``it`` is a pure function of
+  ``(seed, it)``, so an interrupted run resumes with exactly the batches it would have
+  seen. ``eval_batches``: in-order, un-augmented batches for evaluation.
+
+Where files are looked for (the first folder that has them wins):
+
+1. the ``root`` argument;
+2. ``$SUPERCONV_DATA`` (one folder, or several separated by ``os.pathsep``);
+3. the user cache, ``$XDG_CACHE_HOME/superconv/data`` (default ``~/.cache/superconv/data``);
+4. for fashion-mnist only, ``/usr/share/datasets/fashion-mnist`` (Debian package
+   ``dataset-fashion-mnist``);
+5. a torchvision download into the first folder of 1-3. ``download=None`` (the default)
+   downloads unless the environment says the machine is offline (``SUPERCONV_OFFLINE=1``
+   or ``SUPERCONV_DOWNLOAD=0``); ``download=True`` always tries, ``download=False`` never.
+   Offline, a failed attempt is reported in the not-found error with its reason.
+
+Each folder uses torchvision's layout: ``<root>/cifar-10-batches-py/``,
+``<root>/cifar-100-python/``, ``<root>/MNIST/raw/``, ``<root>/FashionMNIST/raw/``.
+torchvision 0.29 reads the MNIST-style IDX files *decompressed*; where only the ``.gz``
+files are present we decompress them next to themselves (as torchvision's download
+step does), and the read-only Debian folder is decompressed into
+``<user cache>/debian-fashion-mnist/FashionMNIST/raw/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision.datasets as tvd
+
+DATASETS = ("cifar10", "cifar100", "mnist", "fashion-mnist")
+_TORCHVISION = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST}
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+__all__ = ["DATASETS", "DatasetNotFoundError", "DatasetCorruptError", "Split", "load", "user_cache_dir",
+           "balanced_subset", "holdout", "Batches", "eval_batches"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No searched folder has the dataset (the message lists every place looked)."""
+
+
+class DatasetCorruptError(ValueError):
+    """The dataset's files are present but unreadable (truncated, modified, wrong format)."""
+
+
+# ----------------------------------------------------------------------------- validation
+def _check_int(param: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{param}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def _check_bool(param: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{param}={value!r} must be True or False")
+    return value
+
+
+def _check_name(name) -> str:
+    if name not in DATASETS:
+        raise ValueError(f"name={name!r} is not a dataset; allowed: {', '.join(DATASETS)}")
+    return name
+
+
+def _check_device(device) -> torch.device:
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1')") from e
+
+
+# ----------------------------------------------------------------------------- Split
+@dataclass(eq=False, repr=False)
+class Split:
+    """One dataset split as tensors.
+
+    ``images`` uint8 (N, C, H, W); ``labels`` int64 (N,); ``mean``/``std`` per channel, in
+    [0, 1] pixel units, always of the dataset's full *train* split (population std over
+    all its pixels). ``full_size`` is the size of the split this one was cut from and
+    ``notes`` records how (both feed ``description``).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    mean: tuple
+    std: tuple
+    classes: list
+    name: str
+    train: bool
+    full_size: Optional[int] = None
+    notes: tuple = ()
+    root: Optional[str] = None  # the folder torchvision read the files from
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"images must be a uint8 tensor (N, C, H, W), "
+                             f"got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or self.labels.shape != self.images.shape[:1]:
+            raise ValueError(f"labels must be int64 of shape ({len(self.images)},), "
+                             f"got {self.labels.dtype} {tuple(self.labels.shape)}")
+        if self.labels.device != self.images.device:
+            raise ValueError(f"labels are on {self.labels.device} but images on {self.images.device}")
+        channels = self.images.shape[1]
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise ValueError(f"mean={self.mean!r} and std={self.std!r} need one value per channel ({channels})")
+        self.mean = tuple(float(m) for m in self.mean)
+        self.std = tuple(float(s) for s in self.std)
+        self.classes = list(self.classes)
+        self.notes = tuple(self.notes)
+        if self.full_size is None:
+            self.full_size = len(self)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __repr__(self) -> str:
+        return f"Split({self.description!r}, images={tuple(self.images.shape)}, device={self.device})"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    @property
+    def description(self) -> str:
+        """E.g. ``"fashion-mnist train, 10000 of 60000 (class-balanced, seed 0)"``."""
+        text = f"{self.name} {'train' if self.train else 'test'}, "
+        text += f"{len(self)} of {self.full_size}" if len(self) != self.full_size else f"{len(self)} images"
+        return text + (f" ({'; '.join(self.notes)})" if self.notes else "")
+
+    def to(self, device) -> "Split":
+        device = _check_device(device)
+        return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device))
+
+    def subset(self, indices, note: Optional[str] = None) -> "Split":
+        """The samples at ``indices`` (in that order); statistics and classes are kept."""
+        indices = torch.as_tensor(indices, dtype=torch.int64, device=self.device)
+        if indices.dim() != 1:
+            raise ValueError(f"indices must be one-dimensional, got shape {tuple(indices.shape)}")
+        return dataclasses.replace(self, images=self.images[indices], labels=self.labels[indices],
+                                   notes=self.notes + ((note,) if note else ()))
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images of this dataset -> float32 ``(x / 255 - mean) / std``."""
+        scale, shift = _affine(self, images.device)
+        return torch.addcmul(shift, images.float(), scale)
+
+
+def _affine(split: Split, device) -> tuple:
+    """(x/255 - mean)/std == x * scale + shift: one fused multiply-add per element."""
+    mean = torch.tensor(split.mean, dtype=torch.float64)
+    std = torch.tensor(split.std, dtype=torch.float64)
+    scale, shift = 1.0 / (255.0 * std), -mean / std  # float64 then rounded once
+    return (scale.float().view(-1, 1, 1).to(device), shift.float().view(-1, 1, 1).to(device))
+
+
+# ----------------------------------------------------------------------------- finding files
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/superconv/data``, default ``~/.cache/superconv/data``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "superconv" / "data"
+
+
+def _expected(name: str) -> tuple:
+    """(sub-folder of a root, the file names torchvision reads there)."""
+    cls = _TORCHVISION[name]
+    if issubclass(cls, tvd.MNIST):
+        return os.path.join(cls.__name__, "raw"), [os.path.splitext(f)[0] for f, _ in cls.resources]
+    return cls.base_folder, [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+
+
+def _is_idx(name: str) -> bool:
+    return issubclass(_TORCHVISION[name], tvd.MNIST)
+
+
+def _gunzip(src: Path, dest: Path, name: str) -> None:
+    """Decompress ``src`` to ``dest`` unless an up-to-date copy is there; atomic."""
+    if dest.is_file() and dest.stat().st_mtime >= src.stat().st_mtime:
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")  # never leave half a file behind
+    try:
+        with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(1 << 22):
+                fout.write(chunk)
+        os.replace(tmp, dest)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise DatasetCorruptError(
+            f"{name}: {src} is not a valid gzip file ({type(e).__name__}: {e}); it is probably truncated. "
+            f"Delete it and provide the file again.") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _try_root(name: str, root: Path, looked: list) -> Optional[Path]:
+    """``root`` if torchvision will find ``name`` there (decompressing IDX .gz files if needed)."""
+    sub, files = _expected(name)
+    folder = root / sub
+    if not folder.is_dir():
+        looked.append(f"{folder} (no such folder)")
+        return None
+    has = {f: (folder / f).is_file() for f in files}
+    gz = {f: (folder / f"{f}.gz").is_file() for f in files} if _is_idx(name) else {f: False for f in files}
+    missing = [f for f in files if not (has[f] or gz[f])]
+    if missing:
+        looked.append(f"{folder} (missing {', '.join(missing)})")
+        return None
+    try:
+        for f in files:
+            if gz[f]:
+                _gunzip(folder / f"{f}.gz", folder / f, name)
+    except OSError as e:  # e.g. a read-only folder that has only the .gz files
+        looked.append(f"{folder} (has the .gz files but could not decompress them there: {e})")
+        return None
+    return root
+
+
+def _stage_debian(looked: list) -> Optional[Path]:
+    """Decompress Debian's flat, read-only .gz files into torchvision's layout in the cache."""
+    sub, files = _expected("fashion-mnist")
+    missing = [f"{f}.gz" for f in files if not (DEBIAN_FASHION_MNIST / f"{f}.gz").is_file()]
+    if missing:
+        looked.append(f"{DEBIAN_FASHION_MNIST} (Debian package dataset-fashion-mnist; missing {', '.join(missing)})")
+        return None
+    staged = user_cache_dir() / "debian-fashion-mnist"
+    try:
+        for f in files:
+            _gunzip(DEBIAN_FASHION_MNIST / f"{f}.gz", staged / sub / f, "fashion-mnist")
+    except OSError as e:
+        looked.append(f"{DEBIAN_FASHION_MNIST} (found, but could not decompress into {staged / sub}: {e})")
+        return None
+    return staged
+
+
+def _env_flag(var: str):
+    """True / False for 1,true,yes / 0,false,no in the environment variable; None otherwise."""
+    value = os.environ.get(var, "").strip().lower()
+    return True if value in ("1", "true", "yes") else False if value in ("0", "false", "no") else None
+
+
+def _candidate_roots(root) -> list:
+    roots = [Path(root).expanduser()] if root is not None else []
+    roots += [Path(p).expanduser() for p in os.environ.get("SUPERCONV_DATA", "").split(os.pathsep) if p]
+    return roots + [user_cache_dir()]
+
+
+def _locate(name: str, root, download: bool) -> Path:
+    looked: list = []
+    candidates = _candidate_roots(root)
+    for candidate in candidates:
+        if (found := _try_root(name, candidate, looked)) is not None:
+            return found
+    if name == "fashion-mnist" and (found := _stage_debian(looked)) is not None:
+        return found
+    if download is None:
+        download = not (_env_flag("SUPERCONV_OFFLINE") is True or _env_flag("SUPERCONV_DOWNLOAD") is False)
+    if download:
+        target = candidates[0]
+        try:
+            _TORCHVISION[name](root=str(target), train=True, download=True)
+            return target
+        except Exception as e:  # network errors come in many types; all mean "not here"
+            looked.append(f"download into {target} failed ({type(e).__name__}: {e})")
+    sub, files = _expected(name)
+    names = ", ".join(files) + (" (or the same with .gz)" if _is_idx(name) else "")
+    origin = "" if _is_idx(name) else f", i.e. the extracted {_TORCHVISION[name].filename}"
+    how = [f"put torchvision's files in <folder>/{sub}/ ({names}{origin}) and pass root=<folder>, "
+           f"set SUPERCONV_DATA=<folder>, or use <folder> = {user_cache_dir()}"]
+    if name == "fashion-mnist":
+        how.append("install the Debian package: apt-get install dataset-fashion-mnist")
+    if not download:
+        how.append("when online, pass download=True (or unset SUPERCONV_OFFLINE)")
+    raise DatasetNotFoundError(f"dataset {name!r} not found. Looked in:\n  " + "\n  ".join(looked)
+                               + "\nTo provide it, " + "; or ".join(how) + ".")
+
+
+# ----------------------------------------------------------------------------- reading
+def _read(name: str, root: Path, train: bool) -> tuple:
+    """(uint8 images N,C,H,W, int64 labels, class names) on the CPU, via torchvision."""
+    cls = _TORCHVISION[name]
+    sub, _ = _expected(name)
+    try:
+        ds = cls(root=str(root), train=train, download=False)
+        if _is_idx(name):
+            images, labels = ds.data.unsqueeze(1), ds.targets.to(torch.int64)
+        else:  # CIFAR keeps numpy HWC images and a list of labels
+            images = torch.from_numpy(np.ascontiguousarray(np.asarray(ds.data, dtype=np.uint8).transpose(0, 3, 1, 2)))
+            labels = torch.as_tensor(ds.targets, dtype=torch.int64)
+        classes = list(ds.classes)
+        if len(images) != len(labels) or len(images) == 0:
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if labels.min() < 0 or labels.max() >= len(classes):
+            raise ValueError(f"labels outside 0..{len(classes) - 1}")
+    except MemoryError:
+        raise
+    except Exception as e:  # the files are present (checked), so any failure means they are bad
+        md5 = ("" if _is_idx(name) else " torchvision checks every CIFAR file against its published md5,"
+               " so a modified or truncated file fails that integrity check.")
+        raise DatasetCorruptError(
+            f"{name}: the files in {root / sub} are present but could not be read "
+            f"({type(e).__name__}{f': {e}' if str(e) else ''}).{md5} A download or copy was probably interrupted: "
+            f"delete {root / sub} and provide the files again.") from e
+    return images, labels, classes
+
+
+def _channel_stats(images: torch.Tensor) -> tuple:
+    """Per-channel mean and population std in [0, 1] units, exact in float64.
+
+    Sums of uint8 values (and their squares) stay below 2**53, so chunked float64 sums
+    are exact and memory stays small even for CIFAR's 150M values.
+    """
+    s1 = torch.zeros(images.shape[1], dtype=torch.float64)
+    s2 = torch.zeros_like(s1)
+    for chunk in images.split(2048):
+        x = chunk.to(device="cpu", dtype=torch.float64)
+        s1 += x.sum(dim=(0, 2, 3))
+        s2 += (x * x).sum(dim=(0, 2, 3))
+    n = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = s1 / n
+    std = (s2 / n - mean * mean).clamp_min(0).sqrt()
+    return tuple((mean / 255).tolist()), tuple((std / 255).tolist())
+
+
+# Train statistics per (dataset, resolved folder), so loading the test split (or loading
+# again) does not re-read and re-reduce the train split. Files are assumed not to change
+# underneath a running process; _TRAIN_STATS.clear() forgets them.
+_TRAIN_STATS: dict = {}
+
+
+def _train_stats(name: str, root: Path, train_images: Optional[torch.Tensor] = None) -> tuple:
+    key = (name, str(root.resolve()))
+    if key not in _TRAIN_STATS:
+        if train_images is None:
+            train_images = _read(name, root, train=True)[0]
+        _TRAIN_STATS[key] = _channel_stats(train_images)
+    return _TRAIN_STATS[key]
+
+
+def load(name: str, train: bool = True, root=None, device="cpu", download: Optional[bool] = None) -> Split:
+    """The whole train (or test) split of dataset ``name`` as one tensor on ``device``.
+
+    Raises ``DatasetNotFoundError`` listing every place looked, or ``DatasetCorruptError``
+    when the first folder that has the files cannot read them (we do not fall through to
+    another copy: a broken file should be fixed, not silently ignored).
+    """
+    _check_name(name)
+    _check_bool("train", train)
+    if download is not None:
+        _check_bool("download", download)
+    device = _check_device(device)
+    found = _locate(name, root, download)
+    images, labels, classes = _read(name, found, train)
+    mean, std = _train_stats(name, found, images if train else None)
+    split = Split(images, labels, mean, std, classes, name, train, root=str(found))
+    return split.to(device)
+
+
+# ----------------------------------------------------------------------------- subsets
+def _balanced_indices(split: Split, n: int, seed: int, param: str) -> torch.Tensor:
+    k = split.num_classes
+    if n % k:
+        raise ValueError(f"{param}={n} must be divisible by the number of classes ({k})")
+    per_class = n // k
+    labels = split.labels.cpu()
+    counts = torch.bincount(labels, minlength=k)
+    short = int(counts.argmin())
+    if counts[short] < per_class:
+        raise ValueError(f"{param}={n} needs {per_class} samples per class but class {short} "
+                         f"({split.classes[short]!r}) has only {int(counts[short])}")
+    g = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in range(k):  # one generator, classes in order: deterministic for a given seed
+        members = (labels == c).nonzero().flatten()
+        picks.append(members[torch.randperm(len(members), generator=g)[:per_class]])
+    return torch.cat(picks).sort().values  # keep the split's original order
+
+
+def balanced_subset(split: Split, n: int, seed: int = 0) -> Split:
+    """``n`` samples, ``n / num_classes`` of each class, chosen by ``seed``.
+
+    The result keeps the original sample order (sorted indices), so it is deterministic
+    and independent of how it is later shuffled.
+    """
+    n = _check_int("n", n, 1)
+    seed = _check_int("seed", seed, 0)
+    return split.subset(_balanced_indices(split, n, seed, "n"), note=f"class-balanced, seed {seed}")
+
+
+def holdout(split: Split, n_val: int, seed: int = 0, balanced: bool = True) -> tuple:
+    """(train_part, val_part): ``n_val`` samples held out of ``split``, disjoint, deterministic.
+
+    ``balanced=True`` takes ``n_val / num_classes`` per class (see ``balanced_subset``);
+    otherwise a uniformly random set. Both parts keep the original order and ``split``'s
+    statistics (the held-out part is not used to normalize).
+    """
+    n_val = _check_int("n_val", n_val, 1)
+    seed = _check_int("seed", seed, 0)
+    _check_bool("balanced", balanced)
+    if n_val >= len(split):
+        raise ValueError(f"n_val={n_val} must be smaller than the split ({len(split)} samples)")
+    if balanced:
+        val = _balanced_indices(split, n_val, seed, "n_val")
+    else:
+        val = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n_val].sort().values
+    keep = torch.ones(len(split), dtype=torch.bool)
+    keep[val] = False
+    how = ", class-balanced" if balanced else ""
+    return (split.subset(keep.nonzero().flatten(), note=f"minus {n_val} held out{how}, seed {seed}"),
+            split.subset(val, note=f"held-out validation{how}, seed {seed}"))
+
+
+# ----------------------------------------------------------------------------- batches
+def _epoch_seed(seed: int, epoch: int) -> int:
+    """A well-mixed 63-bit seed per (seed, epoch): no collisions like seed*K + epoch has."""
+    digest = hashlib.blake2b(f"superconv-batches:{seed}:{epoch}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class Batches:
+    """Shuffled, augmented, normalized training batches; batch ``it`` depends only on (seed, it).
+
+    Epoch ``it // steps_per_epoch`` uses a permutation and per-position augmentation
+    draws (flip yes/no, crop offsets) from a CPU ``torch.Generator`` seeded from
+    ``(seed, epoch)``; they are drawn once per epoch, moved to the split's device and
+    cached, so ``batch(it)`` itself is a few device ops with no host-device sync. The
+    draws are made in a fixed order (permutation, flips, offsets), so the permutation
+    does not depend on which augmentations are on.
+
+    ``flip``: horizontal flip with p = 0.5 (the paper's only augmentation).
+    ``crop_pad``: if > 0, pad the raw uint8 image with zeros (black, as torchvision's
+    ``RandomCrop(size, padding=crop_pad)``) and take a random window of the original
+    size. ``drop_last``: every batch has ``batch_size`` samples and the permutation's
+    tail is skipped that epoch; otherwise the epoch's last batch is smaller.
+    ``channels_last``: return ``x`` in ``torch.channels_last`` memory format.
+
+    ``batch(it) -> (x, y)``: ``x`` float32 (B, C, H, W) normalized with the split's
+    mean/std, ``y`` int64 (B,), both on ``split.device``. Iterating is an endless
+    stream ``batch(0), batch(1), ...``; use ``itertools.islice`` or ``epoch(e)``.
+    """
+
+    def __init__(self, split: Split, batch_size: int, seed: int = 0, flip: bool = True, crop_pad: int = 0,
+                 drop_last: bool = True, channels_last: bool = False):
+        if not isinstance(split, Split):
+            raise ValueError(f"split must be a Split, got {type(split).__name__}")
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self.flip = _check_bool("flip", flip)
+        self.crop_pad = _check_int("crop_pad", crop_pad, 0)
+        self.drop_last = _check_bool("drop_last", drop_last)
+        self.channels_last = _check_bool("channels_last", channels_last)
+        if batch_size > len(split):
+            raise ValueError(f"batch_size={batch_size} is larger than the split ({len(split)} samples)")
+        self.split = split
+        n = len(split)
+        self.steps_per_epoch = n // batch_size if drop_last else -(-n // batch_size)
+        _, _, h, w = split.images.shape
+        self._scale, self._shift = _affine(split, split.device)
+        self._rows = torch.arange(h, device=split.device)
+        self._cols = torch.arange(w, device=split.device)
+        self._epoch: Optional[int] = None
+        self._draws: tuple = ()
+
+    def _epoch_draws(self, epoch: int) -> tuple:
+        if epoch != self._epoch:
+            n, dev = len(self.split), self.split.device
+            g = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
+            perm = torch.randperm(n, generator=g)
+            flips = torch.rand(n, generator=g) < 0.5
+            offsets = torch.randint(0, 2 * self.crop_pad + 1, (n, 2), generator=g) if self.crop_pad else None
+            self._draws = (perm.to(dev), flips.to(dev), None if offsets is None else offsets.to(dev))
+            self._epoch = epoch
+        return self._draws
+
+    def indices(self, it: int) -> torch.Tensor:
+        """The split indices of the samples in batch ``it`` (on the split's device)."""
+        it = _check_int("it", it, 0)
+        epoch, step = divmod(it, self.steps_per_epoch)
+        return self._epoch_draws(epoch)[0][step * self.batch_size:(step + 1) * self.batch_size]
+
+    def batch(self, it: int) -> tuple:
+        it = _check_int("it", it, 0)
+        epoch, step = divmod(it, self.steps_per_epoch)
+        perm, flips, offsets = self._epoch_draws(epoch)
+        window = slice(step * self.batch_size, (step + 1) * self.batch_size)
+        idx = perm[window]
+        x = self.split.images[idx]  # uint8 gather: augment on 1-byte values, convert once
+        if self.crop_pad:
+            x = self._crop(x, flips[window] if self.flip else None, offsets[window])
+        elif self.flip:
+            x = torch.where(flips[window].view(-1, 1, 1, 1), x.flip(3), x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)  # float conversion keeps the layout
+        return torch.addcmul(self._shift, x.float(), self._scale), self.split.labels[idx]
+
+    def _crop(self, x: torch.Tensor, flips: Optional[torch.Tensor], offsets: torch.Tensor) -> torch.Tensor:
+        """Random windows of the zero-padded images as two gathers (rows, then columns);
+        a flip is folded into the column index, so it costs nothing extra."""
+        b, c, h, w = x.shape
+        p = self.crop_pad
+        padded = F.pad(x, (p, p, p, p))
+        cols = self._cols.expand(b, w)
+        if flips is not None:
+            cols = torch.where(flips.view(-1, 1), w - 1 - cols, cols)
+        rows = (self._rows + offsets[:, :1]).view(b, 1, h, 1).expand(b, c, h, w + 2 * p)
+        cols = (cols + offsets[:, 1:]).view(b, 1, 1, w).expand(b, c, h, w)
+        return padded.gather(2, rows).gather(3, cols)
+
+    def epoch(self, e: int) -> Iterator[tuple]:
+        """The ``steps_per_epoch`` batches of epoch ``e``."""
+        e = _check_int("e", e, 0)  # checked now, not at the first next()
+        return (self.batch(it) for it in range(e * self.steps_per_epoch, (e + 1) * self.steps_per_epoch))
+
+    def __iter__(self) -> Iterator[tuple]:
+        it = 0
+        while True:
+            yield self.batch(it)
+            it += 1
+
+
+def eval_batches(split: Split, batch_size: int, channels_last: bool = False) -> Iterator[tuple]:
+    """In-order, un-augmented, normalized ``(x, y)`` batches covering every sample once
+    (the last batch may be smaller). Arguments are checked at the call, not at the first
+    ``next()``."""
+    if not isinstance(split, Split):
+        raise ValueError(f"split must be a Split, got {type(split).__name__}")
+    batch_size = _check_int("batch_size", batch_size, 1)
+    _check_bool("channels_last", channels_last)
+    return _eval_iter(split, batch_size, channels_last)
+
+
+def _eval_iter(split: Split, batch_size: int, channels_last: bool) -> Iterator[tuple]:
+    scale, shift = _affine(split, split.device)
+    for start in range(0, len(split), batch_size):
+        x = split.images[start:start + batch_size]
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        yield torch.addcmul(shift, x.float(), scale), split.labels[start:start + batch_size]

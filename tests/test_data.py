@@ -1,0 +1,521 @@
+"""Tests for superconv.data: loading through torchvision's classes from tiny files written
+in torchvision's exact on-disk formats, the search order and its errors, subsets, and the
+on-device batches (determinism, resume, augmentation, normalization)."""
+
+import gzip
+import itertools
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from superconv import data
+from superconv.data import (Batches, DatasetCorruptError, DatasetNotFoundError, Split, balanced_subset,
+                            eval_batches, holdout, load)
+
+REAL_FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+# ----------------------------------------------------------------------------- fixtures & writers
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Never touch the user's real cache, environment or the machine's Debian dataset."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv("SUPERCONV_DATA", raising=False)
+    monkeypatch.delenv("SUPERCONV_DOWNLOAD", raising=False)
+    monkeypatch.setenv("SUPERCONV_OFFLINE", "1")  # tests never reach for the network by themselves
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    monkeypatch.setattr(data, "_TRAIN_STATS", {})
+
+
+@pytest.fixture
+def cifar_md5_off(monkeypatch):
+    # torchvision's CIFAR classes compare every file's md5 with the published archive's,
+    # which tiny test files can never match. Replacing only that check ("the file
+    # exists") keeps the rest of torchvision's real loading path (pickle, reshape, meta)
+    # under test. torchvision.datasets.cifar.check_integrity is what both
+    # CIFAR10._check_integrity and CIFAR10._load_meta call.
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath))
+
+
+def write_idx(path, array, gz):
+    """IDX file: 0x00 0x00, type 0x08 (uint8), number of dims, big-endian uint32 dims, data."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    blob = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        with gzip.open(f"{path}.gz", "wb") as f:
+            f.write(blob)
+    else:
+        path.write_bytes(blob)
+
+
+def make_idx_root(root, folder="MNIST", n_train=30, n_test=20, gz=True, seed=0, hw=(28, 28)):
+    rng = np.random.default_rng(seed)
+    raw = root / folder / "raw"
+    arrays = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, (n, *hw), dtype=np.uint8)
+        labels = np.arange(n, dtype=np.uint8) % 10
+        rng.shuffle(labels)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images, gz)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels, gz)
+        arrays[prefix] = (images, labels)
+    return arrays
+
+
+def make_cifar10_root(root, per_batch=4, n_test=6, seed=0):
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    train_rows, train_labels = [], []
+    for i in range(1, 6):
+        rows = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, per_batch)]
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps({"data": rows, "labels": labels}))
+        train_rows.append(rows)
+        train_labels += labels
+    test_rows = rng.integers(0, 256, (n_test, 3072), dtype=np.uint8)
+    test_labels = [int(v) for v in rng.integers(0, 10, n_test)]
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": test_rows, "labels": test_labels}))
+    names = [f"class{i}" for i in range(10)]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+    return np.concatenate(train_rows), np.array(train_labels), test_rows, np.array(test_labels), names
+
+
+def make_cifar100_root(root, n_train=12, n_test=5, seed=0):
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    out = {}
+    for part, n in (("train", n_train), ("test", n_test)):
+        rows = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        fine = [int(v) for v in rng.integers(0, 100, n)]
+        coarse = [v // 5 for v in fine]
+        (folder / part).write_bytes(pickle.dumps({"data": rows, "fine_labels": fine, "coarse_labels": coarse}))
+        out[part] = (rows, np.array(fine))
+    names = [f"fine{i}" for i in range(100)]
+    (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": names,
+                                                "coarse_label_names": [f"coarse{i}" for i in range(20)]}))
+    return out, names
+
+
+def numpy_stats(images_nchw):
+    x = images_nchw.astype(np.float64) / 255
+    return x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3))
+
+
+def toy_split(n=40, c=3, h=6, w=5, classes=4, seed=0):
+    """A split built directly (no files); pixel values 1..255 so zero padding is recognisable."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(1, 256, (n, c, h, w), generator=g, dtype=torch.uint8)
+    labels = torch.arange(n) % classes
+    return Split(images, labels, mean=(0.4,) * c, std=(0.2,) * c, classes=[f"c{i}" for i in range(classes)],
+                 name="toy", train=True)
+
+
+def unnormalize(x, split):
+    mean = torch.tensor(split.mean).view(-1, 1, 1)
+    std = torch.tensor(split.std).view(-1, 1, 1)
+    return ((x * std + mean) * 255).round().to(torch.uint8)
+
+
+# ----------------------------------------------------------------------------- loading
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_round_trip(tmp_path, name, folder, gz):
+    arrays = make_idx_root(tmp_path, folder, gz=gz)
+    train, test = load(name, root=tmp_path), load(name, train=False, root=tmp_path)
+    for split, (images, labels), is_train in ((train, arrays["train"], True), (test, arrays["t10k"], False)):
+        assert split.images.dtype == torch.uint8 and split.images.shape == (len(images), 1, 28, 28)
+        assert split.labels.dtype == torch.int64
+        assert np.array_equal(split.images[:, 0].numpy(), images)
+        assert np.array_equal(split.labels.numpy(), labels)
+        assert split.classes == list(getattr(torchvision.datasets, folder).classes) and split.num_classes == 10
+        assert split.name == name and split.train is is_train and split.device == torch.device("cpu")
+    mean, std = numpy_stats(arrays["train"][0][:, None])
+    for split in (train, test):  # the test split carries the *train* statistics
+        assert isinstance(split.mean, tuple) and isinstance(split.mean[0], float)
+        np.testing.assert_allclose(split.mean, mean, rtol=1e-12)
+        np.testing.assert_allclose(split.std, std, rtol=1e-12)
+    assert train.description == f"{name} train, 30 images"
+
+
+def test_cifar10_round_trip(tmp_path, cifar_md5_off):
+    train_rows, train_labels, test_rows, test_labels, names = make_cifar10_root(tmp_path)
+    train, test = load("cifar10", root=tmp_path), load("cifar10", train=False, root=tmp_path)
+    assert train.images.shape == (20, 3, 32, 32) and test.images.shape == (6, 3, 32, 32)
+    assert train.images.dtype == torch.uint8 and train.labels.dtype == torch.int64
+    # CIFAR rows are 1024 red, then green, then blue values, each row-major 32x32: that is NCHW
+    assert np.array_equal(train.images.numpy(), train_rows.reshape(-1, 3, 32, 32))
+    assert np.array_equal(test.images.numpy(), test_rows.reshape(-1, 3, 32, 32))
+    assert np.array_equal(train.labels.numpy(), train_labels) and np.array_equal(test.labels.numpy(), test_labels)
+    assert train.classes == names == test.classes
+    mean, std = numpy_stats(train_rows.reshape(-1, 3, 32, 32))
+    for split in (train, test):
+        np.testing.assert_allclose(split.mean, mean, rtol=1e-12)
+        np.testing.assert_allclose(split.std, std, rtol=1e-12)
+
+
+def test_cifar100_round_trip(tmp_path, cifar_md5_off):
+    parts, names = make_cifar100_root(tmp_path)
+    train, test = load("cifar100", root=tmp_path), load("cifar100", train=False, root=tmp_path)
+    assert np.array_equal(train.images.numpy(), parts["train"][0].reshape(-1, 3, 32, 32))
+    assert np.array_equal(train.labels.numpy(), parts["train"][1])  # fine labels
+    assert np.array_equal(test.labels.numpy(), parts["test"][1])
+    assert train.classes == names and train.num_classes == 100
+    np.testing.assert_allclose(test.mean, numpy_stats(parts["train"][0].reshape(-1, 3, 32, 32))[0], rtol=1e-12)
+
+
+def test_train_stats_computed_once(tmp_path, monkeypatch):
+    make_idx_root(tmp_path)
+    calls = []
+    real = data._channel_stats
+    monkeypatch.setattr(data, "_channel_stats", lambda images: calls.append(1) or real(images))
+    load("mnist", train=False, root=tmp_path)
+    load("mnist", train=False, root=tmp_path)
+    load("mnist", root=tmp_path)
+    assert len(calls) == 1
+
+
+def test_load_to_device_and_subset_keep_everything(tmp_path):
+    make_idx_root(tmp_path)
+    split = load("mnist", root=tmp_path, device=torch.device("cpu"))
+    part = split.subset([3, 1, 2], note="three")
+    assert torch.equal(part.images, split.images[[3, 1, 2]]) and torch.equal(part.labels, split.labels[[3, 1, 2]])
+    assert (part.mean, part.std, part.classes, part.name, part.train) == (
+        split.mean, split.std, split.classes, split.name, split.train)
+    assert part.description == "mnist train, 3 of 30 (three)"
+    moved = part.to("cpu")
+    assert moved.description == part.description and torch.equal(moved.images, part.images)
+
+
+# ----------------------------------------------------------------------------- search order & errors
+def test_search_order(tmp_path, monkeypatch):
+    arg, env, cache = tmp_path / "arg", tmp_path / "env", data.user_cache_dir()
+    assert cache == tmp_path / "xdg-cache" / "superconv" / "data"
+    first = {where: make_idx_root(where, seed=i)["train"][0] for i, where in enumerate((arg, env, cache))}
+
+    def source(split):
+        return next(w for w, images in first.items() if np.array_equal(split.images[:, 0].numpy(), images))
+
+    monkeypatch.setenv("SUPERCONV_DATA", str(env))
+    assert source(load("mnist", root=arg)) == arg  # root argument beats the environment variable
+    assert source(load("mnist")) == env  # environment variable beats the user cache
+    monkeypatch.setenv("SUPERCONV_DATA", os.pathsep.join([str(tmp_path / "empty"), str(env)]))
+    assert source(load("mnist")) == env  # several folders, in order
+    monkeypatch.delenv("SUPERCONV_DATA")
+    assert source(load("mnist")) == cache
+    assert load("mnist").root == str(cache)
+
+
+def test_cache_without_xdg_uses_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert data.user_cache_dir() == tmp_path / "home" / ".cache" / "superconv" / "data"
+
+
+def test_not_found_lists_every_place(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUPERCONV_DATA", str(tmp_path / "env"))
+    with pytest.raises(DatasetNotFoundError) as info:
+        load("fashion-mnist", root=tmp_path / "arg")
+    message = str(info.value)
+    assert isinstance(info.value, FileNotFoundError)
+    for place in (tmp_path / "arg" / "FashionMNIST" / "raw", tmp_path / "env" / "FashionMNIST" / "raw",
+                  data.user_cache_dir() / "FashionMNIST" / "raw", tmp_path / "no-debian"):
+        assert str(place) in message
+    for hint in ("'fashion-mnist'", "SUPERCONV_DATA", "apt-get install dataset-fashion-mnist", "download=True",
+                 "train-images-idx3-ubyte"):
+        assert hint in message
+
+    with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py") as info:
+        load("cifar10")
+    assert "apt-get" not in str(info.value) and "cifar-10-python.tar.gz" in str(info.value)
+
+
+def test_partial_folder_is_reported(tmp_path):
+    make_idx_root(tmp_path)
+    (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetNotFoundError, match="missing t10k-labels-idx1-ubyte"):
+        load("mnist", root=tmp_path)
+
+
+def test_debian_folder_is_staged_into_cache(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    arrays = make_idx_root(tmp_path / "build", "FashionMNIST", gz=True)
+    debian.mkdir()
+    for f in (tmp_path / "build" / "FashionMNIST" / "raw").iterdir():  # Debian's layout is flat
+        f.rename(debian / f.name)
+    debian.chmod(0o555)  # read-only, like /usr/share
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+    try:
+        split = load("fashion-mnist", train=False)
+    finally:
+        debian.chmod(0o755)
+    assert np.array_equal(split.images[:, 0].numpy(), arrays["t10k"][0])
+    staged = data.user_cache_dir() / "debian-fashion-mnist"
+    assert split.root == str(staged) and (staged / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    assert sorted(os.listdir(debian)) == sorted(f"{f}.gz" for f in data._expected("fashion-mnist")[1])
+
+
+def test_download_when_asked_or_online(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_download(self):  # stands in for the network: leaves what torchvision's download does
+        calls.append(self.root)
+        make_idx_root(Path(self.root), gz=True)
+        make_idx_root(Path(self.root), gz=False)
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", fake_download)
+    with pytest.raises(DatasetNotFoundError, match="download=True"):
+        load("mnist", root=tmp_path / "dl")
+    assert calls == []
+    split = load("mnist", root=tmp_path / "dl", download=True)
+    assert calls == [str(tmp_path / "dl")] and len(split) == 30
+    monkeypatch.delenv("SUPERCONV_OFFLINE")  # an online machine: the last resort is a download
+    assert len(load("mnist", root=tmp_path / "dl2")) == 30 and calls[-1] == str(tmp_path / "dl2")
+    monkeypatch.setenv("SUPERCONV_DOWNLOAD", "0")
+    with pytest.raises(DatasetNotFoundError):
+        load("mnist", root=tmp_path / "dl3")
+    assert calls[-1] == str(tmp_path / "dl2")
+
+
+def test_failed_download_is_reported(tmp_path, monkeypatch):
+    def offline(self):
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    with pytest.raises(DatasetNotFoundError, match="no network"):
+        load("mnist", root=tmp_path, download=True)
+
+
+@pytest.mark.parametrize("which", ["images", "labels"])
+def test_truncated_idx_file(tmp_path, which):
+    make_idx_root(tmp_path, gz=False)
+    path = tmp_path / "MNIST" / "raw" / f"train-{which}-idx{3 if which == 'images' else 1}-ubyte"
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(DatasetCorruptError, match="mnist") as info:
+        load("mnist", root=tmp_path)
+    assert str(tmp_path / "MNIST" / "raw") in str(info.value) and "delete" in str(info.value)
+
+
+def test_truncated_gz_file(tmp_path):
+    make_idx_root(tmp_path, "FashionMNIST", gz=True)
+    path = tmp_path / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(DatasetCorruptError, match="fashion-mnist") as info:
+        load("fashion-mnist", root=tmp_path)
+    assert str(path) in str(info.value)
+
+
+def test_corrupt_cifar_pickle(tmp_path, cifar_md5_off):
+    make_cifar10_root(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DatasetCorruptError, match="cifar10") as info:
+        load("cifar10", root=tmp_path)
+    assert str(tmp_path / "cifar-10-batches-py") in str(info.value)
+
+
+def test_cifar_md5_failure_is_explained(tmp_path):
+    make_cifar10_root(tmp_path)  # real md5 check on: tiny files are present but fail it
+    with pytest.raises(DatasetCorruptError, match="md5") as info:
+        load("cifar10", root=tmp_path)
+    assert "present" in str(info.value) and "cifar10" in str(info.value)
+
+
+@pytest.mark.skipif(not os.path.isdir(REAL_FASHION), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", Path(REAL_FASHION))
+    train, test = load("fashion-mnist"), load("fashion-mnist", train=False)
+    assert train.images.shape == (60000, 1, 28, 28) and test.images.shape == (10000, 1, 28, 28)
+    assert train.num_classes == 10 and train.classes[0] == "T-shirt/top"
+    assert torch.equal(torch.bincount(train.labels), torch.full((10,), 6000))
+    for split in (train, test):
+        assert split.mean[0] == pytest.approx(0.2860, abs=1e-4) and split.std[0] == pytest.approx(0.3530, abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- subsets
+def test_balanced_subset():
+    split = toy_split(n=40, classes=4)
+    part = balanced_subset(split, 8, seed=1)
+    assert torch.equal(torch.bincount(part.labels, minlength=4), torch.full((4,), 2))
+    assert torch.equal(part.images, balanced_subset(split, 8, seed=1).images)
+    assert not torch.equal(part.images, balanced_subset(split, 8, seed=2).images)
+    assert part.description == "toy train, 8 of 40 (class-balanced, seed 1)"
+    assert part.mean == split.mean and part.classes == split.classes
+    assert len(balanced_subset(split, 40)) == 40  # every sample
+
+
+def test_holdout():
+    split = toy_split(n=40, classes=4)
+    rest, val = holdout(split, 12, seed=5)
+    assert len(rest) == 28 and len(val) == 12
+    assert torch.equal(torch.bincount(val.labels, minlength=4), torch.full((4,), 3))
+    # images are random and distinct, so comparing rows is comparing samples
+    rows = lambda s: {tuple(r.tolist()) for r in s.images.flatten(1)}
+    assert not rows(rest) & rows(val) and rows(rest) | rows(val) == rows(split)
+    again = holdout(split, 12, seed=5)
+    assert torch.equal(again[1].images, val.images) and torch.equal(again[0].images, rest.images)
+    assert not torch.equal(holdout(split, 12, seed=6)[1].images, val.images)
+    rest, val = holdout(split, 7, balanced=False)
+    assert len(val) == 7 and not rows(rest) & rows(val)
+    assert "held-out validation" in val.description
+
+
+# ----------------------------------------------------------------------------- batches
+def test_batches_are_a_pure_function_of_seed_and_step():
+    split = toy_split()
+    first = Batches(split, 8, seed=3, crop_pad=2)
+    seen = [first.batch(it) for it in range(12)]
+    fresh = Batches(split, 8, seed=3, crop_pad=2)  # a resumed run: new object, any step first
+    for it in (9, 2, 11, 0):
+        x, y = fresh.batch(it)
+        assert torch.equal(x, seen[it][0]) and torch.equal(y, seen[it][1])
+    assert not torch.equal(Batches(split, 8, seed=4, crop_pad=2).batch(0)[0], seen[0][0])
+    for (x, y), (xs, ys) in zip(itertools.islice(iter(first), 12), seen):
+        assert torch.equal(x, xs) and torch.equal(y, ys)
+    epoch1 = list(first.epoch(1))
+    assert len(epoch1) == 5 and torch.equal(epoch1[0][0], seen[5][0])
+
+
+def test_each_epoch_is_a_permutation():
+    split = toy_split(n=40)
+    batches = Batches(split, 8, seed=0, flip=False)
+    assert batches.steps_per_epoch == 5
+    orders = []
+    for epoch in range(3):
+        idx = torch.cat([batches.indices(it) for it in range(epoch * 5, epoch * 5 + 5)])
+        assert torch.equal(idx.sort().values, torch.arange(40))
+        orders.append(idx)
+    assert not torch.equal(orders[0], orders[1])
+    for it in range(10):  # no augmentation: exactly the chosen images, normalized
+        x, y = batches.batch(it)
+        idx = batches.indices(it)
+        assert torch.equal(unnormalize(x, split), split.images[idx]) and torch.equal(y, split.labels[idx])
+
+
+def test_drop_last_false_and_partial_batch():
+    split = toy_split(n=42)
+    batches = Batches(split, 8, drop_last=False)
+    assert batches.steps_per_epoch == 6
+    sizes = [len(batches.batch(it)[1]) for it in range(6)]
+    assert sizes == [8] * 5 + [2]
+    idx = torch.cat([batches.indices(it) for it in range(6)])
+    assert torch.equal(idx.sort().values, torch.arange(42))
+    assert Batches(split, 8).steps_per_epoch == 5
+
+
+def test_normalization_and_dtypes():
+    split = toy_split()
+    batches = Batches(split, 16, flip=False)
+    x, y = batches.batch(1)
+    images = split.images[batches.indices(1)].double() / 255
+    mean, std = torch.tensor(split.mean).view(-1, 1, 1), torch.tensor(split.std).view(-1, 1, 1)
+    torch.testing.assert_close(x.double(), (images - mean) / std, rtol=0, atol=1e-5)
+    assert x.dtype == torch.float32 and y.dtype == torch.int64 and x.shape == (16, 3, 6, 5)
+    assert x.device == split.device
+    torch.testing.assert_close(split.normalize(split.images[:4]), next(eval_batches(split, 4))[0])
+
+
+def test_flip_mirrors_exactly():
+    split = toy_split()
+    batches = Batches(split, 20, seed=1, flip=True)
+    flipped = kept = 0
+    for it in range(4):
+        x, _ = batches.batch(it)
+        for got, original in zip(unnormalize(x, split), split.images[batches.indices(it)]):
+            if torch.equal(got, original):
+                kept += 1
+            else:
+                assert torch.equal(got, torch.flip(original, dims=[2]))
+                flipped += 1
+    assert flipped > 15 and kept > 15  # p = 0.5 over 80 draws
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_crop_takes_windows_of_the_zero_padded_image(flip):
+    split, pad = toy_split(h=6, w=5), 2
+    batches = Batches(split, 20, seed=2, flip=flip, crop_pad=pad)
+    offsets, flips = set(), 0
+    for it in range(4):
+        x, _ = batches.batch(it)
+        for got, original in zip(unnormalize(x, split), split.images[batches.indices(it)]):
+            padded = F.pad(original, (pad,) * 4)  # zeros, i.e. black, in raw pixel units
+            matches = [(i, j, f) for i in range(2 * pad + 1) for j in range(2 * pad + 1)
+                       for f in ((False, True) if flip else (False,))
+                       if torch.equal(got, torch.flip(padded[:, i:i + 6, j:j + 5], dims=[2]) if f
+                                      else padded[:, i:i + 6, j:j + 5])]
+            assert len(matches) == 1, "batch image is not exactly one (flipped) window of the padded image"
+            offsets.add(matches[0][:2])
+            flips += matches[0][2]
+    assert len(offsets) > 10  # offsets really vary
+    assert (flips > 10) if flip else True
+
+
+def test_channels_last():
+    split = toy_split()
+    x, _ = Batches(split, 8, channels_last=True).batch(0)
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    x_plain, _ = Batches(split, 8).batch(0)
+    assert torch.equal(x, x_plain)
+    assert next(eval_batches(split, 8, channels_last=True))[0].is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batches_on_cuda_match_cpu():
+    # the draws come from a CPU generator, so a run resumed on another device sees the same batches
+    split = toy_split()
+    on_cpu, on_gpu = Batches(split, 8, crop_pad=2), Batches(split.to("cuda"), 8, crop_pad=2)
+    for it in (0, 7, 13):
+        (xc, yc), (xg, yg) = on_cpu.batch(it), on_gpu.batch(it)
+        assert xg.device.type == "cuda" and torch.equal(yg.cpu(), yc)
+        torch.testing.assert_close(xg.cpu(), xc)
+
+
+def test_eval_batches_cover_everything_in_order():
+    split = toy_split(n=42)
+    got = list(eval_batches(split, 8))
+    assert [len(y) for _, y in got] == [8] * 5 + [2]
+    assert torch.equal(torch.cat([y for _, y in got]), split.labels)
+    assert torch.equal(unnormalize(torch.cat([x for x, _ in got]), split), split.images)
+
+
+# ----------------------------------------------------------------------------- argument checks
+@pytest.mark.parametrize("call,param", [
+    (lambda s: load("foo"), "name"),
+    (lambda s: load("mnist", train="yes"), "train"),
+    (lambda s: load("mnist", device="nonsense"), "device"),
+    (lambda s: load("mnist", download=1), "download"),
+    (lambda s: balanced_subset(s, 7), "n"),
+    (lambda s: balanced_subset(s, 0), "n"),
+    (lambda s: balanced_subset(s, 44), "n"),
+    (lambda s: balanced_subset(s, 8, seed=-1), "seed"),
+    (lambda s: holdout(s, 0), "n_val"),
+    (lambda s: holdout(s, 40, balanced=False), "n_val"),
+    (lambda s: holdout(s, 6), "n_val"),
+    (lambda s: holdout(s, 8, balanced="no"), "balanced"),
+    (lambda s: Batches(s, 0), "batch_size"),
+    (lambda s: Batches(s, 41), "batch_size"),
+    (lambda s: Batches(s, 8, crop_pad=-1), "crop_pad"),
+    (lambda s: Batches(s, 8, flip="x"), "flip"),
+    (lambda s: Batches(s, 8, seed=1.5), "seed"),
+    (lambda s: Batches(s, 8).batch(-1), "it"),
+    (lambda s: Batches(s, 8).epoch(-1), "e"),
+    (lambda s: eval_batches(s, 0), "batch_size"),
+    (lambda s: s.to("nonsense"), "device"),
+])
+def test_bad_arguments(call, param):
+    with pytest.raises(ValueError, match=f"^{param}="):
+        call(toy_split(n=40, classes=4))
+
+
+def test_unknown_name_lists_allowed():
+    with pytest.raises(ValueError, match="allowed: cifar10, cifar100, mnist, fashion-mnist"):
+        load("foo")
