@@ -1,0 +1,257 @@
+"""Profiles and runs: what the book's chapters train, described as data and cached.
+
+A *run spec* is a plain, JSON-able dict that says everything a training run depends on::
+
+    {"dataset": "fashion-mnist", "train_size": 10000, "test_size": None, "data_seed": 0,
+     "model": "resnet8", "model_kwargs": {"width": 16},
+     "schedule": {"kind": "one_cycle", "base_lr": 0.1, "max_lr": 1.0, ...},
+     "iterations": 800, "batch_size": 128, "weight_decay": 1e-4, "seed": 0, ...}
+
+``run(spec, profile)`` trains it once through ``superconv.train.fit`` and keeps the result in
+the results store (``superconv.results``); the next call with the same spec (and package version)
+loads it instead of training. Chapters that share a baseline therefore compute it once.
+
+Three profiles size every experiment (``PROFILES``):
+
+* ``smoke``  -- seconds; a few hundred Fashion-MNIST images, a tiny ResNet. For the tests.
+* ``laptop`` -- minutes on a 2-core CPU, offline: Fashion-MNIST (10k class-balanced training
+  images, the full 10k test split), a ResNet-8 of width 16, batch 128. The rendered book.
+* ``paper``  -- the paper's settings (FACTS §2): CIFAR-10, ResNet-56, total batch 1000,
+  1cycle 0.1 -> 3 -> 0.1 over 10k iterations vs PC-LR 0.35 (x0.1 at 50k, 70k) over 80k. A GPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import os
+from typing import Any, Iterable
+
+import torch
+
+from . import data, models, schedules
+from .results import Store
+from .train import History, fit
+
+PROFILES = ("smoke", "laptop", "paper")
+
+# Everything a run depends on, with the defaults a spec starts from.
+SPEC_DEFAULTS: dict = dict(
+    dataset="fashion-mnist", train_size=None, test_size=None, data_seed=0,
+    model="resnet8", model_kwargs={},
+    schedule={"kind": "fixed", "lr": 0.1},
+    iterations=100, batch_size=128, weight_decay=1e-4, momentum=None, sgd="torch", nesterov=False,
+    bn_momentum=None, flip=True, crop_pad=0, eval_every=None, seed=0, precision="auto",
+)
+
+# The base of each profile: data, model, batch size, and the 1cycle / PC-LR pair that the
+# method chapters compare. Laptop numbers were calibrated on this machine (see the book's
+# introduction); paper numbers are the authors' (FACTS §2, tags [D]).
+BASE: dict = {
+    "smoke": dict(dataset="fashion-mnist", train_size=500, test_size=500, model="resnet8",
+                  model_kwargs={"width": 4}, batch_size=50, weight_decay=1e-4),
+    "laptop": dict(dataset="fashion-mnist", train_size=10_000, test_size=None, model="resnet8",
+                   model_kwargs={"width": 16}, batch_size=128, weight_decay=1e-4),
+    "paper": dict(dataset="cifar10", train_size=None, test_size=None, model="resnet56",
+                  model_kwargs={"width": 16}, batch_size=1000, weight_decay=1e-4),
+}
+
+# The two policies of the headline comparison, per profile. Iterations: 1cycle vs PC-LR = 1 : 8,
+# as 10k vs 80k in the paper. bn_momentum follows the paper's Caffe moving-average fractions
+# (0.95 for CLR runs -> 0.05; 0.999 for PC-LR -> 0.001), in PyTorch's convention.
+POLICIES: dict = {
+    "smoke": dict(
+        one_cycle=dict(schedule=dict(kind="one_cycle", base_lr=0.1, max_lr=1.0, step_size=20,
+                                     total_steps=50, momentum=[0.95, 0.85]), iterations=50, bn_momentum=0.05),
+        pc_lr=dict(schedule=dict(kind="piecewise_constant", base_lr=0.35, milestones=[250, 350]),
+                   iterations=400, momentum=0.9, bn_momentum=0.001),
+    ),
+    "laptop": dict(
+        one_cycle=dict(schedule=dict(kind="one_cycle", base_lr=0.1, max_lr=1.0, step_size=350,
+                                     total_steps=800, momentum=[0.95, 0.85]), iterations=800, bn_momentum=0.05),
+        pc_lr=dict(schedule=dict(kind="piecewise_constant", base_lr=0.35, milestones=[4000, 5600]),
+                   iterations=6400, momentum=0.9, bn_momentum=0.001),
+    ),
+    "paper": dict(
+        # one triangular cycle 0.1 -> 3 -> 0.1, stepsize 5000, 10k iterations, momentum 0.9 [D]
+        one_cycle=dict(schedule=dict(kind="clr", base_lr=0.1, max_lr=3.0, step_size=5000, total_steps=10_000),
+                       iterations=10_000, momentum=0.9, bn_momentum=0.05),
+        pc_lr=dict(schedule=dict(kind="piecewise_constant", base_lr=0.35, milestones=[50_000, 70_000]),
+                   iterations=80_000, momentum=0.9, bn_momentum=0.001),
+    ),
+}
+
+# How often to evaluate on the test split, in evaluations per run.
+EVALS_PER_RUN = {"smoke": 5, "laptop": 16, "paper": 40}
+
+
+# --------------------------------------------------------------------------- profiles
+
+def resolve_profile(profile: str | None = None) -> str:
+    """``None`` -> ``$SUPERCONV_PROFILE`` -> ``"laptop"``; unknown names are a ValueError."""
+    if profile is None:
+        profile = os.environ.get("SUPERCONV_PROFILE") or "laptop"
+    if profile not in PROFILES:
+        raise ValueError(f"PROFILE={profile!r} is not a profile; allowed: 'smoke', 'laptop', 'paper' "
+                         "(or None for $SUPERCONV_PROFILE, else 'laptop')")
+    return profile
+
+
+def make_spec(profile: str, policy: str | None = None, **overrides) -> dict:
+    """A full run spec: defaults <- the profile's base <- a named policy <- ``overrides``.
+
+    ``policy`` is ``"one_cycle"`` or ``"pc_lr"`` (the headline pair of the profile) or None.
+    An override of ``None`` means "keep what the profile says" (the notebooks' convention).
+    """
+    profile = resolve_profile(profile)
+    spec = copy.deepcopy(SPEC_DEFAULTS)
+    spec.update(copy.deepcopy(BASE[profile]))
+    if policy is not None:
+        if policy not in POLICIES[profile]:
+            raise ValueError(f"policy={policy!r} is not a policy; allowed: {', '.join(map(repr, POLICIES[profile]))}")
+        spec.update(copy.deepcopy(POLICIES[profile][policy]))
+    unknown = set(overrides) - set(SPEC_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown spec field(s) {sorted(unknown)}; allowed: {', '.join(sorted(SPEC_DEFAULTS))}")
+    spec.update({k: copy.deepcopy(v) for k, v in overrides.items() if v is not None})
+    if spec["eval_every"] is None:
+        spec["eval_every"] = max(1, spec["iterations"] // EVALS_PER_RUN[profile])
+    return spec
+
+
+def scale_schedule(schedule: dict, factor: float) -> dict:
+    """The same schedule stretched in time by ``factor`` (step sizes, milestones, totals)."""
+    s = dict(schedule)
+    for k in ("step_size", "step_size_down", "total_steps"):
+        if s.get(k) is not None:
+            s[k] = max(1, round(s[k] * factor))
+    if "milestones" in s:
+        s["milestones"] = [max(1, round(m * factor)) for m in s["milestones"]]
+    return s
+
+
+# --------------------------------------------------------------------------- building
+
+def build_schedule(spec: dict) -> schedules.Schedule:
+    """A schedule object from ``{"kind": <factory name in superconv.schedules>, **args}``."""
+    args = dict(spec)
+    kind = args.pop("kind", None)
+    allowed = ("clr", "one_cycle", "one_cycle_torch", "piecewise_constant", "fixed", "exponential", "inv")
+    if kind not in allowed:
+        raise ValueError(f"schedule kind={kind!r} is not a schedule; allowed: {', '.join(allowed)}")
+    if isinstance(args.get("momentum"), list):
+        args["momentum"] = tuple(args["momentum"])
+    return getattr(schedules, kind)(**args)
+
+
+@functools.lru_cache(maxsize=8)
+def _full_split(dataset: str, train: bool, device: str) -> data.Split:
+    return data.load(dataset, train=train, device=device)
+
+
+def load_data(spec: dict, device: str = "cpu") -> tuple[data.Split, data.Split]:
+    """(train, test) splits of a spec: class-balanced train subset, and the first
+    ``test_size`` images of a seeded class-balanced test subset (None: the whole test split)."""
+    train = _full_split(spec["dataset"], True, device)
+    test = _full_split(spec["dataset"], False, device)
+    if spec["train_size"] is not None and spec["train_size"] < len(train):
+        train = data.balanced_subset(train, spec["train_size"], seed=spec["data_seed"])
+    if spec["test_size"] is not None and spec["test_size"] < len(test):
+        test = data.balanced_subset(test, spec["test_size"], seed=spec["data_seed"])
+    return train, test
+
+
+def build_model(spec: dict, train: data.Split) -> torch.nn.Module:
+    """The spec's model, initialised from ``torch.manual_seed(spec["seed"])``."""
+    kwargs = dict(spec["model_kwargs"])
+    kwargs.setdefault("num_classes", train.num_classes)
+    kwargs.setdefault("in_channels", train.images.shape[1])
+    if spec["model"].lower().startswith("lenet"):
+        kwargs.setdefault("input_size", tuple(train.images.shape[2:]))
+    torch.manual_seed(spec["seed"])
+    return models.build(spec["model"], **kwargs)
+
+
+# --------------------------------------------------------------------------- running
+
+def run(spec: dict, profile: str, device="auto", store: Store | None = None, progress: bool = True,
+        retrain: bool = False, callbacks: Iterable[Any] = ()) -> History:
+    """Train ``spec`` once (or load its stored result) and return its ``History``."""
+    profile = resolve_profile(profile)
+    store = store or Store()
+    sched = build_schedule(spec["schedule"])  # validates before any work
+
+    def train(checkpoint) -> History:
+        dev = _device(device)
+        train_split, test_split = load_data(spec, dev)
+        model = build_model(spec, train_split)
+        every = max(100, spec["iterations"] // 10)
+        return fit(model, train_split, test_split, sched, momentum=spec["momentum"],
+                   iterations=spec["iterations"], batch_size=spec["batch_size"],
+                   weight_decay=spec["weight_decay"], nesterov=spec["nesterov"], sgd=spec["sgd"],
+                   precision=spec["precision"], bn_momentum=spec["bn_momentum"],
+                   eval_every=spec["eval_every"], seed=spec["seed"], flip=spec["flip"],
+                   crop_pad=spec["crop_pad"], device=dev, progress=progress,
+                   desc=describe(spec), checkpoint=checkpoint, checkpoint_every=every,
+                   callbacks=list(callbacks))
+
+    return store.run(spec, profile, train, retrain=retrain)
+
+
+def run_many(specs: Iterable[dict], profile: str, **kwargs) -> list[History]:
+    return [run(s, profile, **kwargs) for s in specs]
+
+
+def _device(device) -> str:
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def describe(spec: dict) -> str:
+    """A short caption: ``"resnet8 w16, fashion-mnist 10000, one_cycle, 800 it, bs 128, seed 0"``."""
+    width = spec["model_kwargs"].get("width")
+    model = spec["model"] + (f" w{width}" if width else "")
+    size = spec["train_size"] if spec["train_size"] is not None else "all"
+    return (f"{model}, {spec['dataset']} {size}, {spec['schedule']['kind']}, {spec['iterations']} it, "
+            f"bs {spec['batch_size']}, wd {spec['weight_decay']:g}, seed {spec['seed']}")
+
+
+# --------------------------------------------------------------------------- summaries
+
+def iterations_to_reach(history: History, target_acc: float) -> int | None:
+    """The first evaluated iteration count at which test accuracy >= ``target_acc`` (None: never)."""
+    for it, acc in zip(history.eval_iters, history.test_acc):
+        if acc >= target_acc:
+            return it
+    return None
+
+
+def time_to_accuracy(fast: History, slow: History) -> dict:
+    """How much less training ``fast`` needs to reach ``slow``'s final test accuracy.
+
+    Returns the target, the iterations (evaluated points, so a ratio is a lower bound set by
+    the evaluation grid) and the wall time each needed, and the ratios slow/fast. ``None``
+    entries mean ``fast`` never reached the target.
+    """
+    target = slow.final_test_acc
+    it_fast = iterations_to_reach(fast, target) if target is not None else None
+    it_slow = slow.iterations
+    out = dict(target_acc=target, fast_iterations=it_fast, slow_iterations=it_slow,
+               iteration_ratio=None, fast_seconds=None, slow_seconds=slow.wall_time, time_ratio=None)
+    if it_fast:
+        out["iteration_ratio"] = it_slow / it_fast
+        out["fast_seconds"] = fast.wall_time * it_fast / max(fast.iterations, 1)
+        out["time_ratio"] = slow.wall_time / out["fast_seconds"] if out["fast_seconds"] else None
+    return out
+
+
+def mean_std(values: Iterable[float | None]) -> tuple[float, float, int]:
+    """Mean and sample std (ddof=1; 0 for one value) of the finite values, and their count."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return math.nan, math.nan, 0
+    m = sum(vals) / len(vals)
+    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return m, sd, len(vals)

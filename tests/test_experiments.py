@@ -1,0 +1,118 @@
+"""Profiles, run specs and the results store."""
+
+import json
+import math
+import os
+
+import pytest
+
+from superconv import experiments as ex
+from superconv.results import Store, spec_key
+from superconv.train import History
+
+
+def test_profiles_resolve(monkeypatch):
+    monkeypatch.delenv("SUPERCONV_PROFILE", raising=False)
+    assert ex.resolve_profile(None) == "laptop"
+    monkeypatch.setenv("SUPERCONV_PROFILE", "smoke")
+    assert ex.resolve_profile(None) == "smoke"
+    assert ex.resolve_profile("paper") == "paper"
+    with pytest.raises(ValueError, match="PROFILE='fast'.*'smoke', 'laptop', 'paper'"):
+        ex.resolve_profile("fast")
+
+
+def test_paper_profile_is_the_papers_headline_setting():
+    one = ex.make_spec("paper", "one_cycle")
+    pc = ex.make_spec("paper", "pc_lr")
+    assert (one["dataset"], one["model"], one["batch_size"], one["weight_decay"]) == ("cifar10", "resnet56", 1000, 1e-4)
+    sched = ex.build_schedule(one["schedule"])
+    assert sched.lr(0) == pytest.approx(0.1) and sched.lr(5000) == pytest.approx(3.0)
+    assert sched.lr(9999) == pytest.approx(0.1, abs=1e-3) and one["iterations"] == 10_000 and one["momentum"] == 0.9
+    pcs = ex.build_schedule(pc["schedule"])
+    assert [pcs.lr(i) for i in (0, 49_999, 50_000, 70_000)] == pytest.approx([0.35, 0.35, 0.035, 0.0035])
+    assert pc["iterations"] == 80_000 and pc["iterations"] / one["iterations"] == 8
+
+
+def test_every_profile_policy_builds():
+    for profile in ex.PROFILES:
+        for policy in ex.POLICIES[profile]:
+            spec = ex.make_spec(profile, policy)
+            ex.build_schedule(spec["schedule"])
+            assert spec["eval_every"] >= 1
+
+
+def test_overrides_and_bad_fields():
+    spec = ex.make_spec("smoke", "one_cycle", weight_decay=1e-5, seed=None)
+    assert spec["weight_decay"] == 1e-5 and spec["seed"] == 0  # None keeps the profile's value
+    with pytest.raises(ValueError, match="unknown spec field"):
+        ex.make_spec("smoke", lr=0.1)
+    with pytest.raises(ValueError, match="policy='fast'"):
+        ex.make_spec("smoke", "fast")
+    with pytest.raises(ValueError, match="kind='warp'"):
+        ex.build_schedule({"kind": "warp"})
+
+
+def test_scale_schedule():
+    s = ex.scale_schedule({"kind": "one_cycle", "base_lr": 0.1, "max_lr": 1, "step_size": 350, "total_steps": 800}, 0.5)
+    assert (s["step_size"], s["total_steps"]) == (175, 400)
+    assert ex.scale_schedule({"kind": "piecewise_constant", "base_lr": 0.35, "milestones": [4000, 5600]}, 0.25)["milestones"] == [1000, 1400]
+
+
+def test_spec_key_is_canonical():
+    a = {"x": 1.0, "y": [1, 2], "z": {"b": 1, "a": 2}}
+    b = {"z": {"a": 2, "b": 1}, "y": [1, 2], "x": 1.0}
+    assert spec_key(a) == spec_key(b) and spec_key(a) != spec_key({**a, "x": 1.5})
+
+
+def test_store_never_overwrites_silently(tmp_path):
+    store = Store(tmp_path)
+    spec = {"a": 1}
+    h = History(lr=[0.1], train_loss=[float("nan")], test_acc=[50.0], eval_iters=[1], test_loss=[float("inf")])
+    path = store.put(spec, "smoke", h)
+    record = json.loads(path.read_text())
+    assert record["spec"] == spec and record["superconv"] and "git_commit" in record
+    with pytest.raises(FileExistsError):
+        store.put(spec, "smoke", h)
+    back = store.get(spec, "smoke")
+    assert math.isnan(back.train_loss[0]) and back.test_loss == [float("inf")]
+    store.put(spec, "smoke", h, overwrite=True)
+    assert len(list((tmp_path / "smoke").glob("*.bak-*"))) == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/datasets/fashion-mnist"), reason="needs dataset-fashion-mnist")
+def test_run_trains_once_then_loads(tmp_path):
+    store = Store(tmp_path)
+    spec = ex.make_spec("smoke", "one_cycle", iterations=20,
+                        schedule=dict(kind="one_cycle", base_lr=0.05, max_lr=0.5, step_size=8, total_steps=20))
+    calls = []
+    real_fit = ex.fit
+
+    def counting_fit(*a, **k):
+        calls.append(1)
+        return real_fit(*a, **k)
+
+    ex.fit = counting_fit
+    try:
+        h1 = ex.run(spec, "smoke", store=store, progress=False)
+        h2 = ex.run(spec, "smoke", store=store, progress=False)
+    finally:
+        ex.fit = real_fit
+    assert len(calls) == 1
+    assert h1.to_dict() == h2.to_dict()
+    assert h1.iterations == 20 and len(h1.test_acc) >= 1
+    assert not list((tmp_path / "smoke" / "checkpoints").glob("*.pt"))  # removed once recorded
+    assert h1.config["train_data"].startswith("fashion-mnist train, 500 of 60000")
+
+
+def test_time_to_accuracy():
+    fast = History(eval_iters=[100, 200, 300], test_acc=[80.0, 90.0, 91.0], iterations=300, wall_time=30.0)
+    slow = History(eval_iters=[800, 1600, 2400], test_acc=[70.0, 85.0, 89.5], iterations=2400, wall_time=240.0)
+    t = ex.time_to_accuracy(fast, slow)
+    assert t["fast_iterations"] == 200 and t["iteration_ratio"] == 12.0
+    assert t["fast_seconds"] == pytest.approx(20.0) and t["time_ratio"] == pytest.approx(12.0)
+    assert ex.time_to_accuracy(slow, fast)["iteration_ratio"] is None
+
+
+def test_mean_std():
+    m, s, n = ex.mean_std([1.0, 2.0, 3.0, None, float("nan")])
+    assert (m, n) == (2.0, 3) and s == pytest.approx(1.0)
