@@ -134,6 +134,29 @@ class Store:
         return history
 
 
+    def memo(self, kind: str, spec: dict, profile: str, compute: Callable[[], dict],
+             retrain: bool = False) -> dict:
+        """Any JSON-able result (a range test, an eigenvalue sweep) computed once per spec.
+
+        Stored like runs, under ``<store>/<profile>/<kind>-<key>.json``; ``compute()`` must return
+        a JSON-able dict (non-finite floats become the strings 'nan'/'inf').
+        """
+        full = {"kind": kind, **spec}
+        path = self.root / profile / f"{kind}-{spec_key(full)}.json"
+        if path.exists() and not retrain:
+            record = json.loads(path.read_text())
+            if record.get("spec") != json.loads(canonical(full)):
+                raise ValueError(f"result file {path} does not hold this spec; move it away to recompute it")
+            return record["result"]
+        result = compute()
+        if path.exists():
+            path.rename(path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}"))
+        record = dict(format=FORMAT, key=spec_key(full), profile=profile, spec=full, superconv=__version__,
+                      git_commit=git_commit(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), result=result)
+        _atomic_write_bytes(path, json.dumps(_jsonable(record), indent=1).encode())
+        return json.loads(path.read_text())["result"]
+
+
 def _restore_floats(h: History) -> History:
     """JSON stores non-finite floats as strings ('nan', 'inf'); turn them back into floats."""
     def fix(v):

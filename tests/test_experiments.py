@@ -116,3 +116,18 @@ def test_time_to_accuracy():
 def test_mean_std():
     m, s, n = ex.mean_std([1.0, 2.0, 3.0, None, float("nan")])
     assert (m, n) == (2.0, 3) and s == pytest.approx(1.0)
+
+
+def test_memo_computes_once_and_keeps_backups(tmp_path):
+    store = Store(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": [1.0, float("nan")], "n": len(calls)}
+
+    a = store.memo("probe", {"p": 1}, "smoke", compute)
+    b = store.memo("probe", {"p": 1}, "smoke", compute)
+    assert a == b and len(calls) == 1 and a["x"][1] == "nan"
+    c = store.memo("probe", {"p": 1}, "smoke", compute, retrain=True)
+    assert c["n"] == 2 and len(list((tmp_path / "smoke").glob("probe-*.bak-*"))) == 1

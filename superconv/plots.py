@@ -1,0 +1,100 @@
+"""The book's figure style and the plots several chapters share.
+
+One theme (:func:`use_theme`): seaborn's ticks style with a colour-blind-safe palette, opaque
+white figure background (so figures stay readable on the dark theme of the rendered book and in
+print), sizes that fit the book's column. Every figure carries its provenance: :func:`caption`
+writes a small line under the axes (profile, data, model, seeds, hardware).
+
+Policies have fixed colours everywhere (:data:`COLORS`), so a reader can follow 1cycle vs PC-LR
+from chapter to chapter.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Iterable, Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
+# policy / series name -> colour (seaborn "colorblind" palette entries)
+COLORS = {
+    "one_cycle": "#0173B2", "1cycle": "#0173B2", "clr": "#0173B2",
+    "pc_lr": "#DE8F05", "PC-LR": "#DE8F05",
+    "fixed": "#029E73", "triangular": "#0173B2", "triangular2": "#CC78BC", "exp_range": "#D55E00",
+    "paper": "#949494", "momentum": "#CA9161",
+}
+
+
+def use_theme() -> None:
+    """Apply the book's figure style (call once per notebook)."""
+    import seaborn as sns
+    sns.set_theme(context="notebook", style="ticks", palette="colorblind", font_scale=0.95)
+    matplotlib.rcParams.update({
+        "figure.figsize": (7.0, 3.6), "figure.dpi": 110, "savefig.dpi": 150,
+        "figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white",
+        "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+        "legend.frameon": False, "lines.linewidth": 1.6,
+    })
+
+
+def color(name: str) -> str | None:
+    return COLORS.get(name)
+
+
+def caption(fig, text: str, width: int = 120) -> None:
+    """A small provenance line under the figure (wrapped), e.g. ``ctx.caption(...)``."""
+    wrapped = "\n".join(textwrap.wrap(text, width))
+    fig.text(0.01, -0.02, wrapped, ha="left", va="top", fontsize=7.5, color="#555555")
+
+
+def log_lr_axis(ax) -> None:
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+
+
+def plot_schedule(ax, schedule, stop: int | None = None, label: str | None = None, momentum_ax=None,
+                  **kw) -> None:
+    """LR (and, on ``momentum_ax``, momentum) of a ``superconv.schedules`` object over iterations."""
+    its, lrs, moms = schedule.sample(0, stop)
+    ax.plot(its, lrs, label=label or schedule.describe(), **kw)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("learning rate")
+    if momentum_ax is not None and not np.all(np.isnan(moms)):
+        momentum_ax.plot(its, moms, ls="--", color=kw.get("color", COLORS["momentum"]), alpha=0.8)
+        momentum_ax.set_ylabel("momentum")
+
+
+def plot_test_accuracy(ax, histories: Sequence, label: str, color: str | None = None,
+                       x: str = "iterations") -> None:
+    """Test accuracy vs iterations of one or several seeds' histories: mean line, ±std band."""
+    grid = histories[0].eval_iters
+    accs = np.array([h.test_acc[:len(grid)] for h in histories if len(h.test_acc) >= len(grid)], dtype=float)
+    if accs.size == 0:
+        return
+    mean = accs.mean(0)
+    ax.plot(grid, mean, label=label + (f" (n={len(accs)})" if len(accs) > 1 else ""), color=color)
+    if len(accs) > 1:
+        sd = accs.std(0, ddof=1)
+        ax.fill_between(grid, mean - sd, mean + sd, alpha=0.2, color=color, lw=0)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("test accuracy (%)")
+
+
+def mean_band(ax, x: Iterable[float], ys: np.ndarray, label: str, color: str | None = None, **kw) -> None:
+    """Mean of the rows of ``ys`` with a ±std band (NaNs ignored)."""
+    ys = np.asarray(ys, dtype=float)
+    mean = np.nanmean(ys, axis=0)
+    ax.plot(list(x), mean, label=label, color=color, **kw)
+    if ys.shape[0] > 1:
+        sd = np.nanstd(ys, axis=0, ddof=1)
+        ax.fill_between(list(x), mean - sd, mean + sd, alpha=0.2, color=color, lw=0)
+
+
+def finish(fig, caption_text: str | None = None) -> None:
+    """Tight layout, then the provenance caption."""
+    fig.tight_layout()
+    if caption_text:
+        caption(fig, caption_text)
+    plt.show()
