@@ -48,16 +48,16 @@ class _Timer:
             self.t1 = time.perf_counter()
 
 
-def bench_fit(make_model, split, batch_size, warmup, steps, device, precision):
+def bench_fit(make_model, split, batch_size, warmup, steps, device, precision, compile=False):
     torch.manual_seed(0)
     timer = _Timer(warmup, steps)
     fit(make_model(), split, None, 0.05, 0.9, iterations=warmup + steps, batch_size=batch_size,
         weight_decay=5e-4, flip=True, progress=False, device=device, precision=precision,
-        train_eval_size=batch_size, callbacks=[timer], log_every=50)
+        train_eval_size=batch_size, callbacks=[timer], log_every=50, compile=compile)
     return steps * batch_size / (timer.t1 - timer.t0)
 
 
-def bench_bare(make_model, shape, num_classes, batch_size, warmup, steps, device, precision):
+def bench_bare(make_model, shape, num_classes, batch_size, warmup, steps, device, precision, compile=False):
     torch.manual_seed(0)
     dev = torch.device(device)
     model = make_model().to(dev)
@@ -67,12 +67,13 @@ def bench_bare(make_model, shape, num_classes, batch_size, warmup, steps, device
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, num_classes, (batch_size,), device=dev)
+    step_model = torch.compile(model) if compile else model
     opt = make_optimizer(model.parameters(), "torch", lr=0.05, momentum=0.9, weight_decay=5e-4)
     for i in range(warmup + steps):
         if i == warmup:
             t0 = time.perf_counter()
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out = model(x)
+            out = step_model(x)
         loss = F.cross_entropy(out.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -134,6 +135,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     ap.add_argument("--quick", action="store_true", help="only the Fashion-MNIST row")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model in (a) and (b) "
+                    "(compilation is excluded from the timing by the warm-up steps)")
     args = ap.parse_args()
     device = torch.device(args.device)
     precision = resolve_precision(args.precision, device)
@@ -156,14 +159,16 @@ def main():
         rows = rows[:1]
 
     print(f"device: {_device_name(device)}; torch {torch.__version__}; precision of (a),(b): {precision}; "
-          f"batch {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up steps\n")
+          f"batch {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up steps"
+          f"{'; torch.compile on (a),(b)' if args.compile else ''}\n")
     print("| model | data | (a) fit img/s | (b) bare step img/s | (c) naive img/s | (a)/(b) | (a)/(c) |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for row in rows:
         split = row["split"]
-        a = bench_fit(row["make"], split, args.batch_size, args.warmup, args.steps, device, precision)
+        a = bench_fit(row["make"], split, args.batch_size, args.warmup, args.steps, device, precision,
+                      args.compile)
         b = bench_bare(row["make"], tuple(split.images.shape[1:]), split.num_classes, args.batch_size,
-                       args.warmup, args.steps, device, precision)
+                       args.warmup, args.steps, device, precision, args.compile)
         ds = naive_dataset(row, split)
         c = max(bench_naive(row["make"], ds, args.batch_size, args.warmup, args.steps, w) for w in (0, 2))
         print(f"| {row['name']} | {row['data']} | {a:,.0f} | {b:,.0f} | {c:,.0f} | {a / b:.2f} | {a / c:.2f} |",
