@@ -1,0 +1,399 @@
+"""Chapter 1 study: cyclical learning rates (CLR paper, Smith, arXiv 1506.01186; FACTS §1).
+
+The chapter's question: does cycling the LR between two bounds train as well as a fixed LR in
+fewer iterations? (CLR paper Table 1: triangular2 reaches the fixed-LR accuracy, 81.4 %, in 25k
+instead of 70k iterations on CIFAR-10.)
+
+The runs, per profile (:data:`CONFIGS`): a *fixed* LR for ``fixed_iterations``, and each CLR
+policy (``triangular``, ``triangular2``, optionally ``exp_range``) for ``cycles`` whole cycles of
+``2 * step_size`` iterations -- the CLR runs stop at the end of a cycle, as the paper advises.
+All of them use the profile's base data/model (``experiments.make_spec``), SGD with momentum 0.9
+(the CLR paper's solver), and the fixed LR at the lower CLR bound (the CLR paper's Table 3
+convention). Everything goes through ``experiments.run``, so each spec trains once per store.
+
+API::
+
+    cfg = config("laptop", max_lr=0.3)                  # the resolved knobs of a profile
+    st = run("laptop", seeds=[0, 1, 2], device="cpu")   # trains (or loads) every run -> Study
+    st.final("triangular2")                             # (mean, std, n) final test accuracy %
+    st.reach("triangular2")                             # when CLR reaches the fixed-LR accuracy
+    st.verdict("triangular2", paper_reached=True)       # 'reproduced' / 'partly' / 'not ...'
+    st.summary()                                        # one plain dict per policy
+    load("paper", [0, 1, 2])                            # stored results only (None if absent)
+    torch_max_rel_diff(schedules.clr(...), 1000)        # our CLR vs torch's CyclicLR
+
+The paper profile cannot use the CLR paper's Caffe ``cifar10_full`` net (not in this package);
+it uses the profile's CIFAR-10 ResNet-56 at batch 1000 with the CLR paper's budgets converted
+by *epochs* (batch 100 there): 70k -> 7,000 iterations (140 epochs) for the fixed LR, 25k ->
+2,400 iterations (48 epochs, 6 whole cycles of stepsize 200 = the paper's 4 epochs) for CLR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .. import experiments, schedules
+from ..results import Store
+from ..train import History
+
+#: every policy this study can run; ``fixed`` is the baseline and always runs
+POLICIES = ("fixed", "triangular", "triangular2", "exp_range")
+CLR_POLICIES = ("triangular", "triangular2", "exp_range")
+DEFAULT_POLICIES = ("triangular", "triangular2")
+
+#: the CLR paper's CIFAR-10 triangular2 stepsize (first stage) and exp/exp_range gamma (FACTS §1)
+PAPER_STEP_SIZE = 2000
+PAPER_GAMMA = 0.99994
+MOMENTUM = 0.9  # the CLR paper's solver (CLR_BASELINE_SOLVER)
+
+# Per-profile knobs. Iterations per epoch: smoke 500/50 = 10, laptop 10,000/128 = 78,
+# paper 50,000/1,000 = 50. ``eval_every`` divides ``step_size`` so that the evaluations hit
+# both the LR peaks (odd multiples of step_size) and the cycle ends (even multiples).
+CONFIGS: dict = {
+    "smoke": dict(base_lr=0.05, max_lr=0.5, fixed_lr=None, step_size=3, cycles=3,
+                  fixed_iterations=36, eval_every=3, fixed_eval_every=9),
+    # 3 cycles of stepsize 100 (1.3 epochs) = 600 iterations vs 1,200 at the fixed LR
+    "laptop": dict(base_lr=0.05, max_lr=0.5, fixed_lr=None, step_size=100, cycles=3,
+                   fixed_iterations=1200, eval_every=50, fixed_eval_every=100),
+    # CLR paper budgets by epochs at batch 1000: stepsize 4 epochs, 48 vs 140 epochs
+    "paper": dict(base_lr=0.1, max_lr=1.0, fixed_lr=None, step_size=200, cycles=6,
+                  fixed_iterations=7000, eval_every=100, fixed_eval_every=250),
+}
+KNOBS = ("base_lr", "max_lr", "fixed_lr", "step_size", "cycles", "fixed_iterations",
+         "eval_every", "fixed_eval_every")
+
+
+# --------------------------------------------------------------------------- configs
+
+def config(profile: str | None, **overrides) -> dict:
+    """The study's knobs for ``profile``; an override of ``None`` keeps the profile's value.
+
+    Derived entries: ``fixed_lr`` (default: ``base_lr``), ``clr_iterations`` (``cycles * 2 *
+    step_size``), ``gamma`` (exp_range decay per iteration: the paper's 0.99994 rescaled so that
+    it decays as much per *cycle* as in the paper, ``0.99994 ** (2000 / step_size)``).
+    """
+    profile = experiments.resolve_profile(profile)
+    unknown = set(overrides) - set(KNOBS)
+    if unknown:
+        raise ValueError(f"unknown knob(s) {sorted(unknown)}; allowed: {', '.join(KNOBS)}")
+    cfg = dict(CONFIGS[profile])
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    for k in ("step_size", "cycles", "fixed_iterations", "eval_every", "fixed_eval_every"):
+        v = cfg[k]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{k}={v!r} must be an integer >= 1")
+    for k in ("base_lr", "max_lr"):
+        v = cfg[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{k}={v!r} must be a finite number > 0")
+    if cfg["base_lr"] >= cfg["max_lr"]:
+        raise ValueError(f"base_lr={cfg['base_lr']!r} must be < max_lr={cfg['max_lr']!r}")
+    if cfg["fixed_lr"] is None:
+        cfg["fixed_lr"] = cfg["base_lr"]
+    if cfg["step_size"] % cfg["eval_every"] and overrides.get("eval_every") is None:
+        # keep evaluating at the LR peaks and the cycle ends when only the stepsize changed
+        cfg["eval_every"] = cfg["step_size"] // 2 if cfg["step_size"] % 2 == 0 else cfg["step_size"]
+    cfg["clr_iterations"] = cfg["cycles"] * 2 * cfg["step_size"]
+    cfg["gamma"] = PAPER_GAMMA ** (PAPER_STEP_SIZE / cfg["step_size"])
+    cfg["profile"] = profile
+    return cfg
+
+
+def check_policies(policies: Iterable[str] | None) -> tuple:
+    """The CLR policies to train (``fixed`` is implied); ``None`` -> :data:`DEFAULT_POLICIES`."""
+    if policies is None:
+        return DEFAULT_POLICIES
+    if isinstance(policies, str):
+        policies = [policies]
+    out = []
+    for p in policies:
+        if p not in CLR_POLICIES:
+            raise ValueError(f"policy {p!r} is not a CLR policy; allowed: "
+                             + ", ".join(map(repr, CLR_POLICIES)))
+        if p not in out:
+            out.append(p)
+    if not out:
+        raise ValueError("policies is empty; allowed: a list of 'triangular', 'triangular2', 'exp_range'")
+    return tuple(out)
+
+
+def schedule_spec(policy: str, cfg: dict, total_steps: int | None = None) -> dict:
+    """The schedule of ``policy`` as an ``experiments`` schedule dict."""
+    if policy == "fixed":
+        return {"kind": "fixed", "lr": cfg["fixed_lr"]}
+    if policy not in CLR_POLICIES:
+        raise ValueError(f"policy {policy!r} is not a policy; allowed: " + ", ".join(map(repr, POLICIES)))
+    s = {"kind": "clr", "base_lr": cfg["base_lr"], "max_lr": cfg["max_lr"],
+         "step_size": cfg["step_size"], "mode": policy,
+         "total_steps": total_steps or cfg["clr_iterations"]}
+    if policy == "exp_range":
+        s["gamma"] = cfg["gamma"]
+    return s
+
+
+def schedule(policy: str, cfg: dict, total_steps: int | None = None) -> schedules.Schedule:
+    """The ``superconv.schedules`` object of ``policy`` (for plots and checks)."""
+    return experiments.build_schedule(schedule_spec(policy, cfg, total_steps))
+
+
+def spec(policy: str, cfg: dict, seed: int) -> dict:
+    """The full run spec of one (policy, seed) on the profile's base data and model."""
+    fixed = policy == "fixed"
+    return experiments.make_spec(
+        cfg["profile"], schedule=schedule_spec(policy, cfg),
+        iterations=cfg["fixed_iterations"] if fixed else cfg["clr_iterations"],
+        eval_every=cfg["fixed_eval_every"] if fixed else cfg["eval_every"],
+        momentum=MOMENTUM, seed=seed)
+
+
+def specs(profile: str | None, seeds: Sequence[int], policies: Iterable[str] | None = None,
+          **knobs) -> dict:
+    """``{policy: [spec per seed]}`` for ``fixed`` and each CLR policy."""
+    cfg = config(profile, **knobs)
+    return {p: [spec(p, cfg, s) for s in seeds] for p in ("fixed",) + check_policies(policies)}
+
+
+DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10",
+                 "cifar100": "CIFAR-100"}
+
+
+def setup_text(cfg: dict) -> str:
+    """The runs' data and model in words, for captions: ``"Fashion-MNIST (10,000 train images,
+    full test split), resnet8 width 16, batch 128, SGD momentum 0.9, WD 0.0001"``."""
+    s = spec("fixed", cfg, 0)
+    data = DATASET_NAMES.get(s["dataset"], s["dataset"])
+    train = "all train images" if s["train_size"] is None else f"{s['train_size']:,} train images"
+    test = "full test split" if s["test_size"] is None else f"{s['test_size']:,} test images"
+    width = s["model_kwargs"].get("width")
+    model = s["model"] + (f" width {width}" if width else "")
+    return (f"{data} ({train}, {test}), {model}, batch {s['batch_size']}, SGD momentum {MOMENTUM:g}, "
+            f"WD {s['weight_decay']:g}")
+
+
+def iterations_per_epoch(cfg: dict) -> float:
+    s = spec("fixed", cfg, 0)
+    n = s["train_size"] if s["train_size"] is not None else {"cifar10": 50_000, "cifar100": 50_000,
+                                                            "mnist": 60_000, "fashion-mnist": 60_000}[s["dataset"]]
+    return n / s["batch_size"]
+
+
+# --------------------------------------------------------------------------- summaries
+
+def mean_history(histories: Sequence[History]) -> History:
+    """A History whose test accuracy is the mean over seeds at each evaluated iteration.
+
+    If any seed diverged the mean is marked diverged (it must not count as "reaching" anything).
+    """
+    if not histories:
+        raise ValueError("histories is empty")
+    grid = list(max((h.eval_iters for h in histories), key=len))
+    accs = np.full((len(histories), len(grid)), np.nan)
+    for i, h in enumerate(histories):
+        accs[i, :len(h.test_acc)] = h.test_acc[:len(grid)]
+    diverged = any(h.diverged for h in histories) or bool(np.isnan(accs).any())
+    mean = np.nanmean(accs, axis=0) if not np.isnan(accs).all() else accs[0]
+    return History(eval_iters=grid, test_acc=[float(a) for a in mean],
+                   iterations=max(h.iterations for h in histories),
+                   wall_time=float(np.mean([h.wall_time for h in histories])),
+                   diverged=diverged)
+
+
+@dataclass
+class Study:
+    """The chapter's runs: ``histories[policy]`` is one History per seed (``seeds`` order)."""
+
+    profile: str
+    config: dict
+    seeds: list
+    policies: tuple                       # the CLR policies (fixed is always there too)
+    specs: dict = field(default_factory=dict)
+    histories: dict = field(default_factory=dict)
+
+    def schedule(self, policy: str) -> schedules.Schedule:
+        return schedule(policy, self.config)
+
+    def iterations(self, policy: str) -> int:
+        return self.config["fixed_iterations"] if policy == "fixed" else self.config["clr_iterations"]
+
+    def final(self, policy: str) -> tuple:
+        """(mean, std, n) of the final test accuracy (%) over the seeds that did not diverge."""
+        return experiments.mean_std(None if h.diverged else h.final_test_acc
+                                    for h in self.histories[policy])
+
+    def diverged(self, policy: str) -> int:
+        return sum(bool(h.diverged) for h in self.histories[policy])
+
+    def mean_history(self, policy: str) -> History:
+        return mean_history(self.histories[policy])
+
+    def reach(self, policy: str) -> dict:
+        """When ``policy`` reaches the fixed-LR run's final accuracy.
+
+        ``experiments.time_to_accuracy`` on the seed-mean curves (keys as there: ``target_acc``,
+        ``fast_iterations`` -- None if never --, ``iteration_ratio``, ...), plus per-seed pairs
+        (CLR seed s vs fixed seed s): ``seed_iterations`` (None where not reached) and
+        ``seeds_reached``/``n_seeds``.
+        """
+        fixed = self.mean_history("fixed")
+        clr_mean = self.mean_history(policy)
+        out = experiments.time_to_accuracy(clr_mean, fixed)
+        if clr_mean.diverged or fixed.diverged:
+            out.update(fast_iterations=None, iteration_ratio=None, fast_seconds=None, time_ratio=None)
+        per_seed = []
+        for h_clr, h_fix in zip(self.histories[policy], self.histories["fixed"]):
+            if h_clr.diverged or h_fix.diverged:
+                per_seed.append(None)
+            else:
+                per_seed.append(experiments.time_to_accuracy(h_clr, h_fix)["fast_iterations"])
+        out["seed_iterations"] = per_seed
+        out["seeds_reached"] = sum(i is not None for i in per_seed)
+        out["n_seeds"] = len(per_seed)
+        return out
+
+    def outcome(self, policy: str) -> str:
+        """``"yes"`` (the seed-mean curve reaches the fixed-LR mean final accuracy), ``"partly"``
+        (only some seeds reach their own fixed-LR run's), or ``"no"``."""
+        r = self.reach(policy)
+        if r["fast_iterations"] is not None:
+            return "yes"
+        return "partly" if r["seeds_reached"] else "no"
+
+    def verdict(self, policy: str, paper_reached: bool) -> str:
+        """'reproduced' when our outcome is the paper's, 'partly reproduced' for a partial
+        outcome, 'not reproduced' otherwise ('not reproduced (CLR did better here)' when CLR
+        reached the fixed-LR accuracy but the paper's did not)."""
+        ours = self.outcome(policy)
+        if ours == "partly":
+            return "partly reproduced"
+        if (ours == "yes") == bool(paper_reached):
+            return "reproduced"
+        return "not reproduced (CLR did better here)" if ours == "yes" else "not reproduced"
+
+    def cycle_phase_accuracy(self, policy: str) -> dict:
+        """Mean test accuracy (%, over seeds and cycles) at the LR peaks (``it`` an odd multiple
+        of step_size) and at the cycle ends (even multiples, LR back at base_lr); None where the
+        evaluation grid has no such point."""
+        ss = self.config["step_size"]
+        m = self.mean_history(policy)
+        peaks = [a for it, a in zip(m.eval_iters, m.test_acc) if it % ss == 0 and (it // ss) % 2 == 1]
+        ends = [a for it, a in zip(m.eval_iters, m.test_acc) if it % ss == 0 and (it // ss) % 2 == 0]
+        return {"peak": float(np.mean(peaks)) if peaks else None,
+                "end": float(np.mean(ends)) if ends else None,
+                "n_peaks": len(peaks), "n_ends": len(ends)}
+
+    def summary(self) -> list:
+        """One plain dict per policy: iterations, final mean/std/n, diverged seeds, and (CLR
+        policies) the iteration at which the seed-mean curve reaches the fixed-LR accuracy."""
+        rows = []
+        for p in ("fixed",) + tuple(self.policies):
+            mean, sd, n = self.final(p)
+            row = dict(policy=p, iterations=self.iterations(p), final_mean=mean, final_std=sd,
+                       n=n, diverged=self.diverged(p), reached_at=None, iteration_ratio=None,
+                       seeds_reached=None)
+            if p != "fixed":
+                r = self.reach(p)
+                row.update(reached_at=r["fast_iterations"], iteration_ratio=r["iteration_ratio"],
+                           seeds_reached=f"{r['seeds_reached']} of {r['n_seeds']}")
+            rows.append(row)
+        return rows
+
+
+# --------------------------------------------------------------------------- running
+
+def run(profile: str | None, seeds: Sequence[int], device="auto", store: Store | None = None,
+        progress: bool = False, policies: Iterable[str] | None = None, **knobs) -> Study:
+    """Train (or load from the results store) every run of the study and return a :class:`Study`.
+
+    ``knobs``: overrides of :data:`CONFIGS` (``None`` = the profile's value). Everything is
+    validated before the first run starts.
+    """
+    cfg = config(profile, **knobs)
+    pols = check_policies(policies)
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds is empty; allowed: a list of integers >= 0")
+    all_specs = {p: [spec(p, cfg, s) for s in seeds] for p in ("fixed",) + pols}
+    for ss in all_specs.values():  # validate every schedule before any work
+        experiments.build_schedule(ss[0]["schedule"])
+    st = Study(profile=cfg["profile"], config=cfg, seeds=seeds, policies=pols, specs=all_specs)
+    for p, ss in all_specs.items():
+        st.histories[p] = [experiments.run(s, cfg["profile"], device=device, store=store,
+                                           progress=progress) for s in ss]
+    return st
+
+
+def load(profile: str | None, seeds: Sequence[int], store: Store | None = None,
+         policies: Iterable[str] | None = None, **knobs) -> Study | None:
+    """The study from stored results only (no training), for showing e.g. paper-profile runs
+    made elsewhere.
+
+    Keeps the seeds whose fixed-LR run is stored, and the CLR policies (``policies``, default:
+    all of :data:`CLR_POLICIES`) stored for every kept seed. ``None`` when nothing is stored.
+    """
+    cfg = config(profile, **knobs)
+    candidates = CLR_POLICIES if policies is None else check_policies(policies)
+    store = store or Store()
+
+    def get(p, s):
+        return store.get(spec(p, cfg, s), cfg["profile"])
+
+    fixed = {s: get("fixed", s) for s in seeds}
+    kept = [s for s in seeds if fixed[s] is not None]
+    if not kept:
+        return None
+    histories = {"fixed": [fixed[s] for s in kept]}
+    for p in candidates:
+        hs = [get(p, s) for s in kept]
+        if all(h is not None for h in hs):
+            histories[p] = hs
+    pols = tuple(p for p in candidates if p in histories)
+    if not pols:
+        return None
+    return Study(profile=cfg["profile"], config=cfg, seeds=kept, policies=pols,
+                 specs={p: [spec(p, cfg, s) for s in kept] for p in histories}, histories=histories)
+
+
+def torch_max_rel_diff(sched: schedules.CLR, iterations: int) -> float:
+    """Largest relative difference between ``sched.lr(it)`` and the LR that
+    ``torch.optim.lr_scheduler.CyclicLR`` (same bounds, steps, mode, gamma) gives the optimizer
+    for batches ``0 .. iterations-1`` (the schedule's ``total_steps`` is ignored: CyclicLR
+    has none). (exp_range with ``exp_range_shrinks='both'`` has no
+    torch counterpart.)"""
+    if not isinstance(sched, schedules.CLR) or sched.exp_range_shrinks != "amplitude":
+        raise ValueError("torch_max_rel_diff needs a schedules.clr(...) with exp_range_shrinks='amplitude'")
+    sched = dataclasses.replace(sched, total_steps=None)  # CyclicLR cycles forever; ours would hold
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=sched.base_lr, momentum=0.9)
+    ref = torch.optim.lr_scheduler.CyclicLR(
+        opt, base_lr=sched.base_lr, max_lr=sched.max_lr, step_size_up=sched.step_size,
+        step_size_down=sched.step_size_down, mode=sched.mode, gamma=sched.gamma,
+        cycle_momentum=False)
+    worst = 0.0
+    for it in range(iterations):
+        theirs = opt.param_groups[0]["lr"]
+        ours = sched.lr(it)
+        worst = max(worst, abs(ours - theirs) / max(abs(theirs), 1e-300))
+        opt.step()
+        ref.step()
+    return worst
+
+
+def paper_budgets() -> dict:
+    """The CLR paper's CIFAR-10 budgets (FACTS §1) converted to the paper profile's batch 1000
+    by epochs (the CLR paper's cifar10_full solver used batch 100): for the unit test and the
+    chapter's text."""
+    ratio = 100 / experiments.BASE["paper"]["batch_size"]
+    return {"fixed_iterations": round(70_000 * ratio), "clr_iterations_paper": round(25_000 * ratio),
+            "step_size": round(PAPER_STEP_SIZE * ratio), "epoch_iterations": 50_000 // 1000}
+
+
+__all__ = ["POLICIES", "CLR_POLICIES", "DEFAULT_POLICIES", "CONFIGS", "KNOBS", "MOMENTUM",
+           "PAPER_STEP_SIZE", "PAPER_GAMMA", "config", "check_policies", "schedule_spec", "schedule",
+           "spec", "specs", "setup_text", "iterations_per_epoch", "mean_history", "Study", "run", "load", "torch_max_rel_diff",
+           "paper_budgets"]
