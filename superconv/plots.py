@@ -98,3 +98,54 @@ def finish(fig, caption_text: str | None = None) -> None:
     if caption_text:
         caption(fig, caption_text)
     plt.show()
+
+
+def sweep_line(ax, x: Sequence[float], mean: Sequence[float], std: Sequence[float] | None = None,
+               label: str | None = None, color: str | None = None, diverged: Iterable[float] = (),
+               best: float | None = None, logx: bool = True, marker: str = "o", **kw) -> None:
+    """One series of a hyper-parameter sweep: mean ± std (error bars) at each ``x``.
+
+    Points whose mean is NaN (no finished run) are left out of the line; every ``x`` in
+    ``diverged`` gets an "×" on the bottom edge of the axes, labelled "diverged", so a run that
+    blew up stays visible; ``best`` (an ``x``) is ringed with a star. ``logx`` sets a log x axis.
+    """
+    x = np.asarray(list(x), dtype=float)
+    m = np.asarray(list(mean), dtype=float)
+    s = np.zeros_like(m) if std is None else np.nan_to_num(np.asarray(list(std), dtype=float))
+    ok = np.isfinite(m)
+    ax.errorbar(x[ok], m[ok], yerr=s[ok], label=label, color=color, marker=marker, ms=5, capsize=3, **kw)
+    div = [d for d in diverged]
+    if div:
+        tr = ax.get_xaxis_transform()
+        ax.plot(div, [0.04] * len(div), "x", color=color, ms=9, mew=2.2, transform=tr, clip_on=False)
+        for d in div:
+            ax.text(d, 0.09, "diverged", transform=tr, color=color, fontsize=7.5, ha="center", va="bottom")
+    if best is not None:
+        i = int(np.argmin(np.abs(x - best)))
+        if ok[i]:
+            ax.plot([x[i]], [m[i]], "*", color=color, ms=15, mec="black", mew=0.6, zorder=5)
+    if logx:
+        ax.set_xscale("log")
+
+
+def show_table(df, caption_text: str | None = None) -> None:
+    """Display a DataFrame as an HTML table with a small provenance line under it.
+
+    HTML because the built book renders ``text/markdown`` outputs as CommonMark, which has no
+    tables. Cell text is HTML-escaped; backtick spans become ``<code>``. No index column.
+    """
+    import html
+    import re
+
+    from IPython.display import HTML, display
+
+    def cell(value) -> str:
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(str(value)))
+
+    head = "".join(f'<th style="text-align:left">{cell(c)}</th>' for c in df.columns)
+    body = "".join("<tr>" + "".join(f'<td style="text-align:left">{cell(v)}</td>' for v in row) + "</tr>"
+                   for row in df.itertuples(index=False))
+    out = f'<table class="table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    if caption_text:
+        out += f'<p style="font-size:0.8em;color:#555555">{cell(caption_text)}</p>'
+    display(HTML(out))

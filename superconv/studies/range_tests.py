@@ -1,0 +1,627 @@
+"""Chapter 2 study: the LR range test, and what in it predicts super-convergence.
+
+Three range tests per profile, each cached in the results store (``Store.memo("range_test", ...)``,
+one record per seed, so adding a seed reuses the others):
+
+* ``"main"`` -- the paper's form (CLR §3.3, Super-Convergence §3-4, FACTS §1-2): a **linear**
+  LR ramp from 0 to 3 on the profile's model, evaluated every ``eval_every`` iterations on a
+  **validation holdout** cut out of the training data (``superconv.data.holdout``; never the
+  test split), over every seed: accuracy vs LR, mean ± std, spread of each suggestion;
+* ``"exp"`` -- the loss form (fastai's ``lr_find``, torch-lr-finder): an **exponential** ramp
+  ``1e-4 -> 10``, stopped when the smoothed loss exceeds 4x its minimum; first seed only;
+* ``"contrast"`` -- the same linear ramp as ``"main"`` on a contrasting net (default the Caffe
+  LeNet-5 of the paper's MNIST rows: no BatchNorm, no residual connections); first seed only.
+  Super-Convergence Fig. 3a vs 3b: a net whose accuracy stays high over a wide LR range can
+  super-converge, one whose accuracy peaks and falls cannot.
+
+The settings per profile are in :data:`SETTINGS` (the ``paper`` entry is the authors' test, FACTS
+§2: CIFAR-10, ResNet-56, batch 1000, linear 0 -> 3 over 5k iterations, accuracy every 100).
+:func:`specs` builds the store specs, :func:`run_study` runs (or loads) everything and returns a
+:class:`RangeTestStudy`; the table helpers turn it into plain ``pandas`` tables for the chapter.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from .. import data, experiments
+from ..range_test import (SUGGESTIONS, RangeTestResult, RangeTestSeeds, lr_range_test)
+from ..results import Store
+
+TESTS = ("main", "exp", "contrast")
+MODES = ("linear", "exp")
+CONTRAST_MODELS = ("lenet5", "resnet8", "resnet20", "resnet56")
+ACCURACY_BASED = ("max_lr", "min_lr_rise", "min_lr_ratio")
+LOSS_BASED = ("steepest", "valley", "min_loss_10")
+
+#: The range-test settings of each profile (data, model and batch size come from
+#: ``experiments.BASE``). ``holdout``: validation images held out of the profile's training set
+#: (class-balanced, seed ``data_seed``); ``smooth``: moving-average window (evaluation points) of
+#: the potential verdict; ``linear``: the paper-form ramp; ``exp``: the loss-form ramp;
+#: ``contrast``: the Fig. 3b net.
+SETTINGS: dict = {
+    "smoke": dict(
+        holdout=100, smooth=3,
+        linear=dict(lr_min=0.0, lr_max=3.0, iterations=20, eval_every=5),
+        exp=dict(lr_min=1e-4, lr_max=10.0, iterations=20, eval_every=5),
+        contrast=dict(model="lenet5"),
+    ),
+    "laptop": dict(
+        holdout=2000, smooth=5,
+        linear=dict(lr_min=0.0, lr_max=3.0, iterations=1000, eval_every=25),
+        exp=dict(lr_min=1e-4, lr_max=10.0, iterations=400, eval_every=25),
+        contrast=dict(model="lenet5"),
+    ),
+    "paper": dict(
+        holdout=5000, smooth=5,
+        linear=dict(lr_min=0.0, lr_max=3.0, iterations=5000, eval_every=100),
+        exp=dict(lr_min=1e-4, lr_max=10.0, iterations=2000, eval_every=100),
+        contrast=dict(model="lenet5"),
+    ),
+}
+#: The contrast net runs the main ramp but is evaluated this many times more often: a net that
+#: diverges early (LeNet-5 at LR ~0.1 of a 0 -> 3 ramp) would otherwise leave no evaluation point.
+CONTRAST_EVAL_DENSER = 5
+#: What every test shares: momentum 0.9, constant, as in the authors' range tests; BN moving-average
+#: fraction 0.95 = PyTorch bn_momentum 0.05 (FACTS §2); the loss EMA's beta (fastai's 0.98).
+COMMON: dict = dict(momentum=0.9, bn_momentum=0.05, smoothing=0.98)
+#: Smoothed-loss stop factor: None for the paper-form (linear) tests -- the authors ran the whole
+#: ramp, a NaN or a loss above ``fit``'s max_loss still ends a run -- and fastai's 4 for "exp".
+STOP_FACTOR = {"linear": None, "exp": 4.0}
+#: Decades of LR below ``lr_max`` where an exponential main test starts (MODE="exp").
+EXP_DECADES = 4
+
+# Defaults of the chapter's verdict rules.
+TOLERANCE = 5.0       # accuracy points below the peak that still count as "high"
+MIN_DECADES = 1.0     # potential shown when the high range spans at least this many decades
+
+
+# --------------------------------------------------------------------------- configs
+
+def _check(name: str, value, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
+
+
+def config(profile: str, *, iterations: Optional[int] = None, lr_max: Optional[float] = None,
+           mode: Optional[str] = None, eval_every: Optional[int] = None,
+           contrast_model: Optional[str] = None) -> dict:
+    """The resolved settings of the three tests of ``profile`` (overrides of ``None`` keep the
+    profile's value). ``iterations``/``lr_max``/``mode``/``eval_every`` change the main test
+    (and the contrast, which uses the same ramp); ``mode="exp"`` starts the main ramp
+    ``EXP_DECADES`` decades below ``lr_max``."""
+    profile = experiments.resolve_profile(profile)
+    s = copy.deepcopy(SETTINGS[profile])
+    if iterations is not None:
+        _check("iterations", iterations, isinstance(iterations, int) and not isinstance(iterations, bool)
+               and iterations >= 2, "an integer >= 2")
+    if lr_max is not None:
+        _check("lr_max", lr_max, isinstance(lr_max, (int, float)) and not isinstance(lr_max, bool)
+               and math.isfinite(lr_max) and lr_max > 0, "a finite number > 0")
+    if mode is not None:
+        _check("mode", mode, mode in MODES, "'linear', 'exp'")
+    if eval_every is not None:
+        _check("eval_every", eval_every, isinstance(eval_every, int) and not isinstance(eval_every, bool)
+               and eval_every >= 1, "an integer >= 1")
+    if contrast_model is not None:
+        _check("contrast_model", contrast_model, contrast_model in CONTRAST_MODELS,
+               ", ".join(map(repr, CONTRAST_MODELS)))
+    main = dict(s["linear"], mode="linear")
+    if mode is not None:
+        main["mode"] = mode
+    if lr_max is not None:
+        main["lr_max"] = float(lr_max)
+    if main["mode"] == "exp":
+        main["lr_min"] = main["lr_max"] / 10 ** EXP_DECADES
+    if iterations is not None:
+        main["iterations"] = iterations
+    if eval_every is not None:
+        main["eval_every"] = eval_every
+    main["eval_every"] = min(main["eval_every"], main["iterations"])
+    exp = dict(s["exp"], mode="exp")
+    base = experiments.make_spec(profile)
+    contrast_name = contrast_model or s["contrast"]["model"]
+    contrast_kwargs = dict(base["model_kwargs"]) if contrast_name.startswith("resnet") else {}
+    # at least 2: the first evaluation then sits at an LR > 0 (log10 needs it)
+    contrast = dict(main, eval_every=min(main["iterations"], max(2, main["eval_every"] // CONTRAST_EVAL_DENSER)))
+    return dict(profile=profile, holdout=s["holdout"], smooth=s["smooth"], main=main, exp=exp, contrast=contrast,
+                contrast_model=contrast_name, contrast_model_kwargs=contrast_kwargs,
+                model=base["model"], model_kwargs=dict(base["model_kwargs"]))
+
+
+def specs(profile: str, **overrides) -> dict:
+    """``{test: store spec without the seed}`` for the three tests (see :func:`config`).
+
+    A spec holds everything the test's result depends on: data (dataset, training subset,
+    holdout), model, ramp, optimizer settings, precision. Add ``seed`` for one run.
+    """
+    cfg = config(profile, **overrides)
+    base = experiments.make_spec(cfg["profile"])
+    shared = dict(dataset=base["dataset"], train_size=base["train_size"], data_seed=base["data_seed"],
+                  holdout=cfg["holdout"], eval_split="validation", batch_size=base["batch_size"],
+                  weight_decay=base["weight_decay"], flip=base["flip"], crop_pad=base["crop_pad"],
+                  precision=base["precision"], **COMMON)
+    out = {}
+    for test in TESTS:
+        ramp = cfg[test]
+        model, kwargs = ((cfg["contrast_model"], cfg["contrast_model_kwargs"]) if test == "contrast"
+                         else (cfg["model"], cfg["model_kwargs"]))
+        out[test] = dict(shared, model=model, model_kwargs=dict(kwargs), mode=ramp["mode"],
+                         lr_min=float(ramp["lr_min"]), lr_max=float(ramp["lr_max"]),
+                         iterations=int(ramp["iterations"]), eval_every=int(ramp["eval_every"]),
+                         stop_factor=STOP_FACTOR[ramp["mode"]])
+    return out
+
+
+#: Images in the full training split of each dataset (for specs with ``train_size=None``).
+FULL_TRAIN = {"cifar10": 50_000, "cifar100": 50_000, "mnist": 60_000, "fashion-mnist": 60_000}
+
+
+def n_train(spec: dict) -> int:
+    """Images the range test trains on: the training subset minus the holdout."""
+    total = spec["train_size"] if spec["train_size"] is not None else FULL_TRAIN[spec["dataset"]]
+    return total - spec["holdout"]
+
+
+def describe(spec: dict) -> str:
+    """Caption text, e.g. ``"resnet8 w16, fashion-mnist 8000 train + 2000 validation (held out of
+    train), linear LR 0 → 3 in 1000 it, eval every 25, bs 128"``."""
+    width = spec["model_kwargs"].get("width")
+    model = spec["model"] + (f" w{width}" if width else "")
+    train = f"{n_train(spec)}"
+    return (f"{model}, {spec['dataset']} {train} train + {spec['holdout']} validation (held out of train), "
+            f"{spec['mode']} LR {spec['lr_min']:g} → {spec['lr_max']:g} in {spec['iterations']} it, "
+            f"eval every {spec['eval_every']}, bs {spec['batch_size']}")
+
+
+# --------------------------------------------------------------------------- running
+
+def load_splits(spec: dict, device: str = "cpu") -> tuple:
+    """(train part, validation holdout) of a spec: the profile's class-balanced training subset
+    minus ``holdout`` class-balanced images (seed ``data_seed``). The test split is not used."""
+    run_spec = dict(experiments.SPEC_DEFAULTS, dataset=spec["dataset"], train_size=spec["train_size"],
+                    test_size=None, data_seed=spec["data_seed"])
+    train, _ = experiments.load_data(run_spec, device)
+    return data.holdout(train, spec["holdout"], seed=spec["data_seed"])
+
+
+def _model(spec: dict, seed: int, train) -> torch.nn.Module:
+    run_spec = dict(experiments.SPEC_DEFAULTS, model=spec["model"], model_kwargs=spec["model_kwargs"], seed=seed)
+    return experiments.build_model(run_spec, train)
+
+
+def run_one(spec: dict, seed: int, profile: str, device: str = "auto", store: Optional[Store] = None,
+            retrain: bool = False) -> RangeTestResult:
+    """One range test of ``spec`` with ``seed`` (model init and batch order), computed once and
+    then loaded from the results store (``Store.memo("range_test", ...)``)."""
+    store = store or Store()
+    full = dict(spec, seed=int(seed))
+
+    def compute() -> dict:
+        dev = ("cuda" if torch.cuda.is_available() else "cpu") if device in (None, "auto") else str(device)
+        train, val = load_splits(spec, dev)
+        model = _model(spec, seed, train)
+        result = lr_range_test(model, train, val, spec["lr_min"], spec["lr_max"], spec["iterations"],
+                               spec["mode"], eval_every=spec["eval_every"], batch_size=spec["batch_size"],
+                               momentum=spec["momentum"], weight_decay=spec["weight_decay"],
+                               stop_factor=spec["stop_factor"], smoothing=spec["smoothing"],
+                               eval_split=spec["eval_split"], seed=int(seed), bn_momentum=spec["bn_momentum"],
+                               precision=spec["precision"], flip=spec["flip"], crop_pad=spec["crop_pad"],
+                               device=dev)
+        return result.to_dict()
+
+    return RangeTestResult.from_dict(store.memo("range_test", full, profile, compute, retrain=retrain))
+
+
+class NotCached(LookupError):
+    """A range test that the store does not hold (see :func:`load_cached`)."""
+
+
+def cached_one(spec: dict, seed: int, profile: str, store: Optional[Store] = None) -> Optional[RangeTestResult]:
+    """The stored result of one test, or None -- never computes (for paper-profile results)."""
+    store = store or Store()
+
+    def refuse() -> dict:
+        raise NotCached(profile)
+    try:
+        return RangeTestResult.from_dict(store.memo("range_test", dict(spec, seed=int(seed)), profile, refuse))
+    except NotCached:
+        return None
+
+
+@dataclass
+class RangeTestStudy:
+    """Everything chapter 2 shows, as plain data.
+
+    ``tests[name]`` is a :class:`superconv.range_test.RangeTestSeeds` (``main`` over all seeds,
+    ``exp`` and ``contrast`` over the first seed), ``specs[name]`` its store spec (no seed),
+    ``seeds[name]`` the seeds run, ``one_cycle`` the profile's 1cycle LR bounds
+    (``experiments.POLICIES[profile]["one_cycle"]``), ``tolerance`` the accuracy points and
+    ``smooth`` the moving-average window (evaluation points) used for the potential."""
+
+    profile: str
+    specs: dict
+    seeds: dict
+    tests: dict
+    one_cycle: dict
+    tolerance: float = TOLERANCE
+    smooth: int = 1
+    wall_time: dict = field(default_factory=dict)
+
+    @property
+    def main(self) -> RangeTestSeeds:
+        return self.tests["main"]
+
+    def describe(self, test: str = "main") -> str:
+        return describe(self.specs[test])
+
+
+def one_cycle_bounds(profile: str) -> dict:
+    """``{"base_lr", "max_lr", "kind"}`` of the profile's 1cycle run (the bounds the book uses)."""
+    sched = experiments.POLICIES[experiments.resolve_profile(profile)]["one_cycle"]["schedule"]
+    return dict(base_lr=float(sched["base_lr"]), max_lr=float(sched["max_lr"]), kind=sched["kind"])
+
+
+def _seeds_of(test: str, seeds: Sequence[int]) -> list:
+    return list(seeds) if test == "main" else list(seeds)[:1]
+
+
+def _check_analysis(tolerance, smooth) -> None:
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance) \
+            or tolerance < 0:
+        raise ValueError(f"tolerance={tolerance!r} is not allowed; allowed: a finite number >= 0 (accuracy points)")
+    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
+        raise ValueError(f"smooth={smooth!r} is not allowed; allowed: an integer >= 1 (evaluation points)")
+
+
+def run_study(profile: str, seeds: Sequence[int] = (0, 1, 2), device: str = "auto",
+              store: Optional[Store] = None, tolerance: float = TOLERANCE, smooth: Optional[int] = None,
+              tests: Sequence[str] = TESTS, **overrides) -> RangeTestStudy:
+    """Run (or load) the chapter's range tests: ``main`` over ``seeds``, ``exp`` and ``contrast``
+    over ``seeds[0]``. ``overrides`` go to :func:`config` (iterations, lr_max, mode, eval_every,
+    contrast_model); ``tolerance``/``smooth`` only change the analysis, not the runs
+    (``smooth=None``: the profile's window)."""
+    profile = experiments.resolve_profile(profile)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds=[] is empty: give at least one seed")
+    smooth = SETTINGS[profile]["smooth"] if smooth is None else smooth
+    _check_analysis(tolerance, smooth)
+    bad = [t for t in tests if t not in TESTS]
+    if bad:
+        raise ValueError(f"tests={list(tests)!r} is not allowed; allowed: a subset of {list(TESTS)}")
+    all_specs = specs(profile, **overrides)  # validates the overrides before any work
+    store = store or Store()
+    out, used, walls = {}, {}, {}
+    for test in tests:
+        ss = _seeds_of(test, seeds)
+        results = [run_one(all_specs[test], s, profile, device, store) for s in ss]
+        out[test] = RangeTestSeeds.from_results(results, ss, potential_tolerance=tolerance)
+        used[test] = ss
+        walls[test] = sum(float(r.config.get("wall_time") or 0.0) for r in results)
+    return RangeTestStudy(profile=profile, specs={t: all_specs[t] for t in tests}, seeds=used, tests=out,
+                          one_cycle=one_cycle_bounds(profile), tolerance=float(tolerance), smooth=smooth,
+                          wall_time=walls)
+
+
+def load_cached(profile: str, seeds: Sequence[int] = (0, 1, 2), store: Optional[Store] = None,
+                tolerance: float = TOLERANCE, smooth: Optional[int] = None) -> Optional[RangeTestStudy]:
+    """The study of ``profile`` with its default settings if the store holds at least one seed
+    of every test (e.g. the paper profile, run elsewhere on a GPU), else None. Computes nothing."""
+    profile = experiments.resolve_profile(profile)
+    smooth = SETTINGS[profile]["smooth"] if smooth is None else smooth
+    _check_analysis(tolerance, smooth)
+    all_specs = specs(profile)
+    store = store or Store()
+    out, used = {}, {}
+    for test in TESTS:
+        ss = _seeds_of(test, seeds)
+        have = [(s, r) for s in ss if (r := cached_one(all_specs[test], s, profile, store)) is not None]
+        if not have:
+            return None
+        out[test] = RangeTestSeeds.from_results([r for _, r in have], [s for s, _ in have],
+                                                potential_tolerance=tolerance)
+        used[test] = [s for s, _ in have]
+    return RangeTestStudy(profile=profile, specs=all_specs, seeds=used, tests=out,
+                          one_cycle=one_cycle_bounds(profile), tolerance=float(tolerance), smooth=smooth)
+
+
+# --------------------------------------------------------------------------- reading the results
+
+def moving_average(values: Sequence[float], window: int) -> list:
+    """Centred moving average over ``window`` points (the window shrinks at the ends; NaNs are
+    skipped, a window of only NaNs gives NaN). ``window=1`` returns the values."""
+    a = np.asarray(values, dtype=float)
+    h = window // 2
+    out = []
+    for k in range(len(a)):
+        w = a[max(0, k - h):k + h + 1]
+        w = w[np.isfinite(w)]
+        out.append(float(w.mean()) if len(w) else math.nan)
+    return out
+
+
+def mean_curve(rs: RangeTestSeeds, smooth: int = 1) -> RangeTestResult:
+    """The seed-mean accuracy curve of ``rs`` (smoothed over ``smooth`` evaluation points) as a
+    :class:`RangeTestResult`, so the package's ``potential``/``max_lr`` apply to it unchanged.
+    Points where no seed has a value, or at LR 0 (no width in decades), are dropped;
+    ``stopped_early`` if any seed stopped early."""
+    acc = moving_average(rs.acc_mean, smooth)
+    keep = [k for k, a in enumerate(acc) if math.isfinite(a) and rs.eval_lrs[k] > 0]
+    first = rs.results[0]
+    stopped = [r for r in rs.results if r.stopped_early]
+    return RangeTestResult(
+        lrs=list(rs.lrs), losses=[], smoothed_losses=list(rs.smoothed_mean),
+        eval_lrs=[rs.eval_lrs[k] for k in keep], eval_iters=[rs.eval_iters[k] for k in keep],
+        eval_acc=[acc[k] for k in keep], eval_loss=[rs.eval_loss_mean[k] for k in keep],
+        eval_split=first.eval_split, mode=first.mode, lr_min=first.lr_min, lr_max=first.lr_max,
+        stopped_early=bool(stopped), stop_reason=stopped[0].stop_reason if stopped else None,
+        stopped_at=stopped[0].stopped_at if stopped else None, iterations=first.iterations,
+        config=dict(mean_of_seeds=list(rs.seeds), smooth=smooth))
+
+
+def potential_verdict(decades: Optional[float], min_decades: float = MIN_DECADES) -> str:
+    """The chapter's rule: "potential shown" when accuracy stays within the tolerance of its peak
+    over at least ``min_decades`` decades of LR, else "no wide plateau"."""
+    if decades is None or math.isnan(decades):
+        return "not measured"
+    return "potential shown" if decades >= min_decades else "no wide plateau"
+
+
+def survival(rs: RangeTestSeeds, top: float = 0.75) -> dict:
+    """Did the net train through the ramp? ``diverged`` (any seed stopped early), ``last_lr``
+    (the largest LR trained, over seeds), ``stop_lr`` (LR where the first seed to stop stopped,
+    or None), ``top_acc``: mean accuracy over the evaluations with LR >= ``top``·lr_max (all
+    seeds; NaN if the runs never got there), ``peak_acc`` the best single evaluation."""
+    stops = [r.lrs[r.stopped_at] if r.stopped_at is not None and r.stopped_at < len(r.lrs) else r.lrs[-1]
+             for r in rs.results if r.stopped_early and r.lrs]
+    lr_max = rs.results[0].lr_max
+    tops = [a for r in rs.results for lr, a in zip(r.eval_lrs, r.eval_acc) if lr >= top * lr_max]
+    accs = [a for r in rs.results for a in r.eval_acc]
+    return dict(diverged=bool(stops), stop_lr=min(stops) if stops else None,
+                last_lr=max((r.lrs[-1] for r in rs.results if r.lrs), default=math.nan),
+                top_acc=float(np.mean(tops)) if tops else math.nan,
+                peak_acc=max(accs) if accs else math.nan, top=top)
+
+
+def potential_summary(study: RangeTestStudy, test: str, tolerance: Optional[float] = None,
+                      smooth: Optional[int] = None) -> dict:
+    """The potential of ``test`` two ways: ``raw`` -- the package's measure per seed
+    (:meth:`RangeTestResult.potential`, mean/std of the decades) -- and ``curve`` -- the same
+    measure on the seed-mean accuracy curve smoothed over ``smooth`` evaluation points
+    (:func:`mean_curve`), which the chapter's verdict uses; plus :func:`survival`."""
+    tol = study.tolerance if tolerance is None else tolerance
+    w = study.smooth if smooth is None else smooth
+    rs = study.tests[test]
+    raw = [r.potential(tol) for r in rs.results]
+    m, sd, n = experiments.mean_std([p.decades for p in raw])
+    curve = mean_curve(rs, w).potential(tol)
+    return dict(raw=raw, raw_decades=m, raw_decades_std=sd if n > 1 else math.nan, raw_n=n,
+                curve=curve, decades=curve.decades, verdict=potential_verdict(curve.decades),
+                survival=survival(rs), tolerance=tol, smooth=w)
+
+
+def tolerance_sweep(study: RangeTestStudy, tolerances: Sequence[float] = (1, 2, 5, 10, 15, 20, 30),
+                    tests: Sequence[str] = ("main", "contrast")) -> dict:
+    """``{test: [decades of the smoothed mean curve at each tolerance]}`` (NaN: not measured):
+    how wide the "high" range is depends on how strict "high" is."""
+    out = {}
+    for test in tests:
+        if test not in study.tests:
+            continue
+        curve = mean_curve(study.tests[test], study.smooth)
+        vals = []
+        for t in tolerances:
+            d = curve.potential(float(t)).decades
+            vals.append(math.nan if d is None else float(d))
+        out[test] = vals
+    return out
+
+
+def suggestion_table(study: RangeTestStudy):
+    """One row per (test, suggestion): kind (accuracy/loss), mean, std, min, max, n of the
+    suggested LR over the test's seeds (the package's default settings of each rule)."""
+    import pandas as pd
+    rows = []
+    for test in ("main", "exp"):
+        if test not in study.tests:
+            continue
+        for name in SUGGESTIONS:
+            s = study.tests[test].suggestions[name]
+            rows.append(dict(test=test, ramp=study.specs[test]["mode"], suggestion=name,
+                             based_on="accuracy" if name in ACCURACY_BASED else "loss",
+                             mean=s.mean, std=s.std, min=s.min, max=s.max, n=s.n))
+    return pd.DataFrame(rows)
+
+
+def describe_model(spec: dict) -> str:
+    width = spec["model_kwargs"].get("width")
+    return spec["model"] + (f" (width {width})" if width else "")
+
+
+def potential_table(study: RangeTestStudy, min_decades: float = MIN_DECADES):
+    """One row per net (``main``, ``contrast``): the raw per-seed potential (mean ± std decades),
+    the potential of the smoothed seed-mean curve (its peak, range and decades), how the net
+    survived the ramp, and the verdict of :func:`potential_verdict` on the smoothed curve."""
+    import pandas as pd
+    rows = []
+    for test in ("main", "contrast"):
+        if test not in study.tests:
+            continue
+        ps = potential_summary(study, test)
+        c, sv = ps["curve"], ps["survival"]
+        rows.append(dict(
+            test=test, model=describe_model(study.specs[test]), seeds=len(study.tests[test].results),
+            raw_decades=ps["raw_decades"], raw_decades_std=ps["raw_decades_std"],
+            curve_peak_acc=c.peak_acc if c.peak_acc is not None else math.nan,
+            curve_peak_lr=c.peak_lr if c.peak_lr is not None else math.nan,
+            curve_lo_lr=c.lo_lr if c.lo_lr is not None else math.nan,
+            curve_hi_lr=c.hi_lr if c.hi_lr is not None else math.nan,
+            decades=c.decades if c.decades is not None else math.nan, open_above=c.open_above,
+            diverged=sv["diverged"], stop_lr=sv["stop_lr"] if sv["stop_lr"] is not None else math.nan,
+            top_acc=sv["top_acc"], verdict=potential_verdict(c.decades, min_decades)))
+    return pd.DataFrame(rows)
+
+
+def bounds_check(study: RangeTestStudy) -> dict:
+    """Where the profile's 1cycle bounds sit on the main test's smoothed seed-mean curve.
+
+    Rule (stated in the chapter): the 1cycle max LR is *consistent* with the range test when the
+    smoothed mean accuracy at the evaluation nearest to it is within ``tolerance`` points of the
+    curve's peak and the ramp reached it (the point need not be inside the contiguous high range
+    of :meth:`RangeTestResult.potential`, which a single dip can cut short). Also: the ratio of the
+    1cycle max LR to the mean accuracy-based ``max_lr`` suggestion, and to the loss-based ones.
+    """
+    oc = study.one_cycle
+    curve = mean_curve(study.main, study.smooth)
+    out = dict(one_cycle_base=oc["base_lr"], one_cycle_max=oc["max_lr"], consistent=None,
+               acc_at_max=math.nan, lr_at_max=math.nan, peak_acc=math.nan, points_below_peak=math.nan,
+               reached=False)
+    lrs, acc = curve.eval_lrs, curve.eval_acc
+    if lrs:
+        k = min(range(len(lrs)), key=lambda i: abs(lrs[i] - oc["max_lr"]))
+        peak = max(acc)
+        reached = lrs[-1] >= oc["max_lr"] * 0.999 or abs(lrs[k] - oc["max_lr"]) <= 0.05 * oc["max_lr"]
+        out.update(acc_at_max=acc[k], lr_at_max=lrs[k], peak_acc=peak, points_below_peak=peak - acc[k],
+                   reached=bool(reached), consistent=bool(reached and acc[k] >= peak - study.tolerance))
+    sug = study.main.suggestions
+    for name in SUGGESTIONS:
+        mean = sug[name].mean
+        out[f"ratio_to_{name}"] = oc["max_lr"] / mean if math.isfinite(mean) and mean > 0 else math.nan
+    return out
+
+
+def ratio_max_over_min(study: RangeTestStudy, test: str = "main") -> float:
+    """Mean over seeds of ``max_lr / min_lr_rise`` (the CLR rule says base = max / 3..4); NaN
+    when no seed gives both."""
+    vals = []
+    for r in study.tests[test].results:
+        mx, mn = r.max_lr().lr, r.min_lr_rise().lr
+        if mx is not None and mn is not None and mn > 0:
+            vals.append(mx / mn)
+    return experiments.mean_std(vals)[0]
+
+
+# --------------------------------------------------------------------------- paper vs ours
+
+PAPER_COMMAND = ("papermill chapters/02_lr_range_test.ipynb out.ipynb -p PROFILE paper -p DEVICE cuda")
+ROWS = ("ramp", "ratio", "clr_example", "fig3a", "fig3b", "one_cycle")
+
+
+def _g(x: Optional[float], fmt: str = ".3g") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
+
+
+def contrast_verdict(study: RangeTestStudy) -> str:
+    """Rule: the contrast net "peaks and falls" when it diverged during the ramp or its accuracy
+    over the top quarter of the ramp is more than ``tolerance`` points below its best evaluation;
+    otherwise "no fall"."""
+    if "contrast" not in study.tests:
+        return "not run"
+    sv = survival(study.tests["contrast"])
+    if sv["diverged"]:
+        return "peaks and falls (diverged)"
+    if math.isfinite(sv["top_acc"]) and sv["top_acc"] < sv["peak_acc"] - study.tolerance:
+        return "peaks and falls"
+    return "no fall"
+
+
+def ours(study: RangeTestStudy) -> dict:
+    """``{row: (our value as text, verdict)}`` for the rows of :func:`paper_vs_ours`."""
+    sp = study.specs["main"]
+    same = sp["mode"] == "linear" and sp["lr_min"] == 0.0 and sp["lr_max"] == 3.0
+    out = {"ramp": (f"{sp['mode']} {sp['lr_min']:g} → {sp['lr_max']:g} over {sp['iterations']:,} iterations, "
+                    f"accuracy every {sp['eval_every']} on a {sp['holdout']:,}-image validation holdout",
+                    "same form, shorter ramp" if same else "different ramp")}
+    r = ratio_max_over_min(study)
+    n = len(study.main.results)
+    out["ratio"] = (f"max_lr / min_lr_rise = {_g(r, '.2f')} (mean of {n} seed{'s' if n > 1 else ''})",
+                    "not measured" if not math.isfinite(r) else ("within 3–4" if 3 <= r <= 4 else "outside 3–4"))
+    sug = study.main.suggestions
+    text = f"ResNet: {_g(sug['min_lr_rise'].mean)} – {_g(sug['max_lr'].mean)}"
+    if "contrast" in study.tests:
+        cs = study.tests["contrast"].suggestions
+        text += f"; {study.specs['contrast']['model']}: {_g(cs['min_lr_rise'].mean)} – {_g(cs['max_lr'].mean)}"
+    out["clr_example"] = (text, "context only: a different net and dataset")
+    ps = potential_summary(study, "main")
+    sv = ps["survival"]
+    out["fig3a"] = (f"{_g(ps['decades'], '.2f')} decades within {study.tolerance:g} points of the peak "
+                    f"(smoothed mean curve; raw per seed {_g(ps['raw_decades'], '.2f')}); trained to LR "
+                    f"{_g(sv['last_lr'])}{' (diverged)' if sv['diverged'] else ''}, top-quarter accuracy "
+                    f"{_g(sv['top_acc'], '.1f')} % vs best {_g(sv['peak_acc'], '.1f')} %", ps["verdict"])
+    if "contrast" in study.tests:
+        pc = potential_summary(study, "contrast")
+        svc = pc["survival"]
+        stop = f"diverged at LR {_g(svc['stop_lr'])}" if svc["diverged"] else f"trained to LR {_g(svc['last_lr'])}"
+        out["fig3b"] = (f"{study.specs['contrast']['model']}: {stop}; best accuracy {_g(svc['peak_acc'], '.1f')} %, "
+                        f"{_g(pc['decades'], '.2f')} decades within {study.tolerance:g} points",
+                        contrast_verdict(study))
+    else:
+        out["fig3b"] = ("not run", "not run")
+    b = bounds_check(study)
+    if b["consistent"] is None:
+        verdict = "not measured"
+    elif not b["reached"]:
+        verdict = "max LR beyond the tested range"
+    elif b["consistent"]:
+        verdict = f"consistent: max LR within {study.tolerance:g} points of the peak"
+    else:
+        verdict = f"max LR {b['points_below_peak']:.1f} points below the peak"
+    out["one_cycle"] = (f"{b['one_cycle_base']:g} – {b['one_cycle_max']:g} (profile's 1cycle); smoothed accuracy "
+                        f"{_g(b['acc_at_max'], '.1f')} % at LR {_g(b['lr_at_max'])} vs peak {_g(b['peak_acc'], '.1f')} %",
+                        verdict)
+    return out
+
+
+def paper_vs_ours(study: RangeTestStudy, paper_study: Optional[RangeTestStudy] = None):
+    """The chapter's "Paper vs ours" table: quantity, the paper's value with its confidence tag
+    (``superconv.paper.cite``), ours at ``study.profile``, the paper profile's (if its results are
+    in the store, else "not run" and the command), and our verdict by the rules of
+    :func:`potential_verdict`, :func:`contrast_verdict` and :func:`bounds_check`."""
+    import pandas as pd
+    from .. import paper
+    c = lambda key: paper.cite(key, source=False)  # noqa: E731
+    its = paper.get("sc.range_test.iterations")
+    paper_text = {
+        "ramp": (f"{c('sc.range_test.policy')} {paper.get('sc.range_test.lr_start').value:g} → "
+                 f"{paper.get('sc.range_test.lr_end').value:g} over {c(its)}, accuracy every "
+                 f"{c('sc.range_test.test_interval')} (FACTS §2)"),
+        "ratio": f"base_lr = max_lr / {c('clr.range_test.max_over_base')} (CLR §3.3; FACTS §1)",
+        "clr_example": (f"{c('clr.range_test.cifar10.lr')} for Caffe cifar10_full, "
+                        f"{c('clr.range_test.cifar10.epochs')} (FACTS §1)"),
+        "fig3a": (f"ResNet-56 / CIFAR-10: accuracy stays high up to LR {c('sc.range_test.lr_end')} "
+                  "(Fig. 3a; no width given)"),
+        "fig3b": "other nets: accuracy peaks, then falls (Fig. 3b; qualitative, no number in FACTS)",
+        "one_cycle": (f"{c('sc.solver.clr.base_lr')} – {c('sc.solver.clr.max_lr')} (headline CLR run, "
+                      "up to the end of the 0 → 3 test; FACTS §2)"),
+    }
+    names = {"ramp": "Range test (accuracy form)", "ratio": "base_lr from max_lr",
+             "clr_example": "Bounds read off a test (min – max)", "fig3a": "Super-convergence potential (Fig. 3a)",
+             "fig3b": "Contrast net (Fig. 3b)", "one_cycle": "1cycle bounds vs the test"}
+    mine = ours(study)
+    theirs = ours(paper_study) if paper_study is not None else None
+    rows = []
+    for i, row in enumerate(ROWS):
+        if theirs is not None:
+            pp = f"{theirs[row][0]} → {theirs[row][1]}"
+        else:
+            pp = f"not run (command: `{PAPER_COMMAND}`)" if i == 0 else "not run"
+        rows.append({"quantity": names[row], "paper": paper_text[row], f"ours ({study.profile})": mine[row][0],
+                     "paper profile (GPU)": pp, "verdict (ours)": mine[row][1]})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["TESTS", "MODES", "CONTRAST_MODELS", "SETTINGS", "COMMON", "STOP_FACTOR", "TOLERANCE",
+           "MIN_DECADES", "EXP_DECADES", "CONTRAST_EVAL_DENSER", "ACCURACY_BASED", "LOSS_BASED",
+           "config", "specs", "n_train", "FULL_TRAIN", "describe", "describe_model", "load_splits", "run_one",
+           "cached_one",
+           "NotCached", "RangeTestStudy", "one_cycle_bounds", "run_study", "load_cached",
+           "moving_average", "mean_curve", "potential_verdict", "survival", "potential_summary",
+           "tolerance_sweep", "suggestion_table", "potential_table", "bounds_check",
+           "ratio_max_over_min", "contrast_verdict", "ours", "paper_vs_ours", "PAPER_COMMAND"]
