@@ -1,0 +1,408 @@
+"""Chapter 3, the 1cycle policy: one cycle of a large LR vs the piecewise-constant schedule.
+
+The question (Super-Convergence §4, Fig. 1a; FACTS §2, §3): does one cycle of a large learning
+rate -- with an annihilation tail and cyclical momentum -- reach the accuracy of the standard
+piecewise-constant schedule (PC-LR) in far fewer iterations? The paper's headline: ResNet-56 on
+CIFAR-10, one cycle 0.1 -> 3 -> 0.1 over 10k iterations reached 92.4 % vs PC-LR 91.2 % after
+80k iterations (8x fewer).
+
+The runs are exactly the profile's headline pair, ``experiments.make_spec(profile, "one_cycle",
+seed=s)`` and ``experiments.make_spec(profile, "pc_lr", seed=s)``, so other chapters share them
+through the results store. Seeds per profile are in :data:`DEFAULT_SEEDS` (PC-LR is the
+expensive run: one seed at the laptop profile).
+
+API::
+
+    study = run_study("laptop")              # trains (or loads) every run, returns a Study
+    study.histories["one_cycle"]             # list of History, one per seed
+    study.summary["pc_lr"]["final_mean"]     # final test accuracy, mean over seeds (%)
+    study.speedup["iteration_ratio"]         # PC-LR iterations / 1cycle iterations to reach
+                                             # PC-LR's final accuracy (None: not reached)
+    study.verdict["verdict"]                 # "reproduced" / "partly reproduced" / "not reproduced"
+    study.ablation                           # cyclical vs constant momentum (or None)
+
+    stored("paper")                          # paper-profile results already in the store, or None
+    schedule_gallery("laptop")               # the schedules the chapter draws
+    run_variant("laptop", tail_lr=0.1)       # the exercises: the 1cycle spec with changes
+
+The verdict rule (:func:`verdict`): *reproduced* if 1cycle's mean final accuracy is at least
+PC-LR's minus :data:`ACC_TOLERANCE` points **and** 1cycle reached PC-LR's final accuracy with at
+least :data:`MIN_RATIO` times fewer iterations; *partly reproduced* if only one holds; *not
+reproduced* if neither.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from .. import experiments, schedules
+from ..results import Store, spec_key
+from ..train import History
+
+POLICIES = ("one_cycle", "pc_lr")
+LABELS = {"one_cycle": "1cycle", "pc_lr": "PC-LR"}
+
+#: Seeds per profile and policy when the notebook's SEEDS / PC_SEEDS are None. PC-LR is 8x
+#: longer than 1cycle; at the laptop profile one PC-LR seed (~5 min) and three 1cycle seeds
+#: (~1 min each) keep the chapter under 10 minutes on a 2-core CPU.
+DEFAULT_SEEDS: dict = {
+    "smoke": {"one_cycle": [0], "pc_lr": [0]},
+    "laptop": {"one_cycle": [0, 1, 2], "pc_lr": [0]},
+    "paper": {"one_cycle": [0, 1, 2], "pc_lr": [0, 1, 2]},
+}
+
+#: Whether the cyclical-momentum ablation runs by default (one extra 1cycle-length run).
+DEFAULT_MOMENTUM_ABLATION: dict = {"smoke": True, "laptop": True, "paper": True}
+
+#: The ablation: the profile's 1cycle schedule with these momenta (label -> momentum spec:
+#: a (high, low) pair cycles opposite to the LR; a float is constant). Seed 0 only.
+ABLATION_MOMENTA: dict = {"cyclical 0.95→0.85": (0.95, 0.85), "constant 0.9": 0.9}
+
+ACC_TOLERANCE = 0.5   # points: 1cycle "matches" PC-LR if its mean is >= PC-LR's mean - this
+MIN_RATIO = 5.0       # the issue's goal: >= 5x fewer iterations to PC-LR's final accuracy
+
+_DATASETS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+             "mnist": "MNIST"}
+
+
+# --------------------------------------------------------------------------- configs
+
+def default_seeds(profile: str | None, policy: str) -> list:
+    """The seeds a policy runs with at ``profile`` when the notebook leaves them None."""
+    profile = experiments.resolve_profile(profile)
+    if policy not in POLICIES:
+        raise ValueError(f"policy={policy!r} is not a policy; allowed: 'one_cycle', 'pc_lr'")
+    return list(DEFAULT_SEEDS[profile][policy])
+
+
+def specs(profile: str | None, seeds: Sequence[int] | None = None,
+          pc_seeds: Sequence[int] | None = None) -> dict:
+    """``{"one_cycle": [spec per seed], "pc_lr": [spec per seed]}`` -- exactly the shared
+    ``experiments.make_spec(profile, policy, seed=s)`` specs (None: :data:`DEFAULT_SEEDS`)."""
+    profile = experiments.resolve_profile(profile)
+    chosen = {"one_cycle": seeds, "pc_lr": pc_seeds}
+    out = {}
+    for policy in POLICIES:
+        ss = default_seeds(profile, policy) if chosen[policy] is None else list(chosen[policy])
+        _check_seeds(policy, ss)
+        out[policy] = [experiments.make_spec(profile, policy, seed=s) for s in ss]
+    return out
+
+
+def _check_seeds(policy: str, seeds: list) -> None:
+    if not seeds:
+        raise ValueError(f"{policy}: at least one seed is needed")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"{policy}: seed {s!r} must be an integer >= 0")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{policy}: seeds {seeds!r} repeat; allowed: distinct integers >= 0")
+
+
+def check_seeds(name: str, value: Any) -> list:
+    """A ``chapter.setup`` checker for a seed list (PC_SEEDS): distinct integers >= 0."""
+    from .. import chapter
+    seeds = chapter.list_of(chapter.seed)(name, value)
+    if len(set(seeds)) != len(seeds):
+        raise chapter.ParameterError(f"{name}={value!r} has repeated seeds; allowed: distinct integers >= 0")
+    return seeds
+
+
+def effective_momentum(spec: dict) -> Any:
+    """The momentum a spec trains with: the spec's constant if set, else the schedule's
+    (a ``(high, low)`` tuple or a float), else ``train.fit``'s default 0.9."""
+    if spec.get("momentum") is not None:
+        return spec["momentum"]
+    m = spec["schedule"].get("momentum")
+    if isinstance(m, (list, tuple)):
+        return tuple(m)
+    return 0.9 if m is None else m
+
+
+def with_momentum(spec: dict, momentum: Any) -> dict:
+    """A copy of a 1cycle/CLR spec whose schedule sets ``momentum`` (pair or constant)."""
+    out = copy.deepcopy(spec)
+    out["schedule"]["momentum"] = list(momentum) if isinstance(momentum, (list, tuple)) else momentum
+    out["momentum"] = None
+    experiments.build_schedule(out["schedule"])  # validates
+    return out
+
+
+def ablation_specs(profile: str | None, seed: int = 0) -> dict:
+    """``{label: spec}`` for :data:`ABLATION_MOMENTA`. The variant whose momentum equals the
+    profile's own 1cycle spec *is* that shared spec (not retrained); the other differs only in
+    momentum."""
+    base = experiments.make_spec(profile, "one_cycle", seed=seed)
+    own = effective_momentum(base)
+    out = {}
+    for label, m in ABLATION_MOMENTA.items():
+        out[label] = base if _same_momentum(own, m) else with_momentum(base, m)
+    return out
+
+
+def _same_momentum(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return tuple(map(float, a)) == tuple(map(float, b))
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return False
+    return float(a) == float(b)
+
+
+def variant_spec(profile: str | None, seed: int = 0, **schedule_changes) -> dict:
+    """The profile's 1cycle spec with schedule fields changed (for the exercises).
+
+    ``variant_spec("laptop", tail_lr=0.1)`` keeps everything but the tail LR;
+    ``variant_spec("laptop", max_lr=2.0)``; a ``kind`` replaces the whole schedule, e.g.
+    ``variant_spec("laptop", kind="one_cycle_torch", max_lr=1.0, total_steps=800,
+    three_phase=True, anneal_strategy="linear")``.
+    """
+    base = experiments.make_spec(profile, "one_cycle", seed=seed)
+    sched = dict(schedule_changes) if "kind" in schedule_changes else {**base["schedule"], **schedule_changes}
+    experiments.build_schedule(sched)  # validates before any work
+    return experiments.make_spec(profile, "one_cycle", seed=seed, schedule=sched)
+
+
+def run_variant(profile: str | None, seeds: Iterable[int] = (0,), device: str = "auto",
+                store: Store | None = None, progress: bool = False, **schedule_changes) -> list:
+    """Train (or load) :func:`variant_spec` for each seed; a list of ``History``."""
+    return [experiments.run(variant_spec(profile, s, **schedule_changes), profile, device=device,
+                            store=store, progress=progress) for s in seeds]
+
+
+def schedule_gallery(profile: str | None) -> dict:
+    """The schedules the chapter draws: ``{name: (Schedule, iterations)}``.
+
+    * ``"1cycle"``: the profile's 1cycle run (at laptop: the authors' Caffe shape; at paper: the
+      headline triangular cycle);
+    * ``"torch"``: torch's ``OneCycleLR`` with its defaults and the same ``max_lr`` and length;
+    * ``"torch3"``: the same with ``three_phase=True, anneal_strategy="linear"``;
+    * ``"headline"``: the paper's headline cycle 0.1 -> 3 -> 0.1 over 10k iterations;
+    * ``"pc_lr"``: the profile's PC-LR run;
+    * ``"pc_lr_paper"``: the paper's PC-LR run (0.35, x0.1 at 50k and 70k, 80k iterations), the
+      headline cycle's baseline.
+    """
+    oc = experiments.make_spec(profile, "one_cycle")
+    pc = experiments.make_spec(profile, "pc_lr")
+    pc_paper = experiments.make_spec("paper", "pc_lr")
+    max_lr, n = oc["schedule"]["max_lr"], oc["iterations"]
+    return {
+        "1cycle": (experiments.build_schedule(oc["schedule"]), n),
+        "torch": (schedules.one_cycle_torch(max_lr, n), n),
+        "torch3": (schedules.one_cycle_torch(max_lr, n, three_phase=True, anneal_strategy="linear"), n),
+        "headline": (schedules.headline(), schedules.headline().total_steps),
+        "pc_lr": (experiments.build_schedule(pc["schedule"]), pc["iterations"]),
+        "pc_lr_paper": (experiments.build_schedule(pc_paper["schedule"]), pc_paper["iterations"]),
+    }
+
+
+def describe_run(spec: dict) -> str:
+    """The schedule of a run spec in words, with the momentum the run actually uses when the
+    spec (not the schedule) sets it: ``"piecewise constant: ...; momentum 0.9 (constant)"``."""
+    text = experiments.build_schedule(spec["schedule"]).describe()
+    if spec.get("momentum") is not None:
+        text = text.replace("momentum untouched", f"momentum {spec['momentum']:g} (constant)")
+    return text
+
+
+def describe_setup(profile: str | None) -> str:
+    """Dataset, model and batch of the profile's headline pair, for captions."""
+    s = experiments.make_spec(profile, "one_cycle")
+    data = _DATASETS.get(s["dataset"], s["dataset"])
+    size = f"{s['train_size']:,} train images" if s["train_size"] else "full train split"
+    test = f"{s['test_size']:,} test images" if s["test_size"] else "full test split"
+    model = s["model"].replace("resnet", "ResNet-")
+    width = s["model_kwargs"].get("width")
+    if width:
+        model += f" (width {width})"
+    return f"{data} ({size}, {test}), {model}, batch {s['batch_size']}, WD {s['weight_decay']:g}"
+
+
+# --------------------------------------------------------------------------- summaries
+
+def mean_history(histories: Sequence[History]) -> History:
+    """One ``History`` whose evaluations are the seed-mean test accuracy (over the evaluation
+    points all seeds share), with the mean wall time; for :func:`experiments.time_to_accuracy`."""
+    if not histories:
+        raise ValueError("mean_history needs at least one History")
+    n = min(len(h.test_acc) for h in histories)
+    grid = list(histories[0].eval_iters[:n])
+    acc = [sum(h.test_acc[i] for h in histories) / len(histories) for i in range(n)]
+    return History(eval_iters=grid, test_acc=acc,
+                   iterations=max(h.iterations for h in histories),
+                   wall_time=sum(h.wall_time for h in histories) / len(histories))
+
+
+def summarize(histories: Sequence[History], seeds: Sequence[int]) -> dict:
+    """Final / best test accuracy (mean, std, n) and wall time of one policy's runs."""
+    final = experiments.mean_std(h.final_test_acc for h in histories)
+    best = experiments.mean_std(h.best_test_acc for h in histories)
+    wall = experiments.mean_std(h.wall_time for h in histories)
+    return dict(seeds=list(seeds), n=final[2], final_mean=final[0], final_std=final[1],
+                final_each=[h.final_test_acc for h in histories], best_mean=best[0],
+                wall_mean=wall[0], wall_std=wall[1], iterations=max(h.iterations for h in histories),
+                diverged=sum(bool(h.diverged) for h in histories))
+
+
+def format_acc(summary: dict, digits: int = 2) -> str:
+    """``"91.23 ± 0.15 % (n=3)"`` from :func:`summarize` (``"n/a"`` without finite runs)."""
+    if not summary or not summary.get("n"):
+        return "n/a"
+    return (f"{summary['final_mean']:.{digits}f} ± {summary['final_std']:.{digits}f} % "
+            f"(n={summary['n']})")
+
+
+def accuracy_at(history: History, iteration: int) -> float | None:
+    """Test accuracy at the last evaluation at or before ``iteration`` (None: none yet)."""
+    out = None
+    for it, acc in zip(history.eval_iters, history.test_acc):
+        if it <= iteration:
+            out = acc
+    return out
+
+
+def speedup(fast: Sequence[History], slow: Sequence[History], tolerance: float = ACC_TOLERANCE) -> dict:
+    """How many fewer iterations (and how much less wall time) 1cycle needs for PC-LR's accuracy.
+
+    On the seed-mean curves: ``experiments.time_to_accuracy(mean 1cycle, mean PC-LR)`` (target =
+    PC-LR's mean final accuracy; iterations are evaluation points, so the ratio is a lower bound
+    set by the evaluation grid), plus ``per_seed`` (each 1cycle seed vs the PC-LR mean), the
+    iterations 1cycle needed to come within ``tolerance`` points of the target, and PC-LR's own
+    accuracy after as many iterations as the whole 1cycle run.
+    """
+    f, s = mean_history(fast), mean_history(slow)
+    out = experiments.time_to_accuracy(f, s)
+    out["per_seed"] = [experiments.time_to_accuracy(h, s)["iteration_ratio"] for h in fast]
+    out["seeds_reached"] = sum(r is not None for r in out["per_seed"])
+    target = out["target_acc"]
+    out["tolerance"] = tolerance
+    out["within_tolerance_iterations"] = (experiments.iterations_to_reach(f, target - tolerance)
+                                          if target is not None else None)
+    out["fast_budget"] = f.iterations
+    out["slow_at_fast_budget"] = accuracy_at(s, f.iterations)
+    out["budget_ratio"] = s.iterations / f.iterations if f.iterations else None
+    return out
+
+
+def verdict(one_cycle: dict, pc_lr: dict, ratio: float | None, tolerance: float = ACC_TOLERANCE,
+            min_ratio: float = MIN_RATIO) -> dict:
+    """The chapter's rule: accuracy holds if 1cycle's mean final accuracy >= PC-LR's - tolerance;
+    speed holds if 1cycle reached PC-LR's final accuracy with >= ``min_ratio`` x fewer
+    iterations. Both: "reproduced"; one: "partly reproduced"; none: "not reproduced"."""
+    a, b = one_cycle["final_mean"], pc_lr["final_mean"]
+    acc_holds = bool(math.isfinite(a) and math.isfinite(b) and a >= b - tolerance)
+    ratio_holds = ratio is not None and ratio >= min_ratio
+    word = {2: "reproduced", 1: "partly reproduced", 0: "not reproduced"}[acc_holds + ratio_holds]
+    if ratio is None:
+        speed = "1cycle did not reach PC-LR's final test accuracy within its run"
+    else:
+        speed = (f"1cycle reached PC-LR's final test accuracy in {ratio:.1f}× fewer iterations "
+                 f"({'at least' if ratio_holds else 'less than'} the {min_ratio:g}× goal)")
+    diff = a - b if math.isfinite(a) and math.isfinite(b) else math.nan
+    acc = (f"its final accuracy is {abs(diff):.2f} points {'above' if diff >= 0 else 'below'} PC-LR's"
+           if math.isfinite(diff) else "final accuracies are missing")
+    return dict(verdict=word, accuracy_holds=acc_holds, ratio_holds=ratio_holds,
+                accuracy_sentence=acc, speed_sentence=speed, difference=diff,
+                rule=(f"reproduced if 1cycle's mean final accuracy ≥ PC-LR's − {tolerance:g} points "
+                      f"and 1cycle reaches PC-LR's final accuracy with ≥ {min_ratio:g}× fewer "
+                      "iterations; partly if only one holds"))
+
+
+# --------------------------------------------------------------------------- the study
+
+@dataclass
+class Study:
+    """What :func:`run_study` returns (plain data plus the runs' histories)."""
+
+    profile: str
+    specs: dict                      # policy -> [spec per seed]
+    histories: dict                  # policy -> [History per seed]
+    summary: dict                    # policy -> summarize(...)
+    speedup: dict | None             # speedup(...) (None if a policy has no runs)
+    verdict: dict | None             # verdict(...)
+    ablation: dict | None = None     # label -> {"spec", "history", "final_acc", "shared"}
+    setup: str = ""                  # describe_setup(profile)
+    notes: list = field(default_factory=list)
+
+
+def _assemble(profile: str, spec_map: dict, hist_map: dict, ablation: dict | None) -> Study:
+    summary = {p: summarize(hist_map[p], [s["seed"] for s in spec_map[p]]) for p in POLICIES if hist_map.get(p)}
+    sp = vd = None
+    if all(hist_map.get(p) for p in POLICIES):
+        sp = speedup(hist_map["one_cycle"], hist_map["pc_lr"])
+        vd = verdict(summary["one_cycle"], summary["pc_lr"], sp["iteration_ratio"])
+    return Study(profile=profile, specs=spec_map, histories=hist_map, summary=summary, speedup=sp,
+                 verdict=vd, ablation=ablation, setup=describe_setup(profile))
+
+
+def run_study(profile: str | None, device: str = "auto", seeds: Sequence[int] | None = None,
+              pc_seeds: Sequence[int] | None = None, momentum_ablation: bool | None = None,
+              store: Store | None = None, progress: bool = False) -> Study:
+    """Train (or load from the results store) the chapter's runs and summarize them.
+
+    ``seeds`` / ``pc_seeds``: 1cycle / PC-LR seeds (None: :data:`DEFAULT_SEEDS`);
+    ``momentum_ablation``: also run :func:`ablation_specs` (None: the profile's default).
+    All arguments are checked before any training.
+    """
+    profile = experiments.resolve_profile(profile)
+    spec_map = specs(profile, seeds, pc_seeds)
+    if momentum_ablation is None:
+        momentum_ablation = DEFAULT_MOMENTUM_ABLATION[profile]
+    abl_specs = ablation_specs(profile, seed=0) if momentum_ablation else None
+    store = store or Store()
+    run = lambda spec: experiments.run(spec, profile, device=device, store=store, progress=progress)  # noqa: E731
+    hist_map = {p: [run(s) for s in spec_map[p]] for p in POLICIES}
+    ablation = None
+    if abl_specs is not None:
+        shared = {spec_key(s): h for s, h in zip(spec_map["one_cycle"], hist_map["one_cycle"])}
+        ablation = {}
+        for label, spec in abl_specs.items():
+            key = spec_key(spec)
+            h = shared.get(key) or run(spec)
+            ablation[label] = dict(spec=spec, history=h, final_acc=h.final_test_acc,
+                                   shared=key in shared, momentum=effective_momentum(spec))
+    return _assemble(profile, spec_map, hist_map, ablation)
+
+
+def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[int] | None = None,
+           pc_seeds: Sequence[int] | None = None) -> Study | None:
+    """The study's results already in the store for ``profile`` (nothing is trained), or None.
+
+    Used by the chapter to show paper-profile results (run elsewhere, on a GPU) beside the
+    laptop ones. Seeds without a stored record are left out; the ablation is loaded if stored.
+    """
+    profile = experiments.resolve_profile(profile)
+    store = store or Store()
+    spec_map = specs(profile, seeds, pc_seeds)
+    hist_map, found = {}, {}
+    for p in POLICIES:
+        pairs = [(s, store.get(s, profile)) for s in spec_map[p]]
+        found[p] = [s for s, h in pairs if h is not None]
+        hist_map[p] = [h for s, h in pairs if h is not None]
+    if not any(hist_map.values()):
+        return None
+    ablation = {}
+    for label, spec in ablation_specs(profile, seed=0).items():
+        h = store.get(spec, profile)
+        if h is not None:
+            ablation[label] = dict(spec=spec, history=h, final_acc=h.final_test_acc, shared=False,
+                                   momentum=effective_momentum(spec))
+    study = _assemble(profile, found, hist_map, ablation or None)
+    devices = sorted({h.config.get("device_name") or h.config.get("device") or "?"
+                      for hs in hist_map.values() for h in hs})
+    study.notes.append("hardware: " + ", ".join(devices))
+    return study
+
+
+def run_command(notebook: str = "chapters/03_one_cycle.ipynb") -> str:
+    """The papermill command that computes the paper-profile results on a GPU."""
+    return f"papermill {notebook} out.ipynb -p PROFILE paper -p DEVICE cuda"
+
+
+__all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "ABLATION_MOMENTA",
+           "ACC_TOLERANCE", "MIN_RATIO", "default_seeds", "specs", "check_seeds", "effective_momentum",
+           "with_momentum", "ablation_specs", "variant_spec", "run_variant", "schedule_gallery",
+           "describe_run", "describe_setup", "mean_history", "summarize", "format_acc", "accuracy_at", "speedup", "verdict",
+           "Study", "run_study", "stored", "run_command"]

@@ -1,0 +1,185 @@
+"""Chapter 3's study module (superconv.studies.one_cycle): configs, summaries, verdict, smoke run."""
+
+import math
+import os
+
+import pytest
+
+from superconv import experiments as ex
+from superconv import paper
+from superconv.results import Store
+from superconv.studies import one_cycle as oc
+from superconv.train import History
+
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+def _h(iters, accs, total=None, wall=10.0):
+    return History(eval_iters=list(iters), test_acc=list(accs), iterations=total or iters[-1], wall_time=wall)
+
+
+# --------------------------------------------------------------------------- configs
+
+def test_specs_are_exactly_the_shared_headline_pair():
+    for profile in ex.PROFILES:
+        got = oc.specs(profile)
+        for policy in oc.POLICIES:
+            seeds = oc.DEFAULT_SEEDS[profile][policy]
+            assert got[policy] == [ex.make_spec(profile, policy, seed=s) for s in seeds]
+    got = oc.specs("laptop", seeds=[3, 4], pc_seeds=[7])
+    assert [s["seed"] for s in got["one_cycle"]] == [3, 4] and [s["seed"] for s in got["pc_lr"]] == [7]
+
+
+def test_seed_defaults_per_profile_fit_the_budget():
+    assert oc.default_seeds("laptop", "pc_lr") == [0]          # the expensive 6,400-iteration run
+    assert len(oc.default_seeds("laptop", "one_cycle")) <= 3
+    assert oc.default_seeds("smoke", "one_cycle") == oc.default_seeds("smoke", "pc_lr") == [0]
+    with pytest.raises(ValueError, match="policy='fast'"):
+        oc.default_seeds("laptop", "fast")
+    with pytest.raises(ValueError, match="repeat"):
+        oc.specs("smoke", seeds=[0, 0])
+    with pytest.raises(ValueError, match="PROFILE='huge'"):
+        oc.specs("huge")
+
+
+def test_paper_configs_match_facts():
+    clr, pc = paper.HEADLINE_CLR_SOLVER, paper.HEADLINE_PC_SOLVER
+    s = oc.specs("paper")
+    one, base = s["one_cycle"][0], s["pc_lr"][0]
+    for spec, solver in ((one, clr), (base, pc)):
+        assert spec["dataset"] == "cifar10" and spec["model"] == "resnet56"
+        assert spec["batch_size"] == solver["batch_size"] and spec["weight_decay"] == solver["weight_decay"]
+        assert spec["momentum"] == solver["momentum"] and spec["train_size"] is None
+    sched = ex.build_schedule(one["schedule"])
+    assert one["iterations"] == clr["max_iter"] == paper.get("sc.headline.clr_iters").value
+    assert sched.lr(0) == pytest.approx(clr["base_lr"]) and sched.lr(clr["stepsize"]) == pytest.approx(clr["max_lr"])
+    assert sched.lr(clr["max_iter"] - 1) == pytest.approx(clr["final_lr"], abs=1e-3)
+    # the headline schedule of the gallery is the same cycle
+    head = oc.schedule_gallery("paper")["headline"][0]
+    assert all(head.lr(i) == pytest.approx(sched.lr(i)) for i in (0, 2500, 5000, 7500, 9999))
+    pcs = ex.build_schedule(base["schedule"])
+    paper_pc, n = oc.schedule_gallery("laptop")["pc_lr_paper"]
+    assert n == pc["max_iter"] and paper_pc.lr(pc["steps"][0]) == pytest.approx(pc["base_lr"] * pc["gamma"])
+    assert base["iterations"] == pc["max_iter"] == paper.get("sc.headline.pc_iters").value
+    assert list(base["schedule"]["milestones"]) == list(pc["steps"]) and pcs.lr(0) == pc["base_lr"]
+    assert 1 - one["bn_momentum"] == clr["bn_moving_average_fraction"]
+    assert 1 - base["bn_momentum"] == pytest.approx(pc["bn_moving_average_fraction"])
+
+
+def test_laptop_one_cycle_is_the_caffe_shape():
+    sched, n = oc.schedule_gallery("laptop")["1cycle"]
+    spec = ex.make_spec("laptop", "one_cycle")
+    ss, base, top = spec["schedule"]["step_size"], spec["schedule"]["base_lr"], spec["schedule"]["max_lr"]
+    assert n == spec["iterations"] and sched.lr(0) == base and sched.lr(ss) == top
+    assert sched.lr(n - 1) == pytest.approx(base / paper.ONE_CYCLE_CAFFE_SHAPE["tail_divisor"])
+    cm = paper.CYCLICAL_MOMENTUM
+    assert sched.momentum(0) == cm["max_momentum"] and sched.momentum(ss) == pytest.approx(cm["min_momentum"])
+    torch_, _ = oc.schedule_gallery("laptop")["torch"]
+    assert torch_.lr(0) == pytest.approx(top / 25)  # torch's div_factor
+
+
+def test_ablation_shares_the_headline_run_and_changes_only_momentum():
+    lap = oc.ablation_specs("laptop")
+    base = ex.make_spec("laptop", "one_cycle", seed=0)
+    assert lap["cyclical 0.95→0.85"] is base or lap["cyclical 0.95→0.85"] == base
+    const = lap["constant 0.9"]
+    assert oc.effective_momentum(const) == 0.9
+    diff = {k for k in base if base[k] != const[k]}
+    assert diff <= {"schedule", "momentum"}
+    assert {k for k in base["schedule"] if base["schedule"][k] != const["schedule"][k]} == {"momentum"}
+    # paper profile: the headline run has constant 0.9, the variant is the cyclical one
+    pap = oc.ablation_specs("paper")
+    assert pap["constant 0.9"] == ex.make_spec("paper", "one_cycle", seed=0)
+    assert oc.effective_momentum(pap["cyclical 0.95→0.85"]) == (0.95, 0.85)
+    sched = ex.build_schedule(pap["cyclical 0.95→0.85"]["schedule"])
+    assert sched.momentum(0) == pytest.approx(0.95) and sched.momentum(5000) == pytest.approx(0.85)
+
+
+def test_variant_spec():
+    v = oc.variant_spec("laptop", tail_lr=0.1)
+    assert v["schedule"]["tail_lr"] == 0.1 and v["schedule"]["max_lr"] == 1.0
+    assert ex.build_schedule(v["schedule"]).lr(799) == 0.1
+    t = oc.variant_spec("laptop", kind="one_cycle_torch", max_lr=1.0, total_steps=800, three_phase=True)
+    assert t["schedule"]["kind"] == "one_cycle_torch" and t["iterations"] == 800
+    with pytest.raises(ValueError, match="max_lr"):
+        oc.variant_spec("laptop", max_lr=0.01)  # below base_lr: refused before any work
+
+
+# --------------------------------------------------------------------------- summaries
+
+def test_speedup_and_verdict_on_synthetic_histories():
+    fast = [_h([100, 200, 300, 400], [80, 88, 90.5, 91.0]), _h([100, 200, 300, 400], [82, 88, 91.5, 91.4])]
+    slow = [_h([800, 1600, 2400, 3200], [70, 80, 85, 90.8])]
+    sp = oc.speedup(fast, slow)
+    assert sp["target_acc"] == 90.8 and sp["fast_iterations"] == 300
+    assert sp["iteration_ratio"] == pytest.approx(3200 / 300)
+    assert sp["per_seed"] == [pytest.approx(3200 / 400), pytest.approx(3200 / 300)] and sp["seeds_reached"] == 2
+    assert sp["within_tolerance_iterations"] == 300 and sp["budget_ratio"] == 8
+    assert sp["slow_at_fast_budget"] is None  # PC-LR's first evaluation is after 400 iterations
+    assert sp["time_ratio"] == pytest.approx(10.0 / (10.0 * 300 / 400))
+    s1, s2 = oc.summarize(fast, [0, 1]), oc.summarize(slow, [0])
+    assert s1["final_mean"] == pytest.approx(91.2) and s1["n"] == 2 and s2["final_std"] == 0
+    v = oc.verdict(s1, s2, sp["iteration_ratio"])
+    assert v["verdict"] == "reproduced" and "10.7× fewer" in v["speed_sentence"]
+
+    slow_hi = [_h([800, 1600, 2400, 3200], [70, 80, 85, 91.6])]
+    sp = oc.speedup(fast, slow_hi)
+    assert sp["iteration_ratio"] is None and sp["within_tolerance_iterations"] == 400
+    v = oc.verdict(s1, oc.summarize(slow_hi, [0]), None)
+    assert v["verdict"] == "partly reproduced" and v["accuracy_holds"] and not v["ratio_holds"]
+    assert "did not reach" in v["speed_sentence"]
+    v = oc.verdict(s1, oc.summarize([_h([3200], [95.0])], [0]), None)
+    assert v["verdict"] == "not reproduced" and "below" in v["accuracy_sentence"]
+    v = oc.verdict(s1, s2, 4.0)
+    assert v["verdict"] == "partly reproduced" and "less than the 5×" in v["speed_sentence"]
+
+
+def test_mean_history_uses_the_shared_evaluations():
+    m = oc.mean_history([_h([1, 2, 3], [10, 20, 30], wall=2.0), _h([1, 2], [20, 40], total=3, wall=4.0)])
+    assert m.eval_iters == [1, 2] and m.test_acc == [15, 30] and m.wall_time == 3.0 and m.iterations == 3
+    assert oc.accuracy_at(_h([100, 200], [50, 60]), 150) == 50
+    with pytest.raises(ValueError):
+        oc.mean_history([])
+
+
+def test_describe_setup_and_command():
+    assert oc.describe_run(ex.make_spec("laptop", "pc_lr")).endswith("momentum 0.9 (constant)")
+    assert "0.95→0.85→0.95" in oc.describe_run(ex.make_spec("laptop", "one_cycle"))
+    assert oc.describe_setup("laptop").startswith("Fashion-MNIST (10,000 train images")
+    assert "CIFAR-10" in oc.describe_setup("paper") and "ResNet-56" in oc.describe_setup("paper")
+    assert oc.run_command().endswith("-p PROFILE paper -p DEVICE cuda")
+
+
+# --------------------------------------------------------------------------- a smoke run
+
+@pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs dataset-fashion-mnist")
+def test_smoke_study_runs_and_is_shared_through_the_store(tmp_path):
+    store = Store(tmp_path)
+    assert oc.stored("smoke", store=store) is None
+    study = oc.run_study("smoke", device="cpu", store=store)
+    for p in oc.POLICIES:
+        assert len(study.histories[p]) == 1 and math.isfinite(study.summary[p]["final_mean"])
+        assert study.histories[p][0].iterations == ex.make_spec("smoke", p)["iterations"]
+    assert study.verdict["verdict"] in ("reproduced", "partly reproduced", "not reproduced")
+    assert study.speedup["budget_ratio"] == 8
+    assert study.ablation["cyclical 0.95→0.85"]["shared"] and not study.ablation["constant 0.9"]["shared"]
+    assert study.ablation["cyclical 0.95→0.85"]["history"] is study.histories["one_cycle"][0]
+    # the runs are in the store under the shared specs: another chapter (or stored()) finds them
+    again = oc.stored("smoke", store=store)
+    assert again.summary["pc_lr"]["final_mean"] == study.summary["pc_lr"]["final_mean"]
+    assert set(again.ablation) == set(oc.ABLATION_MOMENTA)
+    assert store.get(ex.make_spec("smoke", "one_cycle", seed=0), "smoke") is not None
+
+
+def test_check_seeds_is_a_parameter_checker():
+    from superconv import chapter
+    assert oc.check_seeds("PC_SEEDS", [0, 2]) == [0, 2]
+    for bad in ([0, 0], [-1], "0", []):
+        with pytest.raises(chapter.ParameterError, match="PC_SEEDS"):
+            oc.check_seeds("PC_SEEDS", bad)
+
+
+def test_format_acc():
+    s = oc.summarize([_h([1], [91.0]), _h([1], [92.0])], [0, 1])
+    assert oc.format_acc(s) == "91.50 ± 0.71 % (n=2)"
+    assert oc.format_acc({}) == "n/a"
