@@ -12,6 +12,7 @@ from superconv import data, models
 from superconv.hessian import (HessianFreeEstimate, curvature_bounds, estimate_from_snapshots,
                                secant_estimate, snapshot, top_eigenvalue)
 from superconv.train import History, StepContext, fit
+from toy import Interrupt, KillAt, toy_split
 
 
 # ----------------------------------------------------------------------------- quadratics
@@ -235,14 +236,6 @@ def test_curvature_bounds():
 
 # ----------------------------------------------------------------------------- inside fit
 
-def toy_split(n=256, seed=0, train=True):
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 1, 8, 8), generator=g, dtype=torch.uint8)
-    labels = (images[..., :4].float().mean((1, 2, 3)) > images[..., 4:].float().mean((1, 2, 3))).long()
-    return data.Split(images=images, labels=labels, mean=(0.5,), std=(0.29,), classes=["right", "left"],
-                      name="toy", train=train)
-
-
 def resnet(seed=0):
     torch.manual_seed(seed)
     return models.cifar_resnet(8, num_classes=2, in_channels=1, width=4)
@@ -308,19 +301,6 @@ def test_record_survives_json(tmp_path):
     assert rec["iteration"] == [5, 10, 15] and "secant" not in rec and "per_layer_secant" not in rec
     h.save(tmp_path / "h.json")
     assert History.load(tmp_path / "h.json").extra == h.extra
-
-
-class Interrupt(Exception):
-    pass
-
-
-class KillAt:
-    def __init__(self, at):
-        self.at = at
-
-    def on_step(self, ctx):
-        if ctx.it + 1 == self.at:
-            raise Interrupt
 
 
 @pytest.mark.parametrize("inc,kill_at", [(1, 8), (2, 14), (2, 21)])

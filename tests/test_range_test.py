@@ -11,23 +11,10 @@ from superconv import data, models
 from superconv import range_test as rt
 from superconv.range_test import (RangeTestResult, RangeTestSeeds, SmoothedLossStop, lr_range_test,
                                   make_ramp, range_test_over_seeds, smooth_losses)
+from toy import small_model, toy_split
 
 
 # ----------------------------------------------------------------------------- toy setup
-
-def toy_split(n=256, seed=0, train=True):
-    """Learnable 2-class toy data (as in test_train): is the top half brighter than the bottom?"""
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 1, 8, 8), generator=g, dtype=torch.uint8)
-    labels = (images[..., :4, :].float().mean((1, 2, 3)) > images[..., 4:, :].float().mean((1, 2, 3))).long()
-    return data.Split(images=images, labels=labels, mean=(0.5,), std=(0.29,), classes=["bottom", "top"],
-                      name="toy", train=train)
-
-
-def small_model(seed=0):
-    torch.manual_seed(seed)
-    return models.cifar_resnet(8, num_classes=2, in_channels=1, width=4)
-
 
 TRAIN, TEST = toy_split(), toy_split(128, seed=1, train=False)
 

@@ -8,22 +8,9 @@ import torch
 
 from superconv import data, models
 from superconv.train import History, evaluate, fit
+from toy import Interrupt, KillAt, small_model, toy_split
 
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-
-
-def toy_split(n=256, seed=0, train=True):
-    """Learnable 2-class toy data: is the top half brighter than the bottom half? (flip-invariant)"""
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 1, 8, 8), generator=g, dtype=torch.uint8)
-    labels = (images[..., :4, :].float().mean((1, 2, 3)) > images[..., 4:, :].float().mean((1, 2, 3))).long()
-    return data.Split(images=images, labels=labels, mean=(0.5,), std=(0.29,), classes=["bottom", "top"],
-                      name="toy", train=train)
-
-
-def small_model(seed=0):
-    torch.manual_seed(seed)
-    return models.cifar_resnet(8, num_classes=2, in_channels=1, width=4)
 
 
 def run(iterations=30, **kw):
@@ -70,19 +57,6 @@ def test_same_seed_gives_identical_history(precision, sgd):
     assert comparable(a) == comparable(b)
     c = run(precision=precision, sgd=sgd, seed=4)
     assert c.train_loss != a.train_loss
-
-
-class Interrupt(Exception):
-    pass
-
-
-class KillAt:
-    def __init__(self, at):
-        self.at = at
-
-    def on_step(self, ctx):
-        if ctx.it + 1 == self.at:
-            raise Interrupt
 
 
 @pytest.mark.parametrize("kill_at", [14, 20, 29])
