@@ -31,7 +31,7 @@ from torchvision import transforms as T
 
 from superconv import data, models
 from superconv.optim import make_optimizer
-from superconv.train import _device_name, fit, resolve_precision
+from superconv.train import device_name, fit, resolve_precision
 
 
 class _Timer:
@@ -158,7 +158,7 @@ def main():
     if args.quick:
         rows = rows[:1]
 
-    print(f"device: {_device_name(device)}; torch {torch.__version__}; precision of (a),(b): {precision}; "
+    print(f"device: {device_name(device)}; torch {torch.__version__}; precision of (a),(b): {precision}; "
           f"batch {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up steps"
           f"{'; torch.compile on (a),(b)' if args.compile else ''}\n")
     print("| model | data | (a) fit img/s | (b) bare step img/s | (c) naive img/s | (a)/(b) | (a)/(c) |")

@@ -16,8 +16,6 @@ build (papermill, plain Python) and refuses non-finite numbers silently becoming
 from __future__ import annotations
 
 import math
-import os
-import platform
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -26,6 +24,7 @@ import torch
 
 from . import __version__
 from .experiments import PROFILES, resolve_profile
+from .train import device_name
 
 
 class ParameterError(ValueError):
@@ -156,15 +155,9 @@ def setup(PROFILE: str | None, DEVICE: str, SEEDS: list | None, default_seeds: d
 
 
 def hardware(dev: str = "cpu") -> str:
-    if str(dev).startswith("cuda") and torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(torch.device(dev))} GPU"
-    name = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
-    except OSError:
-        pass
-    return f"{name or platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads"
+    """E.g. ``"NVIDIA H200 GPU"`` or ``"AMD EPYC (2 logical CPUs, 2 threads)"``."""
+    name = device_name(torch.device("cuda" if str(dev).startswith("cuda") and torch.cuda.is_available() else "cpu"))
+    return f"{name} GPU" if str(dev).startswith("cuda") and torch.cuda.is_available() else name
 
 
 def glue(name: str, value: Any, display: bool = False) -> Any:

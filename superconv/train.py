@@ -312,7 +312,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         train_data=getattr(train_data, "description", train_data.name), train_size=len(train_data),
         test_data=getattr(test_data, "description", None) if test_data is not None else None,
     )
-    provenance = dict(device=str(dev), device_name=_device_name(dev), torch=torch.__version__,
+    provenance = dict(device=str(dev), device_name=device_name(dev), torch=torch.__version__,
                       superconv=__version__, compile=compile)
 
     model.to(dev)
@@ -427,7 +427,8 @@ def _sync_losses(history: History, losses: torch.Tensor, n: int, max_loss: float
     return None
 
 
-def _device_name(dev: torch.device) -> str:
+def device_name(dev: torch.device) -> str:
+    """A human name of the training device, for provenance (GPU model, or CPU model and threads)."""
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
     name = ""
