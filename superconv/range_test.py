@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .train import fit
+from .train import fit, rng_state, set_rng_state
 
 MODES = ("linear", "exp")
 EVAL_SPLITS = ("validation", "test")
@@ -555,19 +555,6 @@ def _check_ramp(lr_min, lr_max, iterations, mode) -> None:
         raise ValueError(f"iterations={iterations!r} must be an integer >= 2")
 
 
-def _rng_state() -> dict:
-    state = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 class _ModelSnapshot:
     """Every parameter (value, device, dtype, strides) and its ``.grad``, every buffer, every
     module's ``training`` flag and every BatchNorm's ``momentum`` – restored in place, so the
@@ -698,14 +685,14 @@ def lr_range_test(model: nn.Module, train_data, eval_data, lr_min: float = 0.0, 
     ramp = make_ramp(lr_min, lr_max, iterations, mode)
     stopper = SmoothedLossStop(smoothing, stop_factor)
     snapshot = _ModelSnapshot(model)
-    rng = _rng_state()
+    rng = rng_state()
     try:
         history = fit(model, train_data, eval_data, ramp, momentum, iterations, batch_size, weight_decay,
                       eval_every=int(eval_every), log_every=int(log_every), seed=seed,
                       callbacks=[stopper, *user_callbacks], **fit_kwargs)
     finally:
         snapshot.restore()
-        _restore_rng(rng)
+        set_rng_state(rng)
 
     n = min(len(history.lr), len(history.train_loss))
     lrs = [float(v) for v in history.lr[:n]]

@@ -467,14 +467,15 @@ def _update_bar(bar, history: History, it: int) -> None:
 
 # --------------------------------------------------------------------------- checkpoints
 
-def _rng_states() -> dict:
+def rng_state() -> dict:
+    """The global torch RNG states (CPU and every CUDA device), to restore with :func:`set_rng_state`."""
     states = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
 
-def _set_rng_states(states: dict) -> None:
+def set_rng_state(states: dict) -> None:
     torch.set_rng_state(states["cpu"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -485,7 +486,7 @@ def _save_checkpoint(path: Path, config: dict, model, optimizer, history: Histor
     _atomic_torch_save(dict(
         format="superconv-checkpoint-1", config=config, finished=finished,
         model=model.state_dict(), optimizer=optimizer.state_dict(), history=history.to_dict(),
-        rng=_rng_states(),
+        rng=rng_state(),
         callbacks=[cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks],
     ), path)
 
@@ -505,7 +506,7 @@ def _resume(path: Path, config: dict, model, optimizer, callbacks, dev) -> tuple
                          f"{', '.join(diff)}); delete it or pass another path")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    _set_rng_states(state["rng"])
+    set_rng_state(state["rng"])
     for cb, cb_state in zip(callbacks, state.get("callbacks", [])):
         if cb_state is not None and hasattr(cb, "load_state_dict"):
             cb.load_state_dict(cb_state)
