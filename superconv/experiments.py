@@ -231,9 +231,10 @@ def iterations_to_reach(history: History, target_acc: float) -> int | None:
 def time_to_accuracy(fast: History, slow: History) -> dict:
     """How much less training ``fast`` needs to reach ``slow``'s final test accuracy.
 
-    Returns the target, the iterations (evaluated points, so a ratio is a lower bound set by
-    the evaluation grid) and the wall time each needed, and the ratios slow/fast. ``None``
-    entries mean ``fast`` never reached the target.
+    Returns the target, the iterations each needed (evaluated points, so a ratio is bounded by
+    the evaluation grid), the wall time (``slow``'s whole run; ``fast``'s estimated as its
+    wall time scaled by the fraction of its iterations needed), and the ratios slow/fast.
+    ``None`` entries mean ``fast`` never reached the target.
     """
     target = slow.final_test_acc
     it_fast = iterations_to_reach(fast, target) if target is not None else None

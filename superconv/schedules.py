@@ -277,6 +277,16 @@ class Schedule(abc.ABC):
 # CLR
 # ----------------------------------------------------------------------------------------------
 
+def _check_cycle_bounds(sched) -> None:
+    """Validate and normalise ``base_lr < max_lr`` and a positive integer ``step_size`` (CLR, 1cycle)."""
+    s = object.__setattr__
+    s(sched, "base_lr", _lr_value("base_lr", sched.base_lr))
+    s(sched, "max_lr", _lr_value("max_lr", sched.max_lr))
+    if sched.base_lr >= sched.max_lr:
+        raise ValueError(f"base_lr={sched.base_lr!r} must be < max_lr={sched.max_lr!r}")
+    s(sched, "step_size", _positive_int("step_size", sched.step_size))
+
+
 @dataclass(frozen=True)
 class CLR(Schedule):
     """Cyclical learning rate (CLR paper §3.1); see :func:`clr`."""
@@ -293,11 +303,7 @@ class CLR(Schedule):
 
     def __post_init__(self):
         s = object.__setattr__
-        s(self, "base_lr", _lr_value("base_lr", self.base_lr))
-        s(self, "max_lr", _lr_value("max_lr", self.max_lr))
-        if self.base_lr >= self.max_lr:
-            raise ValueError(f"base_lr={self.base_lr!r} must be < max_lr={self.max_lr!r}")
-        s(self, "step_size", _positive_int("step_size", self.step_size))
+        _check_cycle_bounds(self)
         s(self, "step_size_down", self.step_size if self.step_size_down is None
           else _positive_int("step_size_down", self.step_size_down))
         _choice("mode", self.mode, CLR_MODES, "a CLR mode")
@@ -435,11 +441,7 @@ class OneCycle(Schedule):
 
     def __post_init__(self):
         s = object.__setattr__
-        s(self, "base_lr", _lr_value("base_lr", self.base_lr))
-        s(self, "max_lr", _lr_value("max_lr", self.max_lr))
-        if self.base_lr >= self.max_lr:
-            raise ValueError(f"base_lr={self.base_lr!r} must be < max_lr={self.max_lr!r}")
-        s(self, "step_size", _positive_int("step_size", self.step_size))
+        _check_cycle_bounds(self)
         s(self, "total_steps", _positive_int("total_steps", self.total_steps))
         if self.total_steps < 2 * self.step_size:
             raise ValueError(f"total_steps={self.total_steps} is shorter than the cycle; need "
