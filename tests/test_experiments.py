@@ -131,3 +131,30 @@ def test_memo_computes_once_and_keeps_backups(tmp_path):
     assert a == b and len(calls) == 1 and a["x"][1] == "nan"
     c = store.memo("probe", {"p": 1}, "smoke", compute, retrain=True)
     assert c["n"] == 2 and len(list((tmp_path / "smoke").glob("probe-*.bak-*"))) == 1
+
+
+def test_ladder_spec_is_the_headline_pair_shortened():
+    from superconv import experiments as E
+    for policy in ("one_cycle", "pc_lr"):
+        full, lad = E.make_spec("laptop", policy), E.ladder_spec("laptop", policy)
+        assert lad["iterations"] == round(full["iterations"] * E.LADDER_FRACTION["laptop"])
+        assert full["iterations"] / lad["iterations"] == 1 / E.LADDER_FRACTION["laptop"]
+        assert lad["schedule"] == E.scale_schedule(full["schedule"], E.LADDER_FRACTION["laptop"])
+        assert {k: v for k, v in lad.items() if k not in ("iterations", "schedule", "eval_every")} == \
+            {k: v for k, v in full.items() if k not in ("iterations", "schedule", "eval_every")}
+        # the paper profile runs the paper's own pair at every point
+        assert E.ladder_spec("paper", policy) == E.make_spec("paper", policy)
+    # same 1 : 8 ratio as the headline pair
+    assert E.ladder_spec("laptop", "pc_lr")["iterations"] == 8 * E.ladder_spec("laptop", "one_cycle")["iterations"]
+    assert E.ladder_spec("laptop", "pc_lr")["schedule"]["milestones"] == [1600, 2240]
+    assert E.ladder_spec("laptop", "pc_lr", train_size=2000, seed=3)["train_size"] == 2000
+    with pytest.raises(ValueError, match="iterations"):
+        E.ladder_spec("laptop", "pc_lr", iterations=0)
+
+
+def test_finding_refuses_unknown_verdicts():
+    from superconv.scorecard import Finding, not_run
+    with pytest.raises(ValueError, match="verdict"):
+        Finding("sc.headline", "laptop", "1", "maybe", "rule")
+    f = not_run("sc.headline", "paper", "rule", "papermill x.ipynb y.ipynb -p PROFILE paper")
+    assert f.verdict == "not run" and "papermill" in f.detail
