@@ -117,8 +117,11 @@ class Context:
         parts = [f"profile {self.profile}"]
         if what:
             parts.append(what)
-        parts.append("seed " + ", ".join(map(str, seeds)) if len(seeds) == 1 else
-                     f"seeds {', '.join(map(str, seeds))} (mean ± std)")
+        if not seeds:  # a summary of stored runs (the scorecard): their seeds are in the rows
+            parts.append("seeds as in each run's chapter")
+        else:
+            parts.append("seed " + ", ".join(map(str, seeds)) if len(seeds) == 1 else
+                         f"seeds {', '.join(map(str, seeds))} (mean ± std)")
         parts.append(self.hardware)
         parts.append(f"superconv {__version__}, torch {torch.__version__.split('+')[0]}")
         return " · ".join(parts)

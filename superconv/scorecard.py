@@ -36,6 +36,182 @@ class Finding:
             raise ValueError(f"verdict={self.verdict!r} is not a verdict; allowed: {', '.join(VERDICTS)}")
 
 
+def command(notebook: str, profile: str) -> str:
+    """The papermill command that computes a chapter's results at ``profile``."""
+    cmd = f"papermill {notebook} out.ipynb -p PROFILE {profile}"
+    return cmd + (" -p DEVICE cuda" if profile == "paper" else "")
+
+
 def not_run(claim_id: str, profile: str, rule: str, command: str) -> Finding:
     """The finding for a claim whose runs are not in the store: says how to run them."""
     return Finding(claim_id, profile, "—", "not run", rule, f"run: {command}")
+
+
+# --------------------------------------------------------------------------- collecting
+
+#: The study module of each chapter, in book order; each has ``findings(profile, store)``.
+STUDIES = ("clr", "range_tests", "one_cycle", "regularization", "hessian_free",
+           "less_data", "depth", "batch_size", "datasets")
+
+#: The notebook that tests each claim topic (``paper.Claim.chapter``).
+NOTEBOOKS = {
+    "clr": "chapters/01_cyclical_learning_rates.ipynb",
+    "range-test": "chapters/02_lr_range_test.ipynb",
+    "super-convergence": "chapters/03_one_cycle.ipynb",
+    "cyclical-momentum": "chapters/03_one_cycle.ipynb",
+    "regularization": "chapters/04_regularization_balance.ipynb",
+    "hessian-free": "chapters/05_hessian_free_estimate.ipynb",
+    "limited-data": "chapters/06_less_training_data.ipynb",
+    "depth": "chapters/07_depth.ipynb",
+    "batch-size": "chapters/08_batch_size.ipynb",
+    "one-cycle": "chapters/09_datasets_architectures.ipynb",
+    "imagenet": "chapters/10_imagenet.ipynb",
+}
+
+UNTESTED_RULE = "no chapter of this book runs this claim's setting"
+
+
+def findings(profile: str, store=None) -> dict:
+    """``{claim id: Finding}`` at ``profile`` over every chapter's study (stored results only).
+    Claims no study covers get a "not run" finding that says how the paper tested them."""
+    import importlib
+    from . import paper
+    from .experiments import resolve_profile
+    profile = resolve_profile(profile)
+    out: dict = {}
+    for name in STUDIES:
+        module = importlib.import_module(f"superconv.studies.{name}")
+        for f in module.findings(profile, store=store):
+            out.setdefault(f.claim_id, f)
+    for c in paper.claims():
+        if c.id not in out:
+            nb = NOTEBOOKS.get(c.chapter)
+            how = f"not run in this book; the paper's setting: {c.how_to_test}"
+            if nb and profile == "paper":
+                how += f" (closest chapter: {command(nb, profile)})"
+            out[c.id] = Finding(c.id, profile, "—", "not run", UNTESTED_RULE, how)
+    return out
+
+
+def table(profiles=("laptop", "paper"), store=None):
+    """The scorecard: one row per claim of :func:`superconv.paper.claims` with the paper's
+    number(s) and confidence tags, and for each profile our number(s) and the verdict."""
+    import pandas as pd
+    from . import paper
+    per = {p: findings(p, store) for p in profiles}
+    rows = []
+    for c in paper.claims():
+        row = {"claim": c.id, "chapter": c.chapter, "statement": c.statement,
+               "paper": c.cite() if c.paper_value_keys else "—", "tags": "/".join(c.tags)}
+        if c.missing:
+            row["paper"] += " (figure numbers not found)"
+        for p in profiles:
+            f = per[p][c.id]
+            verdict = f.verdict
+            if c.missing and verdict in ("reproduced", "partly reproduced", "not reproduced"):
+                verdict = "no paper number"
+            row[f"ours ({p})"] = f.ours
+            row[f"verdict ({p})"] = verdict
+            row[f"rule ({p})"] = f.rule
+            row[f"detail ({p})"] = f.detail
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def counts(scorecard) -> dict:
+    """``{profile: {verdict: number of claims}}`` of a :func:`table`."""
+    out = {}
+    for col in scorecard.columns:
+        if col.startswith("verdict ("):
+            p = col[len("verdict ("):-1]
+            out[p] = {v: int((scorecard[col] == v).sum()) for v in VERDICTS}
+    return out
+
+
+# --------------------------------------------------------------------------- time to accuracy
+
+#: The fields in which a 1cycle run and its PC-LR partner differ; everything else must match.
+POLICY_FIELDS = ("schedule", "iterations", "momentum", "bn_momentum", "eval_every")
+
+
+def policy_pairs(profile: str, store=None) -> list:
+    """Every stored 1cycle-vs-PC-LR comparison at ``profile``: groups of runs that are the
+    profile's headline pair (``experiments.make_spec``) or a part-2 ladder pair
+    (``experiments.ladder_spec``) with the same data, model, batch and WD, over all stored seeds.
+
+    Returns dicts ``{"pair": "headline"|"ladder", "setting": dict, "one_cycle": [History],
+    "pc_lr": [History], "seeds": {...}}`` for groups with at least one run of each policy.
+    """
+    from . import experiments
+    from .results import Store, canonical
+    store = store or Store()
+    profile = experiments.resolve_profile(profile)
+    makers = {"headline": experiments.make_spec, "ladder": experiments.ladder_spec}
+    groups: dict = {}
+    for rec in store.records(profile):
+        spec = rec.get("spec")
+        if not isinstance(spec, dict) or "schedule" not in spec or "history" not in rec:
+            continue
+        rest = {k: v for k, v in spec.items() if k not in POLICY_FIELDS}
+        for pair, make in makers.items():
+            for policy in ("one_cycle", "pc_lr"):
+                try:
+                    same = make(profile, policy, **rest) == spec
+                except (ValueError, TypeError):
+                    same = False
+                if same:
+                    setting = {k: v for k, v in rest.items() if k != "seed"}
+                    g = groups.setdefault((pair, canonical(setting)), dict(pair=pair, setting=setting,
+                                                                           one_cycle={}, pc_lr={}))
+                    g[policy][spec["seed"]] = spec
+    if experiments.LADDER_FRACTION[profile] == 1.0:  # ladder pair == headline pair: count once
+        groups = {k: g for k, g in groups.items() if k[0] == "headline"}
+    out = []
+    for g in groups.values():
+        if g["one_cycle"] and g["pc_lr"]:
+            hist = {p: [store.get(g[p][s], profile) for s in sorted(g[p])] for p in ("one_cycle", "pc_lr")}
+            out.append(dict(pair=g["pair"], setting=g["setting"], seeds={p: sorted(g[p]) for p in hist}, **hist))
+    return sorted(out, key=lambda g: (g["pair"] != "headline", canonical(g["setting"])))
+
+
+def speedup_table(profile: str, store=None):
+    """Time to accuracy for every :func:`policy_pairs` group: the iterations (and wall time)
+    1cycle needs to reach PC-LR's final test accuracy, on the seed-mean curves, as ratios
+    PC-LR / 1cycle (the paper's headline: 80k / 10k = 8). "not reached" where it never did."""
+    import pandas as pd
+    from .studies import one_cycle as oc
+    rows = []
+    for g in policy_pairs(profile, store):
+        s = g["setting"]
+        width = s.get("model_kwargs", {}).get("width")
+        sp = oc.speedup(g["one_cycle"], g["pc_lr"])
+        a, b = oc.summarize(g["one_cycle"], g["seeds"]["one_cycle"]), oc.summarize(g["pc_lr"], g["seeds"]["pc_lr"])
+        reached = [r for r in sp["per_seed"] if r is not None]
+        rows.append({
+            "pair": g["pair"], "dataset": s["dataset"],
+            "train size": s["train_size"] if s["train_size"] is not None else "all",
+            "model": s["model"] + (f" w{width}" if width else ""), "batch": s["batch_size"],
+            "1cycle it": a["iterations"], "PC-LR it": b["iterations"],
+            "1cycle acc %": oc.format_acc(a), "PC-LR acc %": oc.format_acc(b),
+            "iteration ratio": sp["iteration_ratio"], "wall-time ratio": sp["time_ratio"],
+            "seeds reaching": f"{len(reached)} of {len(sp['per_seed'])}",
+        })
+    return pd.DataFrame(rows)
+
+
+def provenance(profile: str, store=None) -> dict:
+    """What produced the stored results of ``profile``: number of runs, hardware, precision,
+    package versions and git commits, summed training wall time (seconds)."""
+    from .results import Store
+    store = store or Store()
+    recs = [r for r in store.records(profile) if "history" in r]
+    cfgs = [r["history"].get("config", {}) for r in recs]
+    return dict(
+        runs=len(recs),
+        hardware=sorted({c.get("device_name") or c.get("device") or "?" for c in cfgs}),
+        precision=sorted({c.get("precision") or "?" for c in cfgs}),
+        torch=sorted({c.get("torch") or "?" for c in cfgs}),
+        superconv=sorted({r.get("superconv") or "?" for r in recs}),
+        commits=sorted({(r.get("git_commit") or "?")[:12] for r in recs}),
+        wall_time=sum(float(r["history"].get("wall_time") or 0.0) for r in recs),
+    )

@@ -397,3 +397,48 @@ __all__ = ["POLICIES", "CLR_POLICIES", "DEFAULT_POLICIES", "CONFIGS", "KNOBS", "
            "PAPER_STEP_SIZE", "PAPER_GAMMA", "config", "check_policies", "schedule_spec", "schedule",
            "spec", "specs", "setup_text", "iterations_per_epoch", "mean_history", "Study", "run", "load", "torch_max_rel_diff",
            "paper_budgets"]
+
+
+# --------------------------------------------------------------------------- scorecard
+
+#: claim id -> (our CLR policy, the paper's CLR fact, the paper's fixed-LR fact it is compared with)
+CLAIM_POLICIES = {
+    "clr.table1.cifar10.triangular2": ("triangular2", "clr.table1.cifar10.triangular2", "clr.table1.cifar10.fixed"),
+    "clr.table1.cifar10.fixed": ("triangular2", "clr.table1.cifar10.triangular2", "clr.table1.cifar10.fixed"),
+    "clr.table1.cifar10.exp_range": ("exp_range", "clr.table1.cifar10.exp_range", "clr.table1.cifar10.fixed"),
+    "clr.table3.nesterov.triangular.25k": ("triangular", "clr.table3.nesterov.triangular.25k",
+                                           "clr.table3.nesterov.fixed.70k"),
+}
+FINDING_RULE = ("the paper's outcome is whether its CLR run reached the fixed-LR accuracy in fewer iterations; "
+                "reproduced if ours (seed-mean curves, fixed LR at the lower CLR bound) has the same outcome, "
+                "partly if only some seeds reach it, not reproduced otherwise")
+
+
+def findings(profile: str = "laptop", store: Store | None = None) -> list:
+    """Scorecard findings for the CLR-table claims chapter 1 tests (:data:`CLAIM_POLICIES`),
+    from stored results only (seeds [0] at smoke, [0, 1, 2] otherwise: the chapter's default)."""
+    from .. import paper, scorecard
+    profile = experiments.resolve_profile(profile)
+    seeds = [0] if profile == "smoke" else [0, 1, 2]
+    st = load(profile, seeds, store=store, policies=CLR_POLICIES)
+    cmd = scorecard.command("chapters/01_cyclical_learning_rates.ipynb", profile)
+    out = []
+    for cid, (policy, k_clr, k_fixed) in CLAIM_POLICIES.items():
+        if st is None or policy not in st.histories:
+            out.append(scorecard.not_run(cid, profile, FINDING_RULE, cmd))
+            continue
+        reached = paper.get(k_clr).value >= paper.get(k_fixed).value
+        r = st.reach(policy)
+        (fm, fs, fn), (cm, cs, cn) = st.final("fixed"), st.final(policy)
+        ours = (f"{policy} {cm:.2f} ± {cs:.2f} % in {st.iterations(policy):,} it vs fixed {fm:.2f} ± {fs:.2f} % "
+                f"in {st.iterations('fixed'):,} it (n = {cn} / {fn}); ")
+        ours += (f"reached the fixed-LR accuracy at iteration {r['fast_iterations']:,}"
+                 if r["fast_iterations"] is not None else
+                 f"{r['seeds_reached']} of {r['n_seeds']} seeds reached the fixed-LR accuracy")
+        word = st.verdict(policy, reached)
+        word = "not reproduced" if word.startswith("not reproduced") else word
+        out.append(scorecard.Finding(cid, profile, ours, word, FINDING_RULE, setup_text(st.config)))
+    return out
+
+
+__all__ += ["findings", "FINDING_RULE", "CLAIM_POLICIES"]

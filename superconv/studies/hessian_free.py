@@ -632,3 +632,29 @@ def quadratic_inc_factor(lr: float, curvature: float, inc: int) -> float:
 __all__ = ["CONFIGS", "EigenProbe", "HFResult", "config", "run", "run_seeds", "stored", "study_spec",
            "run_spec", "probe_batch", "paper_vs_ours", "verdict", "stats", "pooled_summary", "noise_ratio",
            "paper_phase_lr", "layer_extremes", "describe", "command", "quadratic_inc_factor", "ORDER_FACTOR"]
+
+
+# --------------------------------------------------------------------------- scorecard
+
+FINDING_RULE = (f"reproduced if the median of ε* over the reported phase is within ×{ORDER_FACTOR:g} of the "
+                "paper's 2–6 (\"same order\"), else not reproduced")
+
+
+def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
+    """Scorecard finding for ``hf.range`` from stored results only (seed 0)."""
+    from .. import scorecard
+    profile = experiments.resolve_profile(profile)
+    res = stored(profile, store=store)
+    if not res:
+        return [scorecard.not_run("hf.range", profile, FINDING_RULE,
+                                  scorecard.command("chapters/05_hessian_free_estimate.ipynb", profile))]
+    s = pooled_summary(res)["eps_star"]
+    v = verdict(s["median"])
+    until = res[0].cfg["report_until"]
+    phase = f"the first {until} iterations" if until else "the whole ramp"
+    return [scorecard.Finding("hf.range", profile, f"ε* {_fmt_stats(s)} over {phase} ({v})",
+                              "reproduced" if v == "same order" else "not reproduced", FINDING_RULE,
+                              describe(res[0].spec["run"]))]
+
+
+__all__ += ["findings", "FINDING_RULE"]

@@ -406,3 +406,45 @@ __all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "
            "with_momentum", "ablation_specs", "variant_spec", "run_variant", "schedule_gallery",
            "describe_run", "describe_setup", "mean_history", "summarize", "format_acc", "accuracy_at", "speedup", "verdict",
            "Study", "run_study", "stored", "run_command"]
+
+
+# --------------------------------------------------------------------------- scorecard
+
+ABLATION_RULE = (f"reproduced if cyclical momentum 0.95→0.85 ends ≥ constant 0.9 − {ACC_TOLERANCE:g} points "
+                 "(seed 0; the one constant we run), else not reproduced")
+
+
+def findings(profile: str = "laptop", store: Store | None = None) -> list:
+    """Scorecard findings (``superconv.scorecard.Finding``) for the headline claim and the
+    cyclical-momentum claim, from stored results only."""
+    from ..scorecard import Finding, not_run
+    profile = experiments.resolve_profile(profile)
+    st = stored(profile, store)
+    rule = verdict(dict(final_mean=0.0), dict(final_mean=0.0), None)["rule"]
+    out = []
+    if st is None or st.verdict is None:
+        out.append(not_run("sc.headline", profile, rule, run_command()))
+    else:
+        oc, pc, sp = st.summary["one_cycle"], st.summary["pc_lr"], st.speedup
+        ours = (f"1cycle {format_acc(oc)} in {oc['iterations']:,} it vs PC-LR {format_acc(pc)} in "
+                f"{pc['iterations']:,} it; ")
+        if sp["iteration_ratio"] is None:
+            ours += "1cycle did not reach PC-LR's final accuracy"
+        else:
+            ours += f"time to PC-LR's accuracy: {sp['iteration_ratio']:.1f}× fewer iterations"
+            if sp.get("time_ratio"):
+                ours += f", {sp['time_ratio']:.1f}× less wall time"
+        out.append(Finding("sc.headline", profile, ours, st.verdict["verdict"], rule, st.setup))
+    abl = st.ablation if st is not None else None
+    if not abl or len(abl) < 2:
+        out.append(not_run("onecycle.cyclical_momentum", profile, ABLATION_RULE, run_command()))
+    else:
+        (l1, a1), (l2, a2) = [(k, v["final_acc"]) for k, v in abl.items()][:2]
+        ok = a1 is not None and a2 is not None and a1 >= a2 - ACC_TOLERANCE
+        out.append(Finding("onecycle.cyclical_momentum", profile, f"{l1}: {a1:.2f} %; {l2}: {a2:.2f} % (seed 0)",
+                           "reproduced" if ok else "not reproduced", ABLATION_RULE,
+                           "1cycle of this profile; the paper's study is ResNet-56/CIFAR-10, batch 512, 95 epochs"))
+    return out
+
+
+__all__ += ["findings", "ABLATION_RULE"]

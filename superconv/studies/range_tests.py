@@ -625,3 +625,29 @@ __all__ = ["TESTS", "MODES", "CONTRAST_MODELS", "SETTINGS", "COMMON", "STOP_FACT
            "moving_average", "mean_curve", "potential_verdict", "survival", "potential_summary",
            "tolerance_sweep", "suggestion_table", "potential_table", "bounds_check",
            "ratio_max_over_min", "contrast_verdict", "ours", "paper_vs_ours", "PAPER_COMMAND"]
+
+
+# --------------------------------------------------------------------------- scorecard
+
+FINDING_RULE = ("reproduced if max_lr / min_lr_rise lies in 3–4 (the CLR rule) and accuracy stays within "
+                f"{TOLERANCE:g} points of its peak over ≥ {MIN_DECADES:g} decade of LR (Fig. 3a); partly if one "
+                "holds; not reproduced if neither")
+
+
+def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
+    """Scorecard finding for ``clr.range_test`` from stored results only."""
+    from ..scorecard import Finding, command, not_run
+    profile = experiments.resolve_profile(profile)
+    study = load_cached(profile, store=store)
+    if study is None:
+        return [not_run("clr.range_test", profile, FINDING_RULE, command("chapters/02_lr_range_test.ipynb", profile))]
+    o = ours(study)
+    r = ratio_max_over_min(study)
+    ratio_ok = math.isfinite(r) and 3 <= r <= 4
+    plateau_ok = o["fig3a"][1] == "potential shown"
+    word = {2: "reproduced", 1: "partly reproduced", 0: "not reproduced"}[ratio_ok + plateau_ok]
+    return [Finding("clr.range_test", profile, f"{o['ratio'][0]}; {o['fig3a'][0]}", word, FINDING_RULE,
+                    describe(study.specs["main"]))]
+
+
+__all__ += ["findings", "FINDING_RULE"]

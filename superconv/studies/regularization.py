@@ -638,3 +638,28 @@ __all__ = ["CONFIG", "DEFAULT_SEEDS", "POLICIES", "LABELS", "config", "default_s
            "summed_lr", "epochs", "n_test_images", "sampling_std", "summarize", "optimum", "compare_optima",
            "run_weight_decay_sweep", "run_batch_sweep", "stored", "sweep_field", "validate_knobs",
            "fmt_wd", "setup_text", "model_data_text", "claim_rows", "paper_summed_lr", "CLAIM_KEYS"]
+
+
+# --------------------------------------------------------------------------- scorecard
+
+FINDING_RULE = ("the chapter's three weight-decay comparisons (too much WD diverges under 1cycle; less WD than "
+                "the optimum hurts; the optimum WD is lower under 1cycle): reproduced if all three are, "
+                "partly if one or two are, not reproduced if none")
+
+
+def findings(profile: str = "laptop", store: Store | None = None) -> list:
+    """Scorecard finding for ``sc.regularization`` from stored results only."""
+    from ..scorecard import Finding, command, not_run
+    profile = experiments.resolve_profile(profile)
+    both = stored(profile, store=store)
+    if both is None:
+        return [not_run("sc.regularization", profile, FINDING_RULE,
+                        command("chapters/04_regularization_balance.ipynb", profile))]
+    rows = [r for r in claim_rows(both["weight_decay"], both["batch"]) if r["id"] != "batch"]
+    n = sum(r["verdict"] == "reproduced" for r in rows)
+    word = "reproduced" if n == len(rows) else ("partly reproduced" if n else "not reproduced")
+    ours = "; ".join(f"{r['short']}: {r['verdict']} ({r['ours']})" for r in rows)
+    return [Finding("sc.regularization", profile, ours, word, FINDING_RULE, setup_text(both["weight_decay"]))]
+
+
+__all__ += ["findings", "FINDING_RULE"]

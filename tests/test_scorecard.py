@@ -1,0 +1,90 @@
+"""The scorecard: one row per claim, verdicts from stored results only, time-to-accuracy pairs."""
+
+import math
+
+import pytest
+
+from superconv import experiments, paper, scorecard
+from superconv.results import Store
+from superconv.studies import one_cycle
+
+
+@pytest.fixture(scope="module")
+def smoke_pair(tmp_path_factory):
+    """A store holding the smoke profile's headline pair (seed 0 of each policy)."""
+    store = Store(tmp_path_factory.mktemp("store"))
+    hist = {p: experiments.run(experiments.make_spec("smoke", p, seed=0), "smoke", device="cpu", store=store,
+                               progress=False) for p in ("one_cycle", "pc_lr")}
+    return store, hist
+
+
+def test_every_claim_has_exactly_one_row_even_with_an_empty_store(tmp_path):
+    card = scorecard.table(("laptop", "paper"), Store(tmp_path))
+    assert list(card["claim"]) == [c.id for c in paper.claims()]
+    assert set(card["verdict (laptop)"]) == {"not run"} and set(card["verdict (paper)"]) == {"not run"}
+    # a "not run" row says how to run it: a papermill command or the paper's setting
+    for detail in card["detail (paper)"]:
+        assert "papermill" in detail or "paper's setting" in detail
+    assert scorecard.counts(card)["laptop"]["not run"] == len(card)
+
+
+def test_every_study_returns_known_claim_ids_and_valid_verdicts(tmp_path):
+    import importlib
+    ids = {c.id for c in paper.claims()}
+    for name in scorecard.STUDIES:
+        module = importlib.import_module(f"superconv.studies.{name}")
+        found = module.findings("paper", store=Store(tmp_path))
+        assert found, f"{name}.findings returns nothing"
+        for f in found:
+            assert f.claim_id in ids, (name, f.claim_id)
+            assert f.verdict == "not run" and "papermill" in f.detail and "PROFILE paper" in f.detail
+
+
+def test_claims_without_paper_numbers_never_get_a_reproduction_verdict(smoke_pair):
+    store, _ = smoke_pair
+    card = scorecard.table(("smoke",), store)
+    missing = {c.id for c in paper.claims() if c.missing}
+    assert missing
+    for _, row in card[card["claim"].isin(missing)].iterrows():
+        assert row["verdict (smoke)"] in ("no paper number", "not run")
+
+
+def test_headline_finding_follows_the_chapter_rule(smoke_pair):
+    store, hist = smoke_pair
+    (f_head,) = [f for f in one_cycle.findings("smoke", store) if f.claim_id == "sc.headline"]
+    st = one_cycle.stored("smoke", store)
+    assert f_head.verdict == st.verdict["verdict"] and f_head.rule == st.verdict["rule"]
+    assert f"{hist['pc_lr'].iterations:,} it" in f_head.ours
+
+
+def test_policy_pairs_and_time_to_accuracy_match_the_direct_computation(smoke_pair):
+    store, hist = smoke_pair
+    pairs = scorecard.policy_pairs("smoke", store)
+    # smoke's ladder pair is its headline pair: counted once
+    assert len(pairs) == 1 and pairs[0]["pair"] == "headline"
+    assert pairs[0]["seeds"] == {"one_cycle": [0], "pc_lr": [0]}
+    tta = scorecard.speedup_table("smoke", store)
+    direct = experiments.time_to_accuracy(hist["one_cycle"], hist["pc_lr"])
+    got = tta.iloc[0]["iteration ratio"]
+    if direct["iteration_ratio"] is None:
+        assert got is None or (isinstance(got, float) and math.isnan(got))
+    else:
+        assert got == pytest.approx(direct["iteration_ratio"])
+    assert tta.iloc[0]["1cycle it"] == hist["one_cycle"].iterations
+    assert tta.iloc[0]["PC-LR it"] == 8 * hist["one_cycle"].iterations
+
+
+def test_pairs_ignore_runs_that_are_not_a_headline_or_ladder_policy(smoke_pair, tmp_path):
+    store, _ = smoke_pair
+    other = Store(tmp_path)
+    spec = experiments.make_spec("smoke", "one_cycle", seed=0, weight_decay=3e-4)
+    other.put(spec, "smoke", store.get(experiments.make_spec("smoke", "one_cycle", seed=0), "smoke"))
+    assert scorecard.policy_pairs("smoke", other) == []  # a 1cycle run without its PC-LR partner
+
+
+def test_provenance_counts_the_runs(smoke_pair):
+    store, hist = smoke_pair
+    prov = scorecard.provenance("smoke", store)
+    assert prov["runs"] == 2
+    assert prov["wall_time"] == pytest.approx(sum(h.wall_time for h in hist.values()))
+    assert prov["hardware"] and prov["superconv"]
