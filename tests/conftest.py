@@ -1,8 +1,17 @@
-"""Shared test settings."""
+"""Shared test settings, and the smoke-profile book built once per session."""
 
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JB = Path(sys.executable).with_name("jupyter-book")
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
 # The tests (and the notebooks they execute) never reach for the network by themselves:
 # a dataset that is not on disk is a clear error, not a download attempt.
@@ -22,3 +31,44 @@ def _cpu_unless_asked(monkeypatch):
     from superconv import train
     real = train.resolve_device
     monkeypatch.setattr(train, "resolve_device", lambda d: real("cpu") if d in (None, "auto") else real(d))
+
+
+@pytest.fixture(scope="session")
+def smoke_store(tmp_path_factory):
+    """One results store for the whole session, so chapters share runs as in a book build
+    (the papermill smoke runs of tests/test_chapters.py and the smoke book build)."""
+    store = tmp_path_factory.mktemp("results")
+    old = os.environ.get("SUPERCONV_RESULTS")
+    os.environ["SUPERCONV_RESULTS"] = str(store)
+    yield store
+    if old is None:
+        os.environ.pop("SUPERCONV_RESULTS", None)
+    else:
+        os.environ["SUPERCONV_RESULTS"] = old
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory, smoke_store):
+    """The whole book built once per session at the smoke profile with ``-W --keep-going``
+    (warnings are errors), shared by the build test and the browser check.
+
+    ``$SUPERCONV_BOOK_HTML`` points at an already built ``_build/html`` instead (no build)."""
+    given = os.environ.get("SUPERCONV_BOOK_HTML")
+    if given:
+        return SimpleNamespace(returncode=0, output="", html=Path(given))
+    if not JB.exists():
+        pytest.skip("jupyter-book is not installed next to this Python")
+    if not Path(FMNIST).exists():
+        pytest.skip("the smoke book needs dataset-fashion-mnist")
+    tmp = tmp_path_factory.mktemp("smoke_book")
+    book = tmp / "book"
+    book.mkdir()
+    for path in ROOT.glob("*"):
+        if path.is_file() and (path.suffix in (".yml", ".bib") or (path.suffix == ".md" and path.name != "README.md")):
+            shutil.copy(path, book / path.name)
+    shutil.copytree(ROOT / "chapters", book / "chapters", ignore=shutil.ignore_patterns("*.ipynb_checkpoints"))
+    env = dict(os.environ, SUPERCONV_PROFILE="smoke", SUPERCONV_RESULTS=str(smoke_store))
+    done = subprocess.run([str(JB), "build", str(book), "-W", "--keep-going"], capture_output=True,
+                          text=True, timeout=1800, env=env)
+    return SimpleNamespace(returncode=done.returncode, output=done.stdout[-4000:] + done.stderr[-4000:],
+                           html=book / "_build" / "html")

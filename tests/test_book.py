@@ -43,24 +43,10 @@ def test_book_builds_and_an_erroring_notebook_fails_it(tmp_path):
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
 
-@pytest.mark.skipif(not JB.exists(), reason="jupyter-book is not installed next to this Python")
-@pytest.mark.skipif(not Path(FMNIST).exists(), reason="needs dataset-fashion-mnist")
-def test_whole_book_builds_at_the_smoke_profile(tmp_path):
+def test_whole_book_builds_at_the_smoke_profile(smoke_book):
     """What CI checks of the book: every page and chapter renders, with -W (warnings are errors)."""
-    import os
-    book = tmp_path / "book"
-    book.mkdir()
-    for name in ("_config.yml", "_toc.yml", "intro.md", "references.bib"):
-        shutil.copy(ROOT / name, book / name)
-    for extra in sorted(ROOT.glob("*.md")):
-        if extra.name != "README.md":
-            shutil.copy(extra, book / extra.name)
-    shutil.copytree(ROOT / "chapters", book / "chapters", ignore=shutil.ignore_patterns("*.ipynb_checkpoints"))
-    env = dict(os.environ, SUPERCONV_PROFILE="smoke", SUPERCONV_RESULTS=str(tmp_path / "results"))
-    done = subprocess.run([str(JB), "build", str(book), "-W", "--keep-going"], capture_output=True,
-                          text=True, timeout=1200, env=env)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    html = book / "_build" / "html"
+    assert smoke_book.returncode == 0, smoke_book.output
+    html = smoke_book.html
     assert (html / "intro.html").exists()
     for nb in (ROOT / "chapters").glob("[0-9]*.ipynb"):
         assert (html / "chapters" / f"{nb.stem}.html").exists(), nb.stem

@@ -22,19 +22,6 @@ def _ids(paths):
     return [p.stem for p in paths]
 
 
-@pytest.fixture(scope="session")
-def smoke_store(tmp_path_factory):
-    """One results store for the whole session, so chapters share runs as in a book build."""
-    store = tmp_path_factory.mktemp("results")
-    old = os.environ.get("SUPERCONV_RESULTS")
-    os.environ["SUPERCONV_RESULTS"] = str(store)
-    yield store
-    if old is None:
-        os.environ.pop("SUPERCONV_RESULTS", None)
-    else:
-        os.environ["SUPERCONV_RESULTS"] = old
-
-
 @pytest.mark.parametrize("path", CHAPTERS, ids=_ids(CHAPTERS))
 def test_notebook_is_committed_clean(path):
     nb = nbformat.read(path, as_version=4)
