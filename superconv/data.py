@@ -468,10 +468,16 @@ class Batches:
     ``batch(it) -> (x, y)``: ``x`` float32 (B, C, H, W) normalized with the split's
     mean/std, ``y`` int64 (B,), both on ``split.device``. Iterating is an endless
     stream ``batch(0), batch(1), ...``; use ``itertools.islice`` or ``epoch(e)``.
+
+    Data-parallel training (``world_size`` > 1, one ``Batches`` per rank): ``batch_size``
+    is the *global* batch and must be a multiple of ``world_size``. Every rank draws the
+    same global batch ``it`` from ``(seed, it)`` and returns its ``rank``-th contiguous
+    ``batch_size // world_size`` rows, so the ranks' batches, concatenated in rank order,
+    are the one-process batch (augmentation included).
     """
 
     def __init__(self, split: Split, batch_size: int, seed: int = 0, flip: bool = True, crop_pad: int = 0,
-                 drop_last: bool = True, channels_last: bool = False):
+                 drop_last: bool = True, channels_last: bool = False, rank: int = 0, world_size: int = 1):
         if not isinstance(split, Split):
             raise ValueError(f"split must be a Split, got {type(split).__name__}")
         self.batch_size = _check_int("batch_size", batch_size, 1)
@@ -482,6 +488,17 @@ class Batches:
         self.channels_last = _check_bool("channels_last", channels_last)
         if batch_size > len(split):
             raise ValueError(f"batch_size={batch_size} is larger than the split ({len(split)} samples)")
+        self.world_size = _check_int("world_size", world_size, 1)
+        self.rank = _check_int("rank", rank, 0)
+        if self.rank >= self.world_size:
+            raise ValueError(f"rank={rank} must be in 0..{self.world_size - 1} (world_size={self.world_size})")
+        if batch_size % self.world_size:
+            raise ValueError(f"batch_size={batch_size} must be a multiple of world_size={self.world_size} "
+                             "(each rank takes an equal share of the global batch)")
+        if self.world_size > 1 and not drop_last:
+            raise ValueError("drop_last=False needs world_size=1 (an epoch's short last batch cannot be "
+                             "split evenly over ranks)")
+        self.local_batch_size = batch_size // self.world_size
         self.split = split
         n = len(split)
         self.steps_per_epoch = n // batch_size if drop_last else -(-n // batch_size)
@@ -503,17 +520,22 @@ class Batches:
             self._epoch = epoch
         return self._draws
 
+    def _window(self, step: int) -> slice:
+        """Positions in the epoch's permutation of this rank's rows of batch ``step``."""
+        start = step * self.batch_size + self.rank * self.local_batch_size
+        return slice(start, start + self.local_batch_size)
+
     def indices(self, it: int) -> torch.Tensor:
-        """The split indices of the samples in batch ``it`` (on the split's device)."""
+        """The split indices of the samples in batch ``it`` (this rank's rows; on the split's device)."""
         it = _check_int("it", it, 0)
         epoch, step = divmod(it, self.steps_per_epoch)
-        return self._epoch_draws(epoch)[0][step * self.batch_size:(step + 1) * self.batch_size]
+        return self._epoch_draws(epoch)[0][self._window(step)]
 
     def batch(self, it: int) -> tuple:
         it = _check_int("it", it, 0)
         epoch, step = divmod(it, self.steps_per_epoch)
         perm, flips, offsets = self._epoch_draws(epoch)
-        window = slice(step * self.batch_size, (step + 1) * self.batch_size)
+        window = self._window(step)
         idx = perm[window]
         x = self.split.images[idx]  # uint8 gather: augment on 1-byte values, convert once
         if self.crop_pad:

@@ -16,6 +16,11 @@ A run that diverges (NaN/inf, or a loss above ``max_loss``) stops and is recorde
 it does not raise. With ``checkpoint=path`` a run saves itself every ``checkpoint_every``
 iterations and, started again, resumes to exactly the result of an uninterrupted run (the batch
 of iteration ``it`` is a pure function of ``(seed, it)``, and RNG states are checkpointed).
+
+Launched by ``torchrun`` (``WORLD_SIZE`` > 1), ``fit`` trains data-parallel with
+DistributedDataParallel, one process per GPU (or CPU processes with gloo): ``batch_size`` stays
+the total batch, split evenly over the processes; see ``superconv.distributed`` for what is
+shared and how. Without ``torchrun`` nothing of that runs.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import __version__
+from . import distributed
 from .data import Batches, Split, eval_batches
 from .optim import SGD_KINDS, make_optimizer, set_hyperparameters
 
@@ -202,8 +208,12 @@ def set_bn_momentum(model: nn.Module, momentum: float) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Split, batch_size: int = 1000, precision: str = "auto",
-             channels_last: bool | None = None, limit: int | None = None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (in %) of ``model`` on ``data`` (first ``limit`` samples)."""
+             channels_last: bool | None = None, limit: int | None = None,
+             sharded: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (in %) of ``model`` on ``data`` (first ``limit`` samples).
+
+    ``sharded=True`` under DDP: each rank evaluates a contiguous share of the samples and the sums
+    are all-reduced, so every rank returns the same numbers (call it on every rank)."""
     device = next(model.parameters()).device
     precision = resolve_precision(precision, device)
     if channels_last is None:
@@ -212,6 +222,10 @@ def evaluate(model: nn.Module, data: Split, batch_size: int = 1000, precision: s
     model.eval()
     if limit is not None and limit < len(data):
         data = data.subset(torch.arange(limit))
+    n = len(data)
+    shard = sharded and distributed.active()
+    if shard:
+        data = data.subset(torch.arange(n).tensor_split(distributed.world_size())[distributed.rank()])
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     for x, y in eval_batches(data.to(device), batch_size, channels_last=channels_last):
@@ -221,7 +235,8 @@ def evaluate(model: nn.Module, data: Split, batch_size: int = 1000, precision: s
         loss_sum += F.cross_entropy(out, y, reduction="sum").double()
         correct += (out.argmax(1) == y).sum()
     model.train(was_training)
-    n = len(data)
+    if shard:
+        loss_sum, correct = distributed.all_reduce(torch.stack([loss_sum, correct.double()]), "sum").unbind()
     return float(loss_sum) / n, 100.0 * float(correct) / n
 
 
@@ -235,13 +250,15 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         train_eval_size: int | None = 10_000, seed: int = 0, flip: bool = True, crop_pad: int = 0,
         device=None, max_loss: float | None = None, log_every: int = 50, progress: bool = True,
         desc: str | None = None, checkpoint=None, checkpoint_every: int | None = None,
-        callbacks: Sequence[Any] = (), compile: bool = False) -> History:
+        callbacks: Sequence[Any] = (), compile: bool = False, sync_bn: bool = True) -> History:
     """Train ``model`` with SGD for ``iterations`` mini-batches and return its :class:`History`.
 
     Parameters (the ones that need words):
       lr, momentum: numbers or callables ``it -> value``; ``lr`` may be a schedule object with
         ``.lr(it)``/``.momentum(it)``. ``momentum=None``: the schedule's momentum if it has one,
         else 0.9 (constant, as in the paper's headline runs).
+      batch_size: the total batch per iteration; under torchrun it is split evenly over the
+        processes and must be a multiple of their number.
       sgd: ``"torch"`` (v = m·v + g; w -= lr·v) or ``"caffe"`` (v = m·v + lr·(g + wd·w); w -= v).
       weight_decay: L2 on every parameter, BN and biases included (as the paper's Caffe nets).
       precision: ``"auto"`` (bf16 autocast where supported), ``"bf16"`` or ``"fp32"``.
@@ -259,6 +276,13 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
       callbacks: objects with optional ``on_step(ctx)`` (after every step), ``on_log(ctx)``
         (at every sync point; return True to stop the run), ``on_end(ctx)``, and
         ``state_dict()``/``load_state_dict()`` to be checkpointed with the run.
+      sync_bn: under torchrun only: BatchNorm statistics over the whole global batch (True: the
+        result of one process with the same total batch) or over each rank's shard (False).
+
+    Under torchrun (see ``superconv.distributed``) every rank runs ``fit`` with the same
+    arguments; callbacks run on every rank and see that rank's rows in ``ctx.x``/``ctx.y``, the
+    averaged gradients in ``.grad``, and the same History. A checkpoint can only be resumed by
+    as many processes as wrote it.
     """
     # ---- validate everything before any work
     if not isinstance(iterations, int) or iterations < 1:
@@ -268,6 +292,12 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
     if batch_size > len(train_data):
         raise ValueError(f"batch_size={batch_size} is larger than the training data "
                          f"({len(train_data)} samples); allowed: 1..{len(train_data)}")
+    world = distributed.world_size()
+    if batch_size % world:
+        raise ValueError(f"batch_size={batch_size} is the total batch and must split evenly over the "
+                         f"{world} processes; allowed: a multiple of {world}")
+    if not isinstance(sync_bn, bool):
+        raise ValueError(f"sync_bn={sync_bn!r} must be True or False")
     if weight_decay < 0:
         raise ValueError(f"weight_decay={weight_decay} must be >= 0")
     if sgd not in SGD_KINDS:
@@ -283,6 +313,8 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
     if bn_momentum is not None and not 0.0 <= bn_momentum <= 1.0:
         raise ValueError(f"bn_momentum={bn_momentum} must be in [0, 1] (PyTorch convention)")
     dev = resolve_device(device)
+    if world > 1:
+        dev = distributed.rank_device(dev)
     precision = resolve_precision(precision, dev)
     if channels_last is None:
         channels_last = precision == "bf16"
@@ -297,8 +329,11 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
             raise ValueError(f"momentum({it})={m!r} must be in [0, 1)")
     if max_loss is None:
         max_loss = 10.0 * math.log(max(train_data.num_classes, 2))
+    if world > 1:
+        world = distributed.setup(dev)
+    rank = distributed.rank() if world > 1 else 0
     batches = Batches(train_data.to(dev), batch_size, seed=seed, flip=flip, crop_pad=crop_pad,
-                      channels_last=channels_last)
+                      channels_last=channels_last, rank=rank, world_size=world)
     test_data = test_data.to(dev) if test_data is not None else None
 
     config = dict(
@@ -312,8 +347,12 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         train_data=getattr(train_data, "description", train_data.name), train_size=len(train_data),
         test_data=getattr(test_data, "description", None) if test_data is not None else None,
     )
+    if world > 1:  # only then, so that a one-process History is what it always was
+        config.update(world_size=world, sync_bn=sync_bn)
     provenance = dict(device=str(dev), device_name=device_name(dev), torch=torch.__version__,
                       superconv=__version__, compile=compile)
+    if world > 1:  # rank 0's, so that every rank's History is the same
+        provenance = distributed.from_main(lambda: {**provenance, "backend": str(torch.distributed.get_backend())})
 
     model.to(dev)
     if channels_last:
@@ -326,8 +365,9 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
     history = History(config={**config, **provenance})
     start = 0
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
-    if ckpt_path is not None and ckpt_path.exists():
-        start, history = _resume(ckpt_path, config, model, optimizer, callbacks, dev)
+    state = _read_checkpoint(ckpt_path, dev, world) if ckpt_path is not None else None
+    if state is not None:
+        start, history = _resume(state, ckpt_path, config, model, optimizer, callbacks)
         if history.iterations >= iterations or history.diverged or history.stopped_by:
             return history  # finished before: nothing to do, nothing overwritten
     else:
@@ -338,87 +378,119 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
             out = m(x)
         return F.cross_entropy(out.float(), y)
 
-    train_model = torch.compile(model) if compile else model
-
-    ctx = StepContext(it=start, model=model, optimizer=optimizer, history=history, loss_fn=loss_fn)
-    step_cbs = [cb for cb in callbacks if hasattr(cb, "on_step")]
-    log_cbs = [cb for cb in callbacks if hasattr(cb, "on_log")]
-    losses = torch.empty(log_every, device=dev)  # per-step losses, copied to host at sync points
-    pending = 0                                  # steps written into `losses` but not yet synced
-
-    bar = _progress(progress, iterations, start, desc or config["model_name"] or "fit")
-    t0 = time.perf_counter()
-    model.train()
-    it = start
-    stop = False
+    # ---- data parallel: synchronized BN (same tensors), DDP averages the gradients
+    swaps = distributed.convert_sync_bn(model, dev) if world > 1 and sync_bn else []
+    local_bn = world > 1 and not sync_bn  # per-rank BN statistics: averaged over ranks before each use
     try:
-        while it < iterations and not stop:
-            cur_lr, cur_m = lr_fn(it), mom_fn(it)
-            set_hyperparameters(optimizer, cur_lr, cur_m)
-            x, y = batches.batch(it)
-            loss = loss_fn(train_model, x, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses[pending] = loss.detach()
-            pending += 1
-            history.lr.append(cur_lr)
-            history.momentum.append(cur_m)
-            it += 1
-            if step_cbs:
-                ctx.it, ctx.x, ctx.y, ctx.loss, ctx.lr, ctx.momentum = it - 1, x, y, loss, cur_lr, cur_m
-                for cb in step_cbs:
-                    cb.on_step(ctx)
+        if world > 1:
+            ddp_model = distributed.wrap_ddp(model, dev)
+        else:
+            ddp_model = model
+        train_model = torch.compile(ddp_model) if compile else ddp_model
 
-            evaluate_now = (eval_every is not None and it % eval_every == 0) or it == iterations
-            ckpt_now = checkpoint_every is not None and it % checkpoint_every == 0
-            if pending == log_every or evaluate_now or ckpt_now:
-                bad = _sync_losses(history, losses, pending, max_loss)
-                pending = 0
+        def save(finished: bool) -> None:
+            if local_bn:
+                distributed.average_bn_stats(model)
+            if rank == 0:
+                _save_checkpoint(ckpt_path, config, model, optimizer, history, callbacks, finished=finished)
+            distributed.barrier()  # nobody goes on (or returns) before the file is complete
+
+        ctx = StepContext(it=start, model=model, optimizer=optimizer, history=history, loss_fn=loss_fn)
+        step_cbs = [cb for cb in callbacks if hasattr(cb, "on_step")]
+        log_cbs = [cb for cb in callbacks if hasattr(cb, "on_log")]
+        losses = torch.empty(log_every, device=dev)  # per-step losses, copied to host at sync points
+        pending = 0                                  # steps written into `losses` but not yet synced
+
+        bar = _progress(progress and rank == 0, iterations, start, desc or config["model_name"] or "fit")
+        t0 = time.perf_counter()
+        model.train()
+        it = start
+        stop = False
+        try:
+            while it < iterations and not stop:
+                cur_lr, cur_m = lr_fn(it), mom_fn(it)
+                set_hyperparameters(optimizer, cur_lr, cur_m)
+                x, y = batches.batch(it)
+                loss = loss_fn(train_model, x, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses[pending] = loss.detach()
+                pending += 1
+                history.lr.append(cur_lr)
+                history.momentum.append(cur_m)
+                it += 1
+                if step_cbs:
+                    ctx.it, ctx.x, ctx.y, ctx.loss, ctx.lr, ctx.momentum = it - 1, x, y, loss, cur_lr, cur_m
+                    for cb in step_cbs:
+                        cb.on_step(ctx)
+
+                evaluate_now = (eval_every is not None and it % eval_every == 0) or it == iterations
+                ckpt_now = checkpoint_every is not None and it % checkpoint_every == 0
+                if pending == log_every or evaluate_now or ckpt_now:
+                    bad = _sync_losses(history, losses, pending, max_loss, world)
+                    pending = 0
+                    if bad is not None:
+                        history.diverged, history.diverged_at = True, bad
+                        break
+                    if evaluate_now and test_data is not None:
+                        if local_bn:
+                            distributed.average_bn_stats(model)
+                        tl, ta = evaluate(model, test_data, eval_batch_size, precision, channels_last,
+                                          sharded=world > 1)
+                        history.eval_iters.append(it)
+                        history.test_loss.append(tl)
+                        history.test_acc.append(ta)
+                        if not math.isfinite(tl):
+                            history.diverged, history.diverged_at = True, it
+                            break
+                    history.iterations = it
+                    ctx.it = it
+                    stops = [bool(cb.on_log(ctx)) for cb in log_cbs]
+                    if world > 1:  # a stop on any rank stops every rank
+                        stops = distributed.any_each(stops, device=dev)
+                    for cb, s in zip(log_cbs, stops):
+                        if s:
+                            history.stopped_by, stop = type(cb).__name__, True
+                    _update_bar(bar, history, it)
+                    if ckpt_now and ckpt_path is not None:
+                        history.wall_time += time.perf_counter() - t0
+                        t0 = time.perf_counter()
+                        save(finished=False)
+            if pending:
+                bad = _sync_losses(history, losses, pending, max_loss, world)
                 if bad is not None:
                     history.diverged, history.diverged_at = True, bad
-                    break
-                if evaluate_now and test_data is not None:
-                    tl, ta = evaluate(model, test_data, eval_batch_size, precision, channels_last)
-                    history.eval_iters.append(it)
-                    history.test_loss.append(tl)
-                    history.test_acc.append(ta)
-                    if not math.isfinite(tl):
-                        history.diverged, history.diverged_at = True, it
-                        break
-                history.iterations = it
-                ctx.it = it
-                for cb in log_cbs:
-                    if cb.on_log(ctx):
-                        history.stopped_by, stop = type(cb).__name__, True
-                _update_bar(bar, history, it)
-                if ckpt_now and ckpt_path is not None:
-                    history.wall_time += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    _save_checkpoint(ckpt_path, config, model, optimizer, history, callbacks, finished=False)
-        if pending:
-            bad = _sync_losses(history, losses, pending, max_loss)
-            if bad is not None:
-                history.diverged, history.diverged_at = True, bad
-        history.iterations = it
-        if not history.diverged:
-            history.train_eval_loss, history.train_acc = evaluate(
-                model, batches.split, eval_batch_size, precision, channels_last, limit=train_eval_size)
-        ctx.it = history.iterations
-        for cb in callbacks:
-            if hasattr(cb, "on_end"):
-                cb.on_end(ctx)
+            history.iterations = it
+            if not history.diverged:
+                if local_bn:
+                    distributed.average_bn_stats(model)
+                history.train_eval_loss, history.train_acc = evaluate(
+                    model, batches.split, eval_batch_size, precision, channels_last, limit=train_eval_size,
+                    sharded=world > 1)
+            ctx.it = history.iterations
+            for cb in callbacks:
+                if hasattr(cb, "on_end"):
+                    cb.on_end(ctx)
+        finally:
+            bar.close()
+        history.wall_time += time.perf_counter() - t0
+        if world > 1:  # the slowest rank's, on every rank
+            history.wall_time = float(distributed.all_reduce(torch.tensor([history.wall_time], device=dev),
+                                                             "max"))
+        if ckpt_path is not None:
+            save(finished=True)
     finally:
-        bar.close()
-    history.wall_time += time.perf_counter() - t0
-    if ckpt_path is not None:
-        _save_checkpoint(ckpt_path, config, model, optimizer, history, callbacks, finished=True)
+        distributed.restore_bn(swaps)  # the caller's model keeps its own BatchNorm modules
     return history
 
 
-def _sync_losses(history: History, losses: torch.Tensor, n: int, max_loss: float) -> int | None:
-    """Copy ``n`` pending losses to the host; return the first bad iteration, if any."""
-    vals = losses[:n].tolist()
+def _sync_losses(history: History, losses: torch.Tensor, n: int, max_loss: float,
+                 world: int = 1) -> int | None:
+    """Copy ``n`` pending losses to the host; return the first bad iteration, if any.
+    Under DDP the losses are first averaged over ranks: the global batch's loss, the same on
+    every rank, so a NaN on one rank is a NaN on all of them and they stop together."""
+    vals = losses[:n].tolist() if world == 1 else distributed.all_reduce(losses[:n].clone(), "mean").tolist()
     first = len(history.train_loss)
     history.train_loss.extend(vals)
     for i, v in enumerate(vals):
@@ -491,7 +563,13 @@ def _save_checkpoint(path: Path, config: dict, model, optimizer, history: Histor
     ), path)
 
 
-def _resume(path: Path, config: dict, model, optimizer, callbacks, dev) -> tuple[int, History]:
+def _read_checkpoint(path: Path, dev, world: int = 1) -> dict | None:
+    """The checkpoint at ``path`` (None: no file). Under DDP rank 0 reads it and every rank gets
+    it (or rank 0's error), so all ranks resume from the same state without a shared disk."""
+    if world > 1:
+        return distributed.from_main(lambda: _read_checkpoint(path, "cpu"))
+    if not path.exists():
+        return None
     try:
         state = torch.load(path, map_location=dev, weights_only=False)
     except Exception as e:  # truncated or foreign file: say which and what to do
@@ -499,6 +577,10 @@ def _resume(path: Path, config: dict, model, optimizer, callbacks, dev) -> tuple
                          "delete it to start afresh or pass another path") from e
     if not isinstance(state, dict) or state.get("format") != "superconv-checkpoint-1":
         raise ValueError(f"checkpoint={str(path)!r} is not a superconv checkpoint")
+    return state
+
+
+def _resume(state: dict, path: Path, config: dict, model, optimizer, callbacks) -> tuple[int, History]:
     saved = state["config"]
     diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
     if diff:
