@@ -149,3 +149,42 @@ def show_table(df, caption_text: str | None = None) -> None:
     if caption_text:
         out += f'<p style="font-size:0.8em;color:#555555">{cell(caption_text)}</p>'
     display(HTML(out))
+
+
+def value_axis(ax, values: Sequence[float], base: float = 2, axis: str = "x", fmt: str = "{:g}") -> None:
+    """A log axis (``base``) whose ticks are exactly ``values`` with plain labels -- for sweeps
+    over batch sizes or training-set sizes, where every swept value should be readable."""
+    vals = sorted(float(v) for v in values)
+    set_scale, set_ticks = (ax.set_xscale, ax.set_xticks) if axis == "x" else (ax.set_yscale, ax.set_yticks)
+    set_scale("log", base=base)
+    set_ticks(vals, [fmt.format(v) for v in vals])
+    from matplotlib.ticker import NullLocator
+    (ax.xaxis if axis == "x" else ax.yaxis).set_minor_locator(NullLocator())
+
+
+def series_colors(n: int, cmap: str = "viridis", lo: float = 0.1, hi: float = 0.85) -> list:
+    """``n`` colours in order along a sequential colormap (ordered series: batch sizes, depths)."""
+    from matplotlib.colors import to_hex
+    return [to_hex(plt.get_cmap(cmap)(x)) for x in np.linspace(lo, hi, max(n, 1))][:n]
+
+
+def seed_band(ax, x: Sequence[float], mean: Sequence[float], std: Sequence[float], counts: Sequence[int],
+              label: str | None = None, color: str | None = None, marker: str = "o", **kw) -> None:
+    """One series measured over seeds at several ``x``: mean line with markers, a ±std band
+    (and error bars) where at least two seeds back a point (``counts >= 2``), hollow markers
+    where a single seed does (no spread to show). NaN means are left out."""
+    x = np.asarray(list(x), dtype=float)
+    m = np.asarray(list(mean), dtype=float)
+    s = np.nan_to_num(np.asarray(list(std), dtype=float))
+    c = np.asarray(list(counts), dtype=int)
+    ok = np.isfinite(m)
+    x, m, s, c = x[ok], m[ok], s[ok], c[ok]
+    order = np.argsort(x)
+    x, m, s, c = x[order], m[order], s[order], c[order]
+    ax.plot(x, m, color=color, label=label, **kw)
+    multi = c >= 2
+    if multi.any():
+        ax.fill_between(x, m - s, m + s, where=multi, alpha=0.2, color=color, lw=0, interpolate=False)
+        ax.errorbar(x[multi], m[multi], yerr=s[multi], fmt=marker, color=color, ms=5, capsize=3)
+    if (~multi).any():
+        ax.plot(x[~multi], m[~multi], marker, color=color, ms=6, ls="none", mfc="white", mew=1.5)

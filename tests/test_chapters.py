@@ -77,3 +77,18 @@ def test_bad_profile_fails_fast_with_a_clear_message(path, tmp_path):
         pm.execute_notebook(str(path), str(tmp_path / path.name), parameters={"PROFILE": "huge"},
                             cwd=str(path.parent), kernel_name="python3", progress_bar=False)
     assert "PROFILE='huge'" in str(info.value) and "'smoke', 'laptop', 'paper'" in str(info.value)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_ids(CHAPTERS))
+def test_chapter_installs_itself_on_colab(path):
+    """"Open in Colab -> Run all" works: right after the parameters, a cell (hidden in the book)
+    installs superconv from the repository named in _config.yml, only on Colab."""
+    import yaml
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    cell = code[1]
+    assert {"remove-cell", "colab-install"} <= set(cell.metadata.get("tags", [])), "second code cell: Colab install"
+    assert '"google.colab" in sys.modules' in cell.source and f"git+{url}" in cell.source
+    ns = {}
+    exec(compile(cell.source, str(path), "exec"), ns)  # off Colab it must do nothing (and not fail)

@@ -1,0 +1,503 @@
+"""Chapter 6, super-convergence with less training data (Super-Convergence Table 1 / Fig. 4a).
+
+The question (FACTS §2 "Reduced training data"): does the advantage of one large-LR cycle over
+the piecewise-constant schedule (PC-LR) grow as the training set shrinks? The paper trained its
+headline pair (ResNet-56, CIFAR-10; CLR 10k vs PC-LR 80k iterations) on 50k .. 10k images and
+saw the gap grow from 1.2 to 9.2 points.
+
+Runs: at every training-set size ``n`` the part-2 ladder pair
+``experiments.ladder_spec(profile, "one_cycle" | "pc_lr", train_size=n, seed=s)`` -- a
+class-balanced subset (``data.balanced_subset``, data seed 0), the same iterations at every
+size (so a smaller set means more epochs, as in the paper). The profile's own training-set size
+(laptop 10k, paper: all 50k of CIFAR-10, smoke 500) is passed as ``train_size=None``, so that
+point *is* the shared ladder pair of chapters 7-9 (and, where the ladder is not shortened, the
+headline pair of chapter 3).
+
+API::
+
+    study = run_study("laptop")              # trains (or loads) every run, returns a Study
+    study.points[2000]["gap"]                # 1cycle mean - PC-LR mean, points
+    study.points[2000]["speedup"]            # time to PC-LR's final accuracy (one_cycle.speedup)
+    study.points[2000]["verdict"]            # size_verdict(...)
+    study.trend                              # trend_verdict(...)
+    stored("paper")                          # paper-profile results already in the store, or None
+    findings("laptop")                       # scorecard: sc.reduced_data.<n>, sc.limited_data_trend
+
+Verdict rules (fixed before any result was seen):
+
+* one size (:func:`size_verdict`): ``gap`` = 1cycle's mean final test accuracy - PC-LR's;
+  ``noise`` = max(:data:`NOISE_FLOOR`, root-sum-square of the two policies' seed stds).
+  *reproduced* if gap > noise (1cycle clearly better, as in the paper at every size);
+  *partly reproduced* if |gap| <= noise (a tie within noise: 1cycle matches PC-LR with 8x fewer
+  iterations but shows no advantage); *not reproduced* if gap < -noise.
+* the trend (:func:`trend_verdict`): ``growth`` = gap at the smallest size - gap at the largest;
+  ``T`` = max(:data:`NOISE_FLOOR`, root-sum-square of the seed stds of all four run groups at
+  those two sizes). *reproduced* if growth > T; *partly reproduced* if 0 < growth <= T (grows,
+  but within noise); *not reproduced* if growth <= 0.
+
+Absolute accuracies are never compared with the paper's (different dataset, model, budget).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .. import experiments, paper
+from ..results import Store
+from ..scorecard import Finding, not_run
+from . import one_cycle
+
+POLICIES = ("one_cycle", "pc_lr")
+LABELS = {"one_cycle": "1cycle", "pc_lr": "PC-LR"}
+
+#: Training-set sizes per profile, largest first. Laptop: the profile's 10k, then 1/2 and 1/5
+#: of it; the paper: Table 1's sizes (50k = all of CIFAR-10's training split).
+DEFAULT_SIZES: dict = {
+    "smoke": [500, 250],
+    "laptop": [10_000, 5_000, 2_000],
+    "paper": list(paper.REDUCED_DATA_SAMPLES),
+}
+
+#: Seeds per profile and policy. PC-LR is the expensive run (8x longer), and the authors ran
+#: one per size; at the laptop profile 3 sizes x (2 x 320 + 2,560 iterations) fit ~8 minutes.
+DEFAULT_SEEDS: dict = {
+    "smoke": {"one_cycle": [0, 1], "pc_lr": [0]},
+    "laptop": {"one_cycle": [0, 1], "pc_lr": [0]},
+    "paper": {"one_cycle": [0, 1, 2], "pc_lr": [0]},
+}
+
+NOISE_FLOOR = 0.5  # points: the smallest difference the verdicts treat as more than noise
+
+# Training-split sizes and class counts, to validate sizes before any data is loaded.
+TRAIN_SPLIT = {"fashion-mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000}
+NUM_CLASSES = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100}
+_DATASETS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+             "mnist": "MNIST"}
+
+SIZE_RULE = (f"reproduced if 1cycle's mean final test accuracy exceeds PC-LR's by more than the "
+             f"noise (the larger of {NOISE_FLOOR:g} points and the root-sum-square of the two "
+             "policies' seed stds); partly reproduced if the two are within the noise of each "
+             "other; not reproduced if 1cycle is below PC-LR by more than the noise")
+TREND_RULE = (f"reproduced if the gap (1cycle − PC-LR) at the smallest training set exceeds the "
+              f"gap at the largest by more than T = the larger of {NOISE_FLOOR:g} points and the "
+              "root-sum-square of the seed stds of the four run groups at those two sizes; partly "
+              "reproduced if the gap grows but by at most T; not reproduced if it does not grow")
+
+
+# --------------------------------------------------------------------------- configs
+
+def base_spec(profile: str | None) -> dict:
+    """The profile's ladder 1cycle spec (seed 0): what every size starts from."""
+    return experiments.ladder_spec(profile, "one_cycle")
+
+
+def full_size(profile: str | None) -> int:
+    """The profile's own training-set size (laptop 10,000; paper 50,000 = all of CIFAR-10)."""
+    s = base_spec(profile)
+    return s["train_size"] if s["train_size"] is not None else TRAIN_SPLIT[s["dataset"]]
+
+
+def default_sizes(profile: str | None) -> list:
+    return list(DEFAULT_SIZES[experiments.resolve_profile(profile)])
+
+
+def default_seeds(profile: str | None, policy: str) -> list:
+    """The seeds a policy runs with at ``profile`` when the notebook leaves them None."""
+    profile = experiments.resolve_profile(profile)
+    if policy not in POLICIES:
+        raise ValueError(f"policy={policy!r} is not a policy; allowed: 'one_cycle', 'pc_lr'")
+    return list(DEFAULT_SEEDS[profile][policy])
+
+
+def check_sizes(profile: str | None, sizes: Sequence[int], name: str = "TRAIN_SIZES") -> list:
+    """Sizes sorted largest first, or a ValueError naming ``name`` and what is allowed:
+    at least two distinct integers, multiples of the class count, at most the training split."""
+    s = base_spec(profile)
+    k, top = NUM_CLASSES[s["dataset"]], TRAIN_SPLIT[s["dataset"]]
+    allowed = (f"a list of at least 2 distinct integers, multiples of {k} (class-balanced "
+               f"subsets), between {k} and {top:,} ({_DATASETS.get(s['dataset'], s['dataset'])} "
+               "training split)")
+    ok = isinstance(sizes, (list, tuple)) and len(sizes) >= 2 and all(
+        isinstance(n, int) and not isinstance(n, bool) and k <= n <= top and n % k == 0 for n in sizes)
+    if not ok or len(set(sizes)) != len(sizes):
+        raise ValueError(f"{name}={sizes!r} is not allowed; allowed: {allowed}")
+    return sorted(sizes, reverse=True)
+
+
+def sizes_checker(profile: str | None):
+    """A ``chapter.setup`` checker for TRAIN_SIZES; the profile is resolved when it runs (after
+    ``setup`` has validated PROFILE)."""
+    def check(name: str, value: Any) -> list:
+        from .. import chapter
+        try:
+            return check_sizes(profile, value, name)
+        except ValueError as e:
+            raise chapter.ParameterError(str(e)) from None
+    return check
+
+
+def spec(profile: str | None, policy: str, n: int, seed: int = 0) -> dict:
+    """The ladder spec of one point: the profile's own size is ``train_size=None`` (so it is the
+    shared ladder run), any other a class-balanced ``train_size=n`` subset."""
+    size = None if n == full_size(profile) else n
+    return experiments.ladder_spec(profile, policy, train_size=size, seed=seed)
+
+
+def specs(profile: str | None, sizes: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
+          pc_seeds: Sequence[int] | None = None) -> dict:
+    """``{n: {"one_cycle": [spec per seed], "pc_lr": [spec per seed]}}``, largest n first."""
+    profile = experiments.resolve_profile(profile)
+    sizes = check_sizes(profile, default_sizes(profile) if sizes is None else list(sizes), "sizes")
+    chosen = {"one_cycle": seeds, "pc_lr": pc_seeds}
+    seed_map = {}
+    for policy in POLICIES:
+        ss = default_seeds(profile, policy) if chosen[policy] is None else list(chosen[policy])
+        _check_seeds(policy, ss)
+        seed_map[policy] = ss
+    return {n: {p: [spec(profile, p, n, s) for s in seed_map[p]] for p in POLICIES} for n in sizes}
+
+
+def _check_seeds(policy: str, seeds: list) -> None:
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise ValueError(f"{policy} seeds={seeds!r} are not allowed; allowed: distinct integers >= 0")
+
+
+def fraction(profile: str | None, n: int) -> float:
+    """``n`` as a fraction of the profile's own training-set size."""
+    return n / full_size(profile)
+
+
+def paper_mapping(profile: str | None, sizes: Sequence[int] | None = None) -> dict:
+    """``{paper size: our size}``: each of Table 1's sizes goes to our size with the nearest
+    fraction of the full set (paper: of CIFAR-10's 50k; ours: of the profile's own size; a
+    tie goes to the smaller size). At the paper profile this is the identity."""
+    sizes = default_sizes(profile) if sizes is None else list(sizes)
+    full_paper = paper.REDUCED_DATA_SAMPLES[0]
+    out = {}
+    for pn in paper.REDUCED_DATA_SAMPLES:
+        f = pn / full_paper
+        out[pn] = min(sizes, key=lambda n: (abs(fraction(profile, n) - f), n))
+    return out
+
+
+def paper_gaps() -> dict:
+    """Table 1's CLR - PC-LR gap (points) per training-set size, largest first."""
+    v = lambda k: paper.get(k).value  # noqa: E731
+    return {n: v(f"sc.reduced_data.{n}.clr") - v(f"sc.reduced_data.{n}.pc")
+            for n in paper.REDUCED_DATA_SAMPLES}
+
+
+def ladder_is_shortened(profile: str | None) -> bool:
+    """True where the ladder pair is shorter than the headline pair (the laptop profile)."""
+    return experiments.LADDER_FRACTION[experiments.resolve_profile(profile)] < 1
+
+
+def describe_setup(profile: str | None, subsets: bool = True) -> str:
+    """Dataset, model, batch and the ladder lengths, for captions (``subsets``: say that the
+    training sets are our class-balanced subsets)."""
+    s = base_spec(profile)
+    pc = experiments.ladder_spec(profile, "pc_lr")
+    model = s["model"].replace("resnet", "ResNet-")
+    width = s["model_kwargs"].get("width")
+    if width:
+        model += f" (width {width})"
+    test = f"{s['test_size']:,} test images" if s["test_size"] else "full test split"
+    sub = "class-balanced train subsets, " if subsets else ""
+    return (f"{_DATASETS.get(s['dataset'], s['dataset'])} ({sub}{test}), "
+            f"{model}, batch {s['batch_size']}, WD {s['weight_decay']:g}; "
+            f"1cycle {s['iterations']:,} vs PC-LR {pc['iterations']:,} iterations")
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def _sd(summary: dict) -> float:
+    sd = summary.get("final_std", 0.0)
+    return sd if sd is not None and math.isfinite(sd) else 0.0
+
+
+def size_verdict(s1: dict, spc: dict, floor: float = NOISE_FLOOR) -> dict:
+    """One size: gap = 1cycle mean - PC-LR mean, noise = max(floor, rss of the seed stds);
+    reproduced / partly (|gap| <= noise) / not reproduced (see the module doc)."""
+    gap = s1["final_mean"] - spc["final_mean"]
+    noise = max(floor, math.hypot(_sd(s1), _sd(spc)))
+    if not math.isfinite(gap):
+        word = "not reproduced"
+    elif gap > noise:
+        word = "reproduced"
+    elif gap >= -noise:
+        word = "partly reproduced"
+    else:
+        word = "not reproduced"
+    return dict(verdict=word, gap=gap, noise=noise, rule=SIZE_RULE)
+
+
+def trend_verdict(points: dict, floor: float = NOISE_FLOOR) -> dict:
+    """The trend over sizes (``points``: ``{n: point}`` with summaries): growth of the gap from
+    the largest to the smallest size against the noise T (see the module doc)."""
+    full = {n: p for n, p in points.items() if p.get("complete")}
+    if len(full) < 2:
+        raise ValueError("trend_verdict needs complete points at two sizes at least")
+    big, small = max(full), min(full)
+    gb, gs = full[big]["gap"], full[small]["gap"]
+    growth = gs - gb
+    sds = [_sd(full[n]["summary"][p]) for n in (big, small) for p in POLICIES]
+    threshold = max(floor, math.sqrt(sum(x * x for x in sds)))
+    if growth > threshold:
+        word = "reproduced"
+    elif growth > 0:
+        word = "partly reproduced"
+    else:
+        word = "not reproduced"
+    order = sorted(full, reverse=True)
+    steps = [full[b]["gap"] - full[a]["gap"] for a, b in zip(order, order[1:])]
+    return dict(verdict=word, largest=big, smallest=small, gap_largest=gb, gap_smallest=gs,
+                growth=growth, threshold=threshold, increases=sum(d > 0 for d in steps),
+                steps=len(steps), rule=TREND_RULE)
+
+
+def trend_sentence(trend: dict) -> str:
+    """The trend verdict in words, for the prose."""
+    g = trend["growth"]
+    how = ("more than" if trend["verdict"] == "reproduced" else
+           "by no more than" if trend["verdict"] == "partly reproduced" else "")
+    change = (f"grew by {g:.2f} points" if g > 0 else f"shrank by {abs(g):.2f} points" if g < 0
+              else "did not change")
+    tail = (f", {how} the noise threshold of {trend['threshold']:.2f} points" if how else
+            f" (noise threshold {trend['threshold']:.2f} points)")
+    return (f"from {trend['largest']:,} to {trend['smallest']:,} training images the gap "
+            f"(1cycle − PC-LR) went from {trend['gap_largest']:+.2f} to {trend['gap_smallest']:+.2f} "
+            f"points: it {change}{tail}")
+
+
+# --------------------------------------------------------------------------- the study
+
+def make_point(n: int, specs_: dict, hists: dict) -> dict:
+    """Summaries, gap, speed-up and verdict of one size (policies without runs are left out)."""
+    summary = {p: one_cycle.summarize(hists[p], [s["seed"] for s in specs_[p]])
+               for p in POLICIES if hists.get(p)}
+    out = dict(n=n, summary=summary, complete=len(summary) == len(POLICIES))
+    if out["complete"]:
+        vd = size_verdict(summary["one_cycle"], summary["pc_lr"])
+        out.update(gap=vd["gap"], noise=vd["noise"], verdict=vd,
+                   speedup=one_cycle.speedup(hists["one_cycle"], hists["pc_lr"]))
+    return out
+
+
+@dataclass
+class Study:
+    """What :func:`run_study` / :func:`stored` return (plain data plus the runs' histories)."""
+
+    profile: str
+    sizes: list                      # largest first
+    specs: dict                      # n -> policy -> [spec per seed]
+    histories: dict                  # n -> policy -> [History per seed]
+    points: dict                     # n -> make_point(...)
+    trend: dict | None               # trend_verdict(...) (None: fewer than 2 complete sizes)
+    full_size: int = 0               # the profile's own training-set size
+    setup: str = ""
+    notes: list = field(default_factory=list)
+
+    def series(self, policy: str) -> dict:
+        """``{"n": [...], "mean": [...], "std": [...], "count": [...]}`` over complete sizes,
+        largest first: what the accuracy-vs-samples plot draws."""
+        ns = [n for n in self.sizes if policy in self.points[n]["summary"]]
+        ss = [self.points[n]["summary"][policy] for n in ns]
+        return dict(n=ns, mean=[s["final_mean"] for s in ss], std=[s["final_std"] for s in ss],
+                    count=[s["n"] for s in ss])
+
+
+def _assemble(profile: str, spec_map: dict, hist_map: dict) -> Study:
+    points = {n: make_point(n, spec_map[n], hist_map[n]) for n in spec_map}
+    complete = {n: p for n, p in points.items() if p["complete"]}
+    trend = trend_verdict(complete) if len(complete) >= 2 else None
+    return Study(profile=profile, sizes=sorted(spec_map, reverse=True), specs=spec_map,
+                 histories=hist_map, points=points, trend=trend, full_size=full_size(profile),
+                 setup=describe_setup(profile))
+
+
+def run_study(profile: str | None, device: str = "auto", sizes: Sequence[int] | None = None,
+              seeds: Sequence[int] | None = None, pc_seeds: Sequence[int] | None = None,
+              store: Store | None = None, progress: bool = False) -> Study:
+    """Train (or load from the results store) every point and summarize; arguments are checked
+    before any training. Runs go smallest size first (cheap evidence early)."""
+    profile = experiments.resolve_profile(profile)
+    spec_map = specs(profile, sizes, seeds, pc_seeds)
+    store = store or Store()
+    hist_map = {}
+    for n in sorted(spec_map):
+        hist_map[n] = {p: [experiments.run(s, profile, device=device, store=store, progress=progress)
+                           for s in spec_map[n][p]] for p in POLICIES}
+    return _assemble(profile, spec_map, hist_map)
+
+
+def stored(profile: str = "paper", store: Store | None = None, sizes: Sequence[int] | None = None,
+           seeds: Sequence[int] | None = None, pc_seeds: Sequence[int] | None = None) -> Study | None:
+    """The study's results already in the store for ``profile`` (nothing is trained), or None.
+    Seeds and sizes without a stored record are left out."""
+    profile = experiments.resolve_profile(profile)
+    store = store or Store()
+    spec_map = specs(profile, sizes, seeds, pc_seeds)
+    found, hist_map = {}, {}
+    for n, by_policy in spec_map.items():
+        found[n], hist_map[n] = {}, {}
+        for p, ss in by_policy.items():
+            pairs = [(s, store.get(s, profile)) for s in ss]
+            found[n][p] = [s for s, h in pairs if h is not None]
+            hist_map[n][p] = [h for s, h in pairs if h is not None]
+    if not any(h for by in hist_map.values() for h in by.values()):
+        return None
+    study = _assemble(profile, found, hist_map)
+    devices = sorted({h.config.get("device_name") or h.config.get("device") or "?"
+                      for by in hist_map.values() for hs in by.values() for h in hs})
+    study.notes.append("hardware: " + ", ".join(devices))
+    return study
+
+
+def full_length_pair(profile: str | None, store: Store | None = None) -> dict | None:
+    """Chapter 3's full-length headline pair at the profile's own size, if it is in the store:
+    ``{"one_cycle": summary, "pc_lr": summary, "iterations": {policy: n}}`` (None: not stored,
+    or a policy missing)."""
+    st = one_cycle.stored(experiments.resolve_profile(profile), store=store)
+    if st is None or any(p not in st.summary for p in POLICIES):
+        return None
+    return {"one_cycle": st.summary["one_cycle"], "pc_lr": st.summary["pc_lr"],
+            "iterations": {p: st.summary[p]["iterations"] for p in POLICIES}}
+
+
+def run_command(notebook: str = "chapters/06_less_training_data.ipynb") -> str:
+    """The papermill command that computes the paper-profile results on a GPU."""
+    return f"papermill {notebook} out.ipynb -p PROFILE paper -p DEVICE cuda"
+
+
+def command(profile: str, notebook: str = "chapters/06_less_training_data.ipynb") -> str:
+    """The papermill command that computes ``profile``'s runs (``run_command`` for paper)."""
+    extra = " -p DEVICE cuda" if profile == "paper" else ""
+    return f"papermill {notebook} out.ipynb -p PROFILE {profile}{extra}"
+
+
+# --------------------------------------------------------------------------- text
+
+def point_text(point: dict) -> str:
+    """``"1cycle 88.12 ± 0.21 % (n=2) vs PC-LR 89.03 ± 0.00 % (n=1): −0.91 points"``."""
+    s = point["summary"]
+    return (f"1cycle {one_cycle.format_acc(s['one_cycle'])} vs PC-LR {one_cycle.format_acc(s['pc_lr'])}: "
+            f"{point['gap']:+.2f} points")
+
+
+def speedup_text(sp: dict) -> str:
+    """Time to PC-LR's final accuracy in words (never a non-finite number)."""
+    if sp["iteration_ratio"] is None:
+        return "1cycle did not reach PC-LR's final accuracy within its run"
+    t = "" if sp["time_ratio"] is None else f", {sp['time_ratio']:.1f}× less wall time"
+    return (f"1cycle reached PC-LR's final accuracy after {sp['fast_iterations']:,} iterations, "
+            f"{sp['iteration_ratio']:.1f}× fewer{t}")
+
+
+def full_length_sentence(study: Study, store: Store | None = None) -> str:
+    """How the largest point compares with chapter 3's full-length pair (at the laptop profile the
+    ladder is shortened; elsewhere the largest point *is* chapter 3's pair)."""
+    top = study.points[study.sizes[0]]
+    if not ladder_is_shortened(study.profile):
+        return ("at this profile the ladder pair is the headline pair itself, so the largest point "
+                "is chapter 3's run, shared through the results store")
+    if study.sizes[0] != study.full_size:
+        return (f"chapter 3's full-length pair was trained on {study.full_size:,} images, which is "
+                "not one of the sizes run here")
+    fl = full_length_pair(study.profile, store)
+    if fl is None:
+        return ("chapter 3's full-length pair is not in the results store yet (run chapter 3 "
+                "first to compare)")
+    a, b = fl["one_cycle"], fl["pc_lr"]
+    ours = f"{top['gap']:+.2f} points here" if top.get("complete") else "no complete pair here"
+    return (f"at the same {study.full_size:,} images chapter 3's full-length pair "
+            f"({fl['iterations']['one_cycle']:,} vs {fl['iterations']['pc_lr']:,} iterations) gave "
+            f"1cycle {one_cycle.format_acc(a)} vs PC-LR {one_cycle.format_acc(b)}, "
+            f"{a['final_mean'] - b['final_mean']:+.2f} points, against {ours} with the shortened pair")
+
+
+def comparison_rows(study: Study) -> list:
+    """The chapter's "Paper vs ours" rows: one per Table 1 size (judged at the mapped size of
+    ours), then the trend. Keys: quantity, paper, ours, verdict."""
+    P = paper.get
+    mapping = paper_mapping(study.profile, study.sizes)
+    rows = []
+    for pn, n in mapping.items():
+        pt = study.points.get(n, {})
+        clr, pc = f"sc.reduced_data.{pn}.clr", f"sc.reduced_data.{pn}.pc"
+        ours = point_text(pt) if pt.get("complete") else "not run"
+        mapped = "" if study.profile == "paper" else f" (at {n:,} = {fraction(study.profile, n):.0%})"
+        rows.append({"quantity": f"{pn:,} samples{mapped}",
+                     "paper": f"CLR {paper.cite(clr, source=False)} vs PC-LR {paper.cite(pc, source=False)}: "
+                              f"{P(clr).value - P(pc).value:+.1f} points",
+                     "ours": ours,
+                     "verdict": pt["verdict"]["verdict"] if pt.get("complete") else "not run"})
+    g = paper_gaps()
+    big, small = max(g), min(g)
+    tr = study.trend
+    rows.append({"quantity": "gap growth, largest → smallest set",
+                 "paper": f"{g[big]:+.1f} → {g[small]:+.1f} points ({big:,} → {small:,})",
+                 "ours": ("not run" if tr is None else
+                          f"{tr['gap_largest']:+.2f} → {tr['gap_smallest']:+.2f} points "
+                          f"({tr['largest']:,} → {tr['smallest']:,}; T = {tr['threshold']:.2f})"),
+                 "verdict": "not run" if tr is None else tr["verdict"]})
+    return rows
+
+
+# --------------------------------------------------------------------------- scorecard
+
+def findings(profile: str | None, store: Store | None = None) -> list:
+    """One :class:`~superconv.scorecard.Finding` per ``sc.reduced_data.<n>`` claim and one for
+    ``sc.limited_data_trend``; reads the store only (never trains).
+
+    Below the paper profile our sizes differ from Table 1's: each paper size is judged at our
+    size with the nearest fraction of the full training set (:func:`paper_mapping`), and
+    ``detail`` says which.
+    """
+    profile = experiments.resolve_profile(profile)
+    study = stored(profile, store=store)
+    mapping = paper_mapping(profile)
+    cmd = command(profile)
+    data = _DATASETS.get(base_spec(profile)["dataset"], base_spec(profile)["dataset"])
+    short = ("; ladder runs shortened to "
+             f"{experiments.LADDER_FRACTION[profile]:g} of the headline pair (same 1:8 ratio)"
+             if ladder_is_shortened(profile) else "")
+    out = []
+    for pn, n in mapping.items():
+        cid = f"sc.reduced_data.{pn}"
+        point = study.points.get(n) if study else None
+        if not point or not point["complete"]:
+            out.append(not_run(cid, profile, SIZE_RULE, cmd))
+            continue
+        where = (f"{n:,} {data} images" if profile == "paper" else
+                 f"paper's {pn:,} = {pn / paper.REDUCED_DATA_SAMPLES[0]:.0%} of CIFAR-10's 50k, judged at our "
+                 f"{n:,} = {fraction(profile, n):.0%} of this profile's {full_size(profile):,} {data} images "
+                 "(nearest fraction)")
+        out.append(Finding(cid, profile, f"{point_text(point)} at {n:,} images",
+                           point["verdict"]["verdict"], SIZE_RULE,
+                           f"{where}; {speedup_text(point['speedup'])}{short}"))
+    ends = (max(mapping.values()), min(mapping.values()))  # the trend needs both ends of the ladder
+    if study is None or study.trend is None or not all(study.points[n]["complete"] for n in ends):
+        out.append(not_run("sc.limited_data_trend", profile, TREND_RULE, cmd))
+    else:
+        tr = study.trend
+        gaps = ", ".join(f"{n:,}: {study.points[n]['gap']:+.2f}" for n in study.sizes
+                         if study.points[n]["complete"])
+        out.append(Finding("sc.limited_data_trend", profile,
+                           f"gap {tr['gap_largest']:+.2f} → {tr['gap_smallest']:+.2f} points "
+                           f"({tr['largest']:,} → {tr['smallest']:,} images; T = {tr['threshold']:.2f})",
+                           tr["verdict"], TREND_RULE,
+                           f"{data}, gap per size {gaps}; the gap grew at {tr['increases']} of "
+                           f"{tr['steps']} steps{short}"))
+    return out
+
+
+__all__ = ["POLICIES", "LABELS", "DEFAULT_SIZES", "DEFAULT_SEEDS", "NOISE_FLOOR", "SIZE_RULE",
+           "TREND_RULE", "base_spec", "full_size", "default_sizes", "default_seeds", "check_sizes",
+           "sizes_checker", "spec", "specs", "fraction", "paper_mapping", "paper_gaps",
+           "ladder_is_shortened", "describe_setup", "size_verdict", "trend_verdict",
+           "trend_sentence", "make_point", "Study", "run_study", "stored", "full_length_pair",
+           "run_command", "command", "point_text", "speedup_text", "full_length_sentence",
+           "comparison_rows", "findings"]
