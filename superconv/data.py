@@ -38,6 +38,14 @@ torchvision 0.29 reads the MNIST-style IDX files *decompressed*; where only the 
 files are present we decompress them next to themselves (as torchvision's download
 step does), and the read-only Debian folder is decompressed into
 ``<user cache>/debian-fashion-mnist/FashionMNIST/raw/``.
+
+Checksums: on first use the files are checked against the md5s in torchvision's own
+dataset classes (MNIST/Fashion-MNIST: the ``.gz`` files of ``resources``; CIFAR: every
+extracted batch file and the meta file of ``train_list``/``test_list``/``meta``). A passed
+check is recorded in ``.superconv-verified.json`` next to the data (path, size, mtime,
+md5), so later loads only ``stat`` the files; a changed size or mtime means hashing again.
+A mismatch raises ``DatasetCorruptError`` naming the file and both md5s. Folders of other
+files (tests, custom data) declare theirs with ``register_checksums(folder, {file: md5})``.
 """
 
 from __future__ import annotations
@@ -45,7 +53,11 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import json
 import os
+import re
+import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +73,7 @@ _TORCHVISION = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "mnist": tvd.M
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 __all__ = ["DATASETS", "DatasetNotFoundError", "DatasetCorruptError", "Split", "load", "user_cache_dir",
-           "balanced_subset", "holdout", "Batches", "eval_batches"]
+           "known_md5s", "register_checksums", "balanced_subset", "holdout", "Batches", "eval_batches"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -69,7 +81,7 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 class DatasetCorruptError(ValueError):
-    """The dataset's files are present but unreadable (truncated, modified, wrong format)."""
+    """The dataset's files are present but unreadable or not the originals (md5 mismatch)."""
 
 
 # ----------------------------------------------------------------------------- validation
@@ -205,6 +217,160 @@ def _is_idx(name: str) -> bool:
     return issubclass(_TORCHVISION[name], tvd.MNIST)
 
 
+# ----------------------------------------------------------------------------- checksums
+MARKER = ".superconv-verified.json"
+
+# {resolved folder: {file name: md5}}: expected md5s for folders that do not hold the published
+# files (tests' tiny files, custom data); they take precedence over torchvision's. Use
+# register_checksums to add to it.
+CHECKSUM_OVERRIDES: dict = {}
+
+# Debian's dataset-fashion-mnist ships Zalando's .gz files with rewritten gzip headers (the
+# stored file name dropped, the mtime set to the package date, as Debian's strip-nondeterminism
+# does); the compressed data and the CRC/size trailer are untouched. Putting back the original
+# header -- FNAME flag, these mtimes, the name -- reproduces torchvision's md5 of every file
+# exactly (found and checked against dataset-fashion-mnist 0.0~git20200523.55506a9-1).
+_ZALANDO_GZIP_MTIME = {"train-images-idx3-ubyte.gz": 1504176606, "train-labels-idx1-ubyte.gz": 1504176606,
+                       "t10k-images-idx3-ubyte.gz": 1504176627, "t10k-labels-idx1-ubyte.gz": 1504176627}
+
+
+def known_md5s(name: str) -> dict:
+    """{file name: md5} of the published files of dataset ``name``, from torchvision's class
+    (MNIST-style: the ``.gz`` files; CIFAR: the extracted batch files and the meta file)."""
+    cls = _TORCHVISION[_check_name(name)]
+    if _is_idx(name):
+        return dict(cls.resources)
+    return dict([tuple(fm) for fm in cls.train_list + cls.test_list] + [(cls.meta["filename"], cls.meta["md5"])])
+
+
+def _folder_key(folder) -> str:
+    return str(Path(folder).expanduser().resolve())
+
+
+def register_checksums(folder, md5s: dict) -> None:
+    """Expect ``md5s`` ({file name: md5}) for those files in ``folder`` instead of torchvision's.
+
+    For a folder holding other files than the published ones (tests' tiny files, your own data in
+    torchvision's format): its files are then checked and recorded like the originals.
+    ``folder`` is the one that holds the files, e.g. ``<root>/cifar-10-batches-py`` or
+    ``<root>/MNIST/raw``. A second call for the same folder replaces the first.
+    """
+    if not isinstance(md5s, dict) or not md5s:
+        raise ValueError(f"md5s={md5s!r} must be a non-empty dict {{file name: md5 hex digest}}")
+    for f, md5 in md5s.items():
+        if not isinstance(f, str) or "/" in f or os.sep in f or not (
+                isinstance(md5, str) and re.fullmatch("[0-9a-f]{32}", md5)):
+            raise ValueError(f"md5s={{{f!r}: {md5!r}}} needs plain file names and 32-digit lowercase hex md5s")
+    CHECKSUM_OVERRIDES[_folder_key(folder)] = dict(md5s)
+
+
+def _expected_md5(name: str, path: Path) -> tuple:
+    """(expected md5 or None, where it comes from) for the file at ``path``."""
+    override = CHECKSUM_OVERRIDES.get(_folder_key(path.parent), {})
+    if path.name in override:
+        return override[path.name], "registered with register_checksums"
+    return known_md5s(name).get(path.name), "torchvision's published md5"
+
+
+def _zalando_header(path: Path) -> Optional[bytes]:
+    """The original gzip header of a Fashion-MNIST .gz whose header was normalized as Debian's
+    is (no optional fields, so exactly 10 bytes long), or None if the file is not of that form."""
+    mtime = _ZALANDO_GZIP_MTIME.get(path.name)
+    if mtime is None:
+        return None
+    with open(path, "rb") as f:
+        head = f.read(10)
+    if len(head) < 10 or head[:4] != b"\x1f\x8b\x08\x00":
+        return None
+    return b"\x1f\x8b\x08\x08" + struct.pack("<I", mtime) + head[8:10] + path.name[:-3].encode() + b"\0"
+
+
+def _file_md5(path: Path, header: Optional[bytes] = None) -> tuple:
+    """(md5 of the file, md5 of it with its first 10 bytes replaced by ``header`` or None); one read."""
+    plain, restored = hashlib.md5(), hashlib.md5() if header is not None else None
+    with open(path, "rb") as f:
+        first = True
+        while chunk := f.read(1 << 22):
+            plain.update(chunk)
+            if restored is not None:
+                restored.update(header + chunk[10:] if first else chunk)
+            first = False
+    return plain.hexdigest(), None if restored is None else restored.hexdigest()
+
+
+def _marker_paths(marker_dir: Path) -> list:
+    """Next to the data; for a read-only folder, in the user cache under a name made from the folder."""
+    tag = hashlib.blake2b(_folder_key(marker_dir).encode(), digest_size=8).hexdigest()
+    return [marker_dir / MARKER, user_cache_dir() / "verified" / f"{tag}.json"]
+
+
+def _read_marker(marker_dir: Path) -> dict:
+    for path in _marker_paths(marker_dir):
+        try:
+            entries = json.loads(path.read_text())["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(entries, dict):
+            return entries
+    return {}
+
+
+def _write_marker(marker_dir: Path, entries: dict) -> None:
+    text = json.dumps({"about": "files whose md5 superconv.data checked; delete this file to check again",
+                       "files": entries}, indent=1, sort_keys=True)
+    for path in _marker_paths(marker_dir):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text)
+            os.replace(tmp, path)  # atomic: concurrent loaders never read half a marker
+            return
+        except OSError:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+    # nowhere writable: nothing is lost but time, the files are hashed again next load
+
+
+def _verify(name: str, files: list, marker_dir: Path, remedy: str) -> None:
+    """Check each path in ``files`` against its expected md5 unless the marker in ``marker_dir``
+    records that very file (path, size, mtime_ns) with that md5; record what passed.
+
+    Files without a known md5 (decompressed IDX files without their .gz) are read unchecked,
+    with a warning. A mismatch raises ``DatasetCorruptError`` (the first one found)."""
+    recorded = _read_marker(marker_dir)
+    entries, unknown = dict(recorded), []
+    for path in files:
+        expected, source = _expected_md5(name, path)
+        if expected is None:
+            unknown.append(path.name)
+            continue
+        st = path.stat()
+        key = str(path.absolute())
+        entry = {"path": key, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": expected}
+        if recorded.get(key) == entry:
+            continue
+        plain, restored = _file_md5(path, _zalando_header(path) if name == "fashion-mnist" else None)
+        if expected not in (plain, restored):
+            also = f" ({restored} with Zalando's original gzip header restored)" if restored else ""
+            raise DatasetCorruptError(
+                f"{name}: {path} has md5 {plain}{also} but {expected} was expected ({source}); "
+                f"the file is damaged or not the original. {remedy}")
+        entries[key] = entry
+    if entries != recorded:
+        _write_marker(marker_dir, entries)
+    if unknown:
+        warnings.warn(f"{name}: {', '.join(unknown)} in {files[0].parent} read without an md5 check: torchvision "
+                      f"publishes md5s of the .gz files only; keep the .gz files there to have them checked",
+                      stacklevel=4)
+
+
+def _remedy(folder: Path) -> str:
+    return (f"Delete {folder} and load with download=True to download it again, "
+            f"or copy the original files there again.")
+
+
 def _gunzip(src: Path, dest: Path, name: str) -> None:
     """Decompress ``src`` to ``dest`` unless an up-to-date copy is there; atomic."""
     if dest.is_file() and dest.stat().st_mtime >= src.stat().st_mtime:
@@ -237,6 +403,8 @@ def _try_root(name: str, root: Path, looked: list) -> Optional[Path]:
     if missing:
         looked.append(f"{folder} (missing {', '.join(missing)})")
         return None
+    # the .gz where there is one (torchvision's md5s are of those), else the file itself
+    _verify(name, [folder / (f"{f}.gz" if gz[f] else f) for f in files], folder, _remedy(folder))
     try:
         for f in files:
             if gz[f]:
@@ -255,6 +423,9 @@ def _stage_debian(looked: list) -> Optional[Path]:
         looked.append(f"{DEBIAN_FASHION_MNIST} (Debian package dataset-fashion-mnist; missing {', '.join(missing)})")
         return None
     staged = user_cache_dir() / "debian-fashion-mnist"
+    _verify("fashion-mnist", [DEBIAN_FASHION_MNIST / f"{f}.gz" for f in files], staged / sub,
+            f"Reinstall the package (apt-get install --reinstall dataset-fashion-mnist), or put the original "
+            f"files in {user_cache_dir() / sub}.")
     try:
         for f in files:
             _gunzip(DEBIAN_FASHION_MNIST / f"{f}.gz", staged / sub / f, "fashion-mnist")
@@ -290,9 +461,11 @@ def _locate(name: str, root, download: bool) -> Path:
         target = candidates[0]
         try:
             _TORCHVISION[name](root=str(target), train=True, download=True)
-            return target
         except Exception as e:  # network errors come in many types; all mean "not here"
             looked.append(f"download into {target} failed ({type(e).__name__}: {e})")
+        else:
+            if (found := _try_root(name, target, looked)) is not None:  # checks and records the md5s
+                return found
     sub, files = _expected(name)
     names = ", ".join(files) + (" (or the same with .gz)" if _is_idx(name) else "")
     origin = "" if _is_idx(name) else f", i.e. the extracted {_TORCHVISION[name].filename}"
@@ -307,9 +480,21 @@ def _locate(name: str, root, download: bool) -> Path:
 
 
 # ----------------------------------------------------------------------------- reading
+def _without_md5s(cls):
+    """``cls`` with its md5s set to None, so torchvision only checks that the files exist: they
+    were checked by ``_verify`` (once, with a marker), and CIFAR's classes would otherwise
+    re-hash all 170 MB on every construction."""
+    return type(cls.__name__, (cls,), {"train_list": [[f, None] for f, _ in cls.train_list],
+                                       "test_list": [[f, None] for f, _ in cls.test_list],
+                                       "meta": dict(cls.meta, md5=None)})
+
+
+_READERS = {name: cls if issubclass(cls, tvd.MNIST) else _without_md5s(cls) for name, cls in _TORCHVISION.items()}
+
+
 def _read(name: str, root: Path, train: bool) -> tuple:
     """(uint8 images N,C,H,W, int64 labels, class names) on the CPU, via torchvision."""
-    cls = _TORCHVISION[name]
+    cls = _READERS[name]
     sub, _ = _expected(name)
     try:
         ds = cls(root=str(root), train=train, download=False)
@@ -326,11 +511,9 @@ def _read(name: str, root: Path, train: bool) -> tuple:
     except MemoryError:
         raise
     except Exception as e:  # the files are present (checked), so any failure means they are bad
-        md5 = ("" if _is_idx(name) else " torchvision checks every CIFAR file against its published md5,"
-               " so a modified or truncated file fails that integrity check.")
         raise DatasetCorruptError(
             f"{name}: the files in {root / sub} are present but could not be read "
-            f"({type(e).__name__}{f': {e}' if str(e) else ''}).{md5} A download or copy was probably interrupted: "
+            f"({type(e).__name__}{f': {e}' if str(e) else ''}). A download or copy was probably interrupted: "
             f"delete {root / sub} and provide the files again.") from e
     return images, labels, classes
 
@@ -372,8 +555,9 @@ def load(name: str, train: bool = True, root=None, device="cpu", download: Optio
     """The whole train (or test) split of dataset ``name`` as one tensor on ``device``.
 
     Raises ``DatasetNotFoundError`` listing every place looked, or ``DatasetCorruptError``
-    when the first folder that has the files cannot read them (we do not fall through to
-    another copy: a broken file should be fixed, not silently ignored).
+    when the first folder that has the files cannot read them or a file's md5 is not the
+    expected one (we do not fall through to another copy: a broken file should be fixed,
+    not silently ignored).
     """
     _check_name(name)
     _check_bool("train", train)

@@ -1,9 +1,11 @@
 """Tests for superconv.data: loading through torchvision's classes from tiny files written
-in torchvision's exact on-disk formats, the search order and its errors, subsets, and the
-on-device batches (determinism, resume, augmentation, normalization)."""
+in torchvision's exact on-disk formats, the search order and its errors, md5 checks and their
+marker, subsets, and the on-device batches (determinism, resume, augmentation, normalization)."""
 
 import gzip
+import hashlib
 import itertools
+import json
 import os
 import pickle
 import struct
@@ -33,16 +35,26 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("SUPERCONV_OFFLINE", "1")  # tests never reach for the network by themselves
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
     monkeypatch.setattr(data, "_TRAIN_STATS", {})
+    monkeypatch.setattr(data, "CHECKSUM_OVERRIDES", {})
+
+
+def md5(path):
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+def register(folder):
+    """Declare the tiny files now in ``folder`` as the expected ones (they can never match
+    torchvision's published md5s); data then checks them exactly as it checks the originals."""
+    data.register_checksums(folder, {f.name: md5(f) for f in Path(folder).iterdir()
+                                     if f.is_file() and f.name != data.MARKER})
 
 
 @pytest.fixture
-def cifar_md5_off(monkeypatch):
-    # torchvision's CIFAR classes compare every file's md5 with the published archive's,
-    # which tiny test files can never match. Replacing only that check ("the file
-    # exists") keeps the rest of torchvision's real loading path (pickle, reshape, meta)
-    # under test. torchvision.datasets.cifar.check_integrity is what both
-    # CIFAR10._check_integrity and CIFAR10._load_meta call.
-    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath))
+def hash_calls(monkeypatch):
+    calls = []
+    real = data._file_md5
+    monkeypatch.setattr(data, "_file_md5", lambda path, header=None: calls.append(Path(path).name) or real(path, header))
+    return calls
 
 
 def write_idx(path, array, gz):
@@ -57,7 +69,7 @@ def write_idx(path, array, gz):
         path.write_bytes(blob)
 
 
-def make_idx_root(root, folder="MNIST", n_train=30, n_test=20, gz=True, seed=0, hw=(28, 28)):
+def make_idx_root(root, folder="MNIST", n_train=30, n_test=20, gz=True, seed=0, hw=(28, 28), checksums=True):
     rng = np.random.default_rng(seed)
     raw = root / folder / "raw"
     arrays = {}
@@ -68,10 +80,12 @@ def make_idx_root(root, folder="MNIST", n_train=30, n_test=20, gz=True, seed=0, 
         write_idx(raw / f"{prefix}-images-idx3-ubyte", images, gz)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels, gz)
         arrays[prefix] = (images, labels)
+    if checksums:
+        register(raw)
     return arrays
 
 
-def make_cifar10_root(root, per_batch=4, n_test=6, seed=0):
+def make_cifar10_root(root, per_batch=4, n_test=6, seed=0, checksums=True):
     rng = np.random.default_rng(seed)
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
@@ -87,10 +101,12 @@ def make_cifar10_root(root, per_batch=4, n_test=6, seed=0):
     (folder / "test_batch").write_bytes(pickle.dumps({"data": test_rows, "labels": test_labels}))
     names = [f"class{i}" for i in range(10)]
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+    if checksums:
+        register(folder)
     return np.concatenate(train_rows), np.array(train_labels), test_rows, np.array(test_labels), names
 
 
-def make_cifar100_root(root, n_train=12, n_test=5, seed=0):
+def make_cifar100_root(root, n_train=12, n_test=5, seed=0, checksums=True):
     rng = np.random.default_rng(seed)
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True)
@@ -104,6 +120,8 @@ def make_cifar100_root(root, n_train=12, n_test=5, seed=0):
     names = [f"fine{i}" for i in range(100)]
     (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": names,
                                                 "coarse_label_names": [f"coarse{i}" for i in range(20)]}))
+    if checksums:
+        register(folder)
     return out, names
 
 
@@ -148,7 +166,7 @@ def test_idx_round_trip(tmp_path, name, folder, gz):
     assert train.description == f"{name} train, 30 images"
 
 
-def test_cifar10_round_trip(tmp_path, cifar_md5_off):
+def test_cifar10_round_trip(tmp_path):
     train_rows, train_labels, test_rows, test_labels, names = make_cifar10_root(tmp_path)
     train, test = load("cifar10", root=tmp_path), load("cifar10", train=False, root=tmp_path)
     assert train.images.shape == (20, 3, 32, 32) and test.images.shape == (6, 3, 32, 32)
@@ -164,7 +182,7 @@ def test_cifar10_round_trip(tmp_path, cifar_md5_off):
         np.testing.assert_allclose(split.std, std, rtol=1e-12)
 
 
-def test_cifar100_round_trip(tmp_path, cifar_md5_off):
+def test_cifar100_round_trip(tmp_path):
     parts, names = make_cifar100_root(tmp_path)
     train, test = load("cifar100", root=tmp_path), load("cifar100", train=False, root=tmp_path)
     assert np.array_equal(train.images.numpy(), parts["train"][0].reshape(-1, 3, 32, 32))
@@ -252,6 +270,7 @@ def test_debian_folder_is_staged_into_cache(tmp_path, monkeypatch):
     debian.mkdir()
     for f in (tmp_path / "build" / "FashionMNIST" / "raw").iterdir():  # Debian's layout is flat
         f.rename(debian / f.name)
+    register(debian)
     debian.chmod(0o555)  # read-only, like /usr/share
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
     try:
@@ -262,6 +281,8 @@ def test_debian_folder_is_staged_into_cache(tmp_path, monkeypatch):
     staged = data.user_cache_dir() / "debian-fashion-mnist"
     assert split.root == str(staged) and (staged / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
     assert sorted(os.listdir(debian)) == sorted(f"{f}.gz" for f in data._expected("fashion-mnist")[1])
+    marker = json.loads((staged / "FashionMNIST" / "raw" / data.MARKER).read_text())["files"]
+    assert sorted(marker) == sorted(str(debian / f"{f}.gz") for f in data._expected("fashion-mnist")[1])
 
 
 def test_download_when_asked_or_online(tmp_path, monkeypatch):
@@ -300,6 +321,7 @@ def test_truncated_idx_file(tmp_path, which):
     make_idx_root(tmp_path, gz=False)
     path = tmp_path / "MNIST" / "raw" / f"train-{which}-idx{3 if which == 'images' else 1}-ubyte"
     path.write_bytes(path.read_bytes()[:-7])
+    register(path.parent)  # md5 "fine": this tests the reader's own error
     with pytest.raises(DatasetCorruptError, match="mnist") as info:
         load("mnist", root=tmp_path)
     assert str(tmp_path / "MNIST" / "raw") in str(info.value) and "delete" in str(info.value)
@@ -309,25 +331,187 @@ def test_truncated_gz_file(tmp_path):
     make_idx_root(tmp_path, "FashionMNIST", gz=True)
     path = tmp_path / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:40])
+    register(path.parent)  # md5 "fine": this tests the gzip error
     with pytest.raises(DatasetCorruptError, match="fashion-mnist") as info:
         load("fashion-mnist", root=tmp_path)
     assert str(path) in str(info.value)
 
 
-def test_corrupt_cifar_pickle(tmp_path, cifar_md5_off):
+def test_corrupt_cifar_pickle(tmp_path):
     make_cifar10_root(tmp_path)
     path = tmp_path / "cifar-10-batches-py" / "data_batch_3"
     path.write_bytes(path.read_bytes()[:100])
+    register(path.parent)  # md5 "fine": this tests the unpickling error
     with pytest.raises(DatasetCorruptError, match="cifar10") as info:
         load("cifar10", root=tmp_path)
     assert str(tmp_path / "cifar-10-batches-py") in str(info.value)
 
 
-def test_cifar_md5_failure_is_explained(tmp_path):
-    make_cifar10_root(tmp_path)  # real md5 check on: tiny files are present but fail it
-    with pytest.raises(DatasetCorruptError, match="md5") as info:
+def test_unregistered_files_fail_against_torchvisions_md5(tmp_path):
+    make_cifar10_root(tmp_path, checksums=False)  # tiny files checked against the published md5s
+    with pytest.raises(DatasetCorruptError) as info:
         load("cifar10", root=tmp_path)
-    assert "present" in str(info.value) and "cifar10" in str(info.value)
+    message = str(info.value)
+    first = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    assert message.startswith(f"cifar10: {first} has md5 {md5(first)} but c99cafc152244af753f735de768cd75f "
+                              "was expected (torchvision's published md5)")
+
+
+# ----------------------------------------------------------------------------- md5 checks
+def test_known_md5s_are_torchvisions_and_cover_every_file_read():
+    tv = torchvision.datasets
+    assert data.known_md5s("mnist") == dict(tv.MNIST.resources)
+    assert data.known_md5s("fashion-mnist") == dict(tv.FashionMNIST.resources)
+    cifar = data.known_md5s("cifar10")
+    assert cifar["data_batch_1"] == tv.CIFAR10.train_list[0][1] and cifar["test_batch"] == tv.CIFAR10.test_list[0][1]
+    assert cifar["batches.meta"] == tv.CIFAR10.meta["md5"]
+    assert data.known_md5s("cifar100")["meta"] == tv.CIFAR100.meta["md5"]
+    for name in data.DATASETS:  # every file torchvision reads has a published md5 (of it, or of its .gz)
+        files = data._expected(name)[1]
+        checked = [f"{f}.gz" for f in files] if data._is_idx(name) else files
+        assert sorted(data.known_md5s(name)) == sorted(checked)
+        assert all(len(v) == 32 for v in data.known_md5s(name).values())
+
+
+@pytest.mark.parametrize("name", ["cifar10", "mnist"])
+def test_correct_files_pass_and_are_recorded(tmp_path, name, hash_calls):
+    if name == "cifar10":
+        make_cifar10_root(tmp_path)
+        folder = tmp_path / "cifar-10-batches-py"
+        checked = data._expected(name)[1]
+    else:
+        make_idx_root(tmp_path)
+        folder = tmp_path / "MNIST" / "raw"
+        checked = [f"{f}.gz" for f in data._expected(name)[1]]
+    load(name, root=tmp_path)
+    assert sorted(hash_calls) == sorted(checked)  # each file hashed once
+    marker = json.loads((folder / data.MARKER).read_text())["files"]
+    assert sorted(marker) == sorted(str(folder / f) for f in checked)
+    for f in checked:
+        st = (folder / f).stat()
+        assert marker[str(folder / f)] == {"path": str(folder / f), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                                           "md5": md5(folder / f)}
+
+
+def test_marker_skips_rehashing(tmp_path, hash_calls):
+    make_cifar10_root(tmp_path)
+    load("cifar10", root=tmp_path)
+    assert len(hash_calls) == 7  # 5 train batches, the test batch, the meta file
+    data._TRAIN_STATS.clear()  # as in a new process: only the marker remains
+    load("cifar10", root=tmp_path)
+    load("cifar10", train=False, root=tmp_path)
+    assert len(hash_calls) == 7
+
+
+def test_changed_mtime_or_size_rehashes(tmp_path, hash_calls):
+    make_idx_root(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    load("mnist", root=tmp_path)
+    assert len(hash_calls) == 4
+    touched = raw / "t10k-labels-idx1-ubyte.gz"
+    st = touched.stat()
+    os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same bytes, new mtime
+    load("mnist", train=False, root=tmp_path)
+    assert hash_calls[4:] == [touched.name]  # only that file, and it passes
+    grown = raw / "train-labels-idx1-ubyte.gz"
+    grown.write_bytes(grown.read_bytes() + b"\0")  # one byte more
+    with pytest.raises(DatasetCorruptError, match="train-labels-idx1-ubyte.gz has md5"):
+        load("mnist", root=tmp_path)
+    assert hash_calls[5:] == [grown.name]
+
+
+def test_a_corrupted_byte_is_one_clear_error(tmp_path):
+    make_cifar10_root(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_4"
+    expected = md5(path)
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0x01  # one bit, same size: pickle would read it without complaint
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DatasetCorruptError) as info:
+        load("cifar10", train=False, root=tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message == (f"cifar10: {path} has md5 {md5(path)} but {expected} was expected (registered with "
+                       f"register_checksums); the file is damaged or not the original. Delete {path.parent} and "
+                       "load with download=True to download it again, or copy the original files there again.")
+
+
+def test_a_changed_expectation_rechecks(tmp_path):
+    make_idx_root(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    load("mnist", root=tmp_path)
+    data.register_checksums(raw, {"train-images-idx3-ubyte.gz": "0" * 32})  # marker recorded another md5
+    with pytest.raises(DatasetCorruptError, match="but 0{32} was expected"):
+        load("mnist", root=tmp_path)
+
+
+def test_unwritable_marker_is_recorded_in_the_user_cache(tmp_path, hash_calls):
+    make_cifar100_root(tmp_path)
+    folder = tmp_path / "cifar-100-python"
+    (folder / data.MARKER).mkdir()  # cannot be written, even as root (chmod would not stop root)
+    load("cifar100", root=tmp_path)
+    load("cifar100", train=False, root=tmp_path)
+    assert sorted(hash_calls) == ["meta", "test", "train"]  # hashed once, recorded elsewhere
+    assert len(list((data.user_cache_dir() / "verified").glob("*.json"))) == 1
+
+
+def test_decompressed_files_without_md5_are_read_with_a_warning(tmp_path):
+    make_idx_root(tmp_path, gz=False, checksums=False)  # torchvision publishes md5s of the .gz only
+    with pytest.warns(UserWarning, match="without an md5 check"):
+        assert len(load("mnist", root=tmp_path)) == 30
+
+
+def test_debian_style_gzip_header_is_restored(tmp_path, hash_calls):
+    # a Zalando-style .gz (stored name, the table's mtime), then its header rewritten as Debian's
+    # packaging does (name dropped, mtime changed): still accepted against the original's md5
+    name = "t10k-labels-idx1-ubyte"
+    raw = tmp_path / "FashionMNIST" / "raw"
+    make_idx_root(tmp_path, "FashionMNIST", checksums=False)
+    blob = (raw / f"{name}.gz").read_bytes()
+    original = raw / f"{name}.gz"
+    with open(original, "wb") as f, gzip.GzipFile(filename=name, mode="wb", fileobj=f,
+                                                  mtime=data._ZALANDO_GZIP_MTIME[f"{name}.gz"]) as z:
+        z.write(gzip.decompress(blob))
+    register(raw)
+    header = original.read_bytes()
+    assert header[3] == 0x08 and header[10:10 + len(name) + 1] == name.encode() + b"\0"
+    normalized = b"\x1f\x8b\x08\x00" + (1591347949).to_bytes(4, "little") + header[8:10] + header[10 + len(name) + 1:]
+    original.write_bytes(normalized)
+    assert len(load("fashion-mnist", train=False, root=tmp_path)) == 20
+    assert f"{name}.gz" in hash_calls
+    original.write_bytes(normalized[:-1] + bytes([normalized[-1] ^ 1]))
+    with pytest.raises(DatasetCorruptError, match=r"with Zalando's original gzip header restored\) but"):
+        load("fashion-mnist", root=tmp_path)
+
+
+@pytest.mark.skipif(not os.path.isdir(REAL_FASHION), reason="Debian's dataset-fashion-mnist is not installed")
+def test_debian_files_are_zalandos_with_rewritten_gzip_headers():
+    # checked on this machine: the Debian files' bytes differ from the published .gz files, but
+    # putting back the original gzip header gives torchvision's md5 exactly
+    for f, expected in data.known_md5s("fashion-mnist").items():
+        path = Path(REAL_FASHION) / f
+        plain, restored = data._file_md5(path, data._zalando_header(path))
+        assert (restored == expected and plain != expected) or plain == expected
+
+
+def test_debian_corrupt_file_says_reinstall(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    make_idx_root(tmp_path / "build", "FashionMNIST", gz=True, checksums=False)
+    debian.mkdir()
+    for f in (tmp_path / "build" / "FashionMNIST" / "raw").iterdir():
+        f.rename(debian / f.name)
+    register(debian)
+    bad = debian / "train-images-idx3-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:-3])
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+    with pytest.raises(DatasetCorruptError, match=f"fashion-mnist: {bad} has md5 .*apt-get install --reinstall"):
+        load("fashion-mnist")
+
+
+@pytest.mark.parametrize("md5s", [{}, [], {"a/b": "0" * 32}, {"x": "0" * 31}, {"x": "G" * 32}, {"x": None}])
+def test_register_checksums_rejects_bad_arguments(tmp_path, md5s):
+    with pytest.raises(ValueError, match="^md5s="):
+        data.register_checksums(tmp_path, md5s)
 
 
 @pytest.mark.skipif(not os.path.isdir(REAL_FASHION), reason="Debian's dataset-fashion-mnist is not installed")
