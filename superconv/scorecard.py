@@ -51,7 +51,7 @@ def not_run(claim_id: str, profile: str, rule: str, command: str) -> Finding:
 
 #: The study module of each chapter, in book order; each has ``findings(profile, store)``.
 STUDIES = ("clr", "range_tests", "one_cycle", "regularization", "hessian_free",
-           "less_data", "depth", "batch_size", "datasets")
+           "less_data", "depth", "batch_size", "datasets", "imagenet")
 
 #: The notebook that tests each claim topic (``paper.Claim.chapter``).
 NOTEBOOKS = {

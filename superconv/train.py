@@ -17,6 +17,13 @@ it does not raise. With ``checkpoint=path`` a run saves itself every ``checkpoin
 iterations and, started again, resumes to exactly the result of an uninterrupted run (the batch
 of iteration ``it`` is a pure function of ``(seed, it)``, and RNG states are checkpointed).
 
+Data that cannot live on the device as one tensor (ImageNet) is *streamed*: ``fit`` accepts, in
+place of a ``data.Split``, any object with the :data:`STREAMING_SOURCE` methods --
+``superconv.imagefolder.ImageFolderSource`` is one. Its ``batches(...)`` returns an object whose
+``batch(it)`` keeps the ``data.Batches.batch`` contract (a pure function of ``(seed, it)``), so
+resuming, seeding and data parallelism work as for tensors; ``eval_batches(...)`` replaces
+``data.eval_batches`` for evaluation. A ``data.Split`` takes exactly the path it always took.
+
 Launched by ``torchrun`` (``WORLD_SIZE`` > 1), ``fit`` trains data-parallel with
 DistributedDataParallel, one process per GPU (or CPU processes with gloo): ``batch_size`` stays
 the total batch, split evenly over the processes; see ``superconv.distributed`` for what is
@@ -45,6 +52,25 @@ from .optim import SGD_KINDS, make_optimizer, set_hyperparameters
 
 PRECISIONS = ("auto", "bf16", "fp32")
 DEFAULT_MOMENTUM = 0.9
+
+#: What ``fit`` needs from training data that is not a ``data.Split`` (a streaming source):
+#: ``len(src)``, ``src.num_classes``, ``src.name``, ``src.description``,
+#: ``src.batches(batch_size, *, seed, flip, crop_pad, channels_last, rank, world_size, device)``
+#: -> an object with ``batch(it) -> (x, y)`` (``data.Batches.batch``'s contract; ``batch_size`` is
+#: the global batch, the object yields this rank's rows), and
+#: ``src.eval_batches(batch_size, *, device, channels_last, limit, rank, world_size)`` -> an
+#: iterator of normalized ``(x, y)`` over ``limit`` (None: all) of its samples, this rank's
+#: contiguous share of them. Test data may be a Split or such a source.
+STREAMING_SOURCE = ("__len__", "num_classes", "name", "description", "batches", "eval_batches")
+
+
+def _check_source(param: str, value) -> None:
+    if isinstance(value, Split):
+        return
+    missing = [a for a in STREAMING_SOURCE if not hasattr(value, a)]
+    if missing:
+        raise ValueError(f"{param} must be a data.Split or a streaming source (has {', '.join(STREAMING_SOURCE)}); "
+                         f"{type(value).__name__} lacks {', '.join(missing)}")
 
 
 @dataclass
@@ -212,6 +238,8 @@ def evaluate(model: nn.Module, data: Split, batch_size: int = 1000, precision: s
              sharded: bool = False) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (in %) of ``model`` on ``data`` (first ``limit`` samples).
 
+    ``data`` may also be a streaming source (:data:`STREAMING_SOURCE`); ``limit`` then means the
+    source's choice of that many samples (an image folder takes evenly spaced ones).
     ``sharded=True`` under DDP: each rank evaluates a contiguous share of the samples and the sums
     are all-reduced, so every rank returns the same numbers (call it on every rank)."""
     device = next(model.parameters()).device
@@ -220,15 +248,22 @@ def evaluate(model: nn.Module, data: Split, batch_size: int = 1000, precision: s
         channels_last = precision == "bf16"
     was_training = model.training
     model.eval()
-    if limit is not None and limit < len(data):
-        data = data.subset(torch.arange(limit))
-    n = len(data)
     shard = sharded and distributed.active()
-    if shard:
-        data = data.subset(torch.arange(n).tensor_split(distributed.world_size())[distributed.rank()])
+    if isinstance(data, Split):
+        if limit is not None and limit < len(data):
+            data = data.subset(torch.arange(limit))
+        n = len(data)
+        if shard:
+            data = data.subset(torch.arange(n).tensor_split(distributed.world_size())[distributed.rank()])
+        batches = eval_batches(data.to(device), batch_size, channels_last=channels_last)
+    else:  # a streaming source: it decodes (and shards) the samples itself
+        n = len(data) if limit is None else min(limit, len(data))
+        batches = data.eval_batches(batch_size, device=device, channels_last=channels_last, limit=limit,
+                                    rank=distributed.rank() if shard else 0,
+                                    world_size=distributed.world_size() if shard else 1)
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
-    for x, y in eval_batches(data.to(device), batch_size, channels_last=channels_last):
+    for x, y in batches:
         with _autocast(device, precision):
             out = model(x)
         out = out.float()
@@ -265,6 +300,8 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
       bn_momentum: PyTorch convention; Caffe's moving-average fraction f is ``1 - f``
         (paper: 0.95 → 0.05 for CLR runs, 0.999 → 0.001 for PC-LR).
       eval_every: evaluate on ``test_data`` every this many iterations (and always at the end).
+      train_data, test_data: ``data.Split`` (tensors, moved to the device) or streaming sources
+        (:data:`STREAMING_SOURCE`, e.g. ``imagefolder.ImageFolderSource``: decoded on workers).
       train_eval_size: final train accuracy is measured on the first this-many training samples
         (None: all), without augmentation, for the generalization gap.
       flip, crop_pad: on-device augmentation (the paper used flips only).
@@ -285,6 +322,9 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
     as many processes as wrote it.
     """
     # ---- validate everything before any work
+    _check_source("train_data", train_data)
+    if test_data is not None:
+        _check_source("test_data", test_data)
     if not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations={iterations!r} must be a positive integer")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -318,6 +358,9 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
     precision = resolve_precision(precision, dev)
     if channels_last is None:
         channels_last = precision == "bf16"
+    if dev.type == "cuda":
+        # fixed shapes every step: let cuDNN pick the fastest convolution algorithms once
+        torch.backends.cudnn.benchmark = True
     lr_fn, mom_fn = _split_lr_momentum(lr, momentum)
     points = _fingerprint_points(iterations)
     for it in points:
@@ -332,9 +375,15 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
     if world > 1:
         world = distributed.setup(dev)
     rank = distributed.rank() if world > 1 else 0
-    batches = Batches(train_data.to(dev), batch_size, seed=seed, flip=flip, crop_pad=crop_pad,
-                      channels_last=channels_last, rank=rank, world_size=world)
-    test_data = test_data.to(dev) if test_data is not None else None
+    if isinstance(train_data, Split):
+        batches = Batches(train_data.to(dev), batch_size, seed=seed, flip=flip, crop_pad=crop_pad,
+                          channels_last=channels_last, rank=rank, world_size=world)
+        train_eval_data = batches.split
+    else:  # streaming: the source decodes this rank's rows of every global batch
+        batches = train_data.batches(batch_size, seed=seed, flip=flip, crop_pad=crop_pad,
+                                     channels_last=channels_last, rank=rank, world_size=world, device=dev)
+        train_eval_data = train_data
+    test_data = test_data.to(dev) if isinstance(test_data, Split) else test_data
 
     config = dict(
         iterations=iterations, batch_size=batch_size, weight_decay=weight_decay, nesterov=nesterov,
@@ -466,7 +515,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                 if local_bn:
                     distributed.average_bn_stats(model)
                 history.train_eval_loss, history.train_acc = evaluate(
-                    model, batches.split, eval_batch_size, precision, channels_last, limit=train_eval_size,
+                    model, train_eval_data, eval_batch_size, precision, channels_last, limit=train_eval_size,
                     sharded=world > 1)
             ctx.it = history.iterations
             for cb in callbacks:
