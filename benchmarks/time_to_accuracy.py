@@ -10,7 +10,8 @@ Trains (or loads from the results store, so a book build's runs are reused) the 
 headline pair (chapter 3: 1cycle vs PC-LR at 1 : 8 iterations) and the shortened ladder pair of
 part 2, then prints ``superconv.scorecard.speedup_table`` for every 1cycle/PC-LR pair stored at
 that profile. Ratios are measured on seed-mean test-accuracy curves at evaluation points (a
-lower bound set by the evaluation grid, and at most 8, the runs' length ratio); the wall-time
+lower bound set by the evaluation grid; above 8, the runs' length ratio, only when PC-LR ended below an
+accuracy 1cycle passed early, which then says more about PC-LR's end than 1cycle's speed); the wall-time
 ratio compares PC-LR's whole run with the part of 1cycle's run needed (that part estimated
 from 1cycle's mean time per iteration).
 
