@@ -215,22 +215,10 @@ def paper_gains() -> dict:
 
 # --------------------------------------------------------------------------- verdicts
 
-def _sd(summary: dict) -> float:
-    sd = summary.get("final_std", 0.0)
-    return sd if sd is not None and math.isfinite(sd) else 0.0
-
-
 def depth_verdict(s1: dict, spc: dict, floor: float = NOISE_FLOOR) -> dict:
     """One depth: gain = 1cycle mean - PC-LR mean, noise = max(floor, rss of the seed stds);
     reproduced / partly (|gain| <= noise) / not reproduced (see the module doc)."""
-    gain = s1["final_mean"] - spc["final_mean"]
-    noise = max(floor, math.hypot(_sd(s1), _sd(spc)))
-    if not math.isfinite(gain) or gain < -noise:
-        word = "not reproduced"
-    elif gain > noise:
-        word = "reproduced"
-    else:
-        word = "partly reproduced"
+    word, gain, noise = one_cycle.gap_verdict(s1, spc, floor)
     return dict(verdict=word, gain=gain, noise=noise, rule=DEPTH_RULE)
 
 
@@ -243,14 +231,9 @@ def trend_verdict(points: dict, floor: float = NOISE_FLOOR) -> dict:
     shallow, deep = min(full), max(full)
     gs, gd = full[shallow]["gain"], full[deep]["gain"]
     excess = gs - gd
-    sds = [_sd(full[d]["summary"][p]) for d in (shallow, deep) for p in POLICIES]
+    sds = [one_cycle.seed_std(full[d]["summary"][p]) for d in (shallow, deep) for p in POLICIES]
     threshold = max(floor, math.sqrt(sum(x * x for x in sds)))
-    if math.isfinite(excess) and excess > threshold:
-        word = "reproduced"
-    elif math.isfinite(excess) and excess > 0:
-        word = "partly reproduced"
-    else:
-        word = "not reproduced"
+    word = one_cycle.excess_verdict(excess, threshold)
     order = sorted(full)
     steps = [full[a]["gain"] - full[b]["gain"] for a, b in zip(order, order[1:])]
     return dict(verdict=word, shallowest=shallow, deepest=deep, gain_shallowest=gs, gain_deepest=gd,
@@ -315,10 +298,10 @@ class Study:
         ds = [d for d in self.depths if self.points[d]["complete"]]
         if key == "gain":
             mean = [self.points[d]["gain"] for d in ds]
-            std = [math.hypot(*(_sd(self.points[d]["summary"][p]) for p in POLICIES)) for d in ds]
+            std = [math.hypot(*(one_cycle.seed_std(self.points[d]["summary"][p]) for p in POLICIES)) for d in ds]
         else:
             mean = [self.points[d]["summary"][key]["final_mean"] for d in ds]
-            std = [_sd(self.points[d]["summary"][key]) for d in ds]
+            std = [one_cycle.seed_std(self.points[d]["summary"][key]) for d in ds]
         return dict(depth=ds, mean=mean, std=std)
 
 

@@ -213,24 +213,10 @@ def describe_setup(profile: str | None, subsets: bool = True) -> str:
 
 # --------------------------------------------------------------------------- verdicts
 
-def _sd(summary: dict) -> float:
-    sd = summary.get("final_std", 0.0)
-    return sd if sd is not None and math.isfinite(sd) else 0.0
-
-
 def size_verdict(s1: dict, spc: dict, floor: float = NOISE_FLOOR) -> dict:
     """One size: gap = 1cycle mean - PC-LR mean, noise = max(floor, rss of the seed stds);
     reproduced / partly (|gap| <= noise) / not reproduced (see the module doc)."""
-    gap = s1["final_mean"] - spc["final_mean"]
-    noise = max(floor, math.hypot(_sd(s1), _sd(spc)))
-    if not math.isfinite(gap):
-        word = "not reproduced"
-    elif gap > noise:
-        word = "reproduced"
-    elif gap >= -noise:
-        word = "partly reproduced"
-    else:
-        word = "not reproduced"
+    word, gap, noise = one_cycle.gap_verdict(s1, spc, floor)
     return dict(verdict=word, gap=gap, noise=noise, rule=SIZE_RULE)
 
 
@@ -243,14 +229,9 @@ def trend_verdict(points: dict, floor: float = NOISE_FLOOR) -> dict:
     big, small = max(full), min(full)
     gb, gs = full[big]["gap"], full[small]["gap"]
     growth = gs - gb
-    sds = [_sd(full[n]["summary"][p]) for n in (big, small) for p in POLICIES]
+    sds = [one_cycle.seed_std(full[n]["summary"][p]) for n in (big, small) for p in POLICIES]
     threshold = max(floor, math.sqrt(sum(x * x for x in sds)))
-    if growth > threshold:
-        word = "reproduced"
-    elif growth > 0:
-        word = "partly reproduced"
-    else:
-        word = "not reproduced"
+    word = one_cycle.excess_verdict(growth, threshold)
     order = sorted(full, reverse=True)
     steps = [full[b]["gap"] - full[a]["gap"] for a, b in zip(order, order[1:])]
     return dict(verdict=word, largest=big, smallest=small, gap_largest=gb, gap_smallest=gs,

@@ -246,6 +246,31 @@ def summarize(histories: Sequence[History], seeds: Sequence[int]) -> dict:
                 diverged=sum(bool(h.diverged) for h in histories))
 
 
+def seed_std(summary: dict) -> float:
+    """A :func:`summarize` summary's seed std of the final accuracy (0 for one seed or none)."""
+    sd = summary.get("final_std", 0.0)
+    return sd if sd is not None and math.isfinite(sd) else 0.0
+
+
+def gap_verdict(s1: dict, spc: dict, floor: float) -> tuple:
+    """Part 2's per-point rule: gap = 1cycle mean - PC-LR mean, noise = max(floor, root-sum-square
+    of the two seed stds); "reproduced" if gap > noise, "partly reproduced" if |gap| <= noise,
+    else "not reproduced". Returns (verdict, gap, noise)."""
+    gap = s1["final_mean"] - spc["final_mean"]
+    noise = max(floor, math.hypot(seed_std(s1), seed_std(spc)))
+    if not math.isfinite(gap) or gap < -noise:
+        return "not reproduced", gap, noise
+    return ("reproduced" if gap > noise else "partly reproduced"), gap, noise
+
+
+def excess_verdict(excess: float, threshold: float) -> str:
+    """Part 2's trend rule: "reproduced" if ``excess`` > ``threshold``, "partly reproduced" if
+    it is positive but not above it, else (or non-finite) "not reproduced"."""
+    if math.isfinite(excess) and excess > threshold:
+        return "reproduced"
+    return "partly reproduced" if math.isfinite(excess) and excess > 0 else "not reproduced"
+
+
 def format_acc(summary: dict, digits: int = 2) -> str:
     """``"91.23 ± 0.15 % (n=3)"`` from :func:`summarize` (``"n/a"`` without finite runs)."""
     if not summary or not summary.get("n"):
@@ -404,7 +429,7 @@ def run_command(notebook: str = "chapters/03_one_cycle.ipynb") -> str:
 __all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "ABLATION_MOMENTA",
            "ACC_TOLERANCE", "MIN_RATIO", "default_seeds", "specs", "check_seeds", "effective_momentum",
            "with_momentum", "ablation_specs", "variant_spec", "run_variant", "schedule_gallery",
-           "describe_run", "describe_setup", "mean_history", "summarize", "format_acc", "accuracy_at", "speedup", "verdict",
+           "describe_run", "describe_setup", "mean_history", "summarize", "seed_std", "gap_verdict", "excess_verdict", "format_acc", "accuracy_at", "speedup", "verdict",
            "Study", "run_study", "stored", "run_command"]
 
 
