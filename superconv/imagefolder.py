@@ -59,6 +59,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from .data import _check_bool as _bool
+from .data import _check_int as _int
 from .data import _epoch_seed
 
 __all__ = ["ENV", "IMAGENET_MEAN", "IMAGENET_STD", "ILSVRC2012", "AUGMENTS", "ImageFolderNotFoundError",
@@ -76,19 +78,6 @@ _DEVKIT = ("meta.bin", "ILSVRC2012_devkit_t12.tar.gz")
 
 class ImageFolderNotFoundError(FileNotFoundError):
     """No image folder where we looked (the message says where and how to provide one)."""
-
-
-# ----------------------------------------------------------------------------- validation
-def _int(param: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{param}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-def _bool(param: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{param}={value!r} must be True or False")
-    return value
 
 
 def default_workers() -> int:
