@@ -1,4 +1,4 @@
-"""Time to accuracy: how many fewer iterations (and how much less wall time) 1cycle needs to reach
+"""Time to accuracy: how many fewer iterations (and how much less training time) 1cycle needs to reach
 the final test accuracy of the piecewise-constant schedule (PC-LR) -- the papers' central claim
 as one number (Super-Convergence: 10k vs 80k iterations, a ratio of 8).
 
@@ -11,9 +11,9 @@ headline pair (chapter 3: 1cycle vs PC-LR at 1 : 8 iterations) and the shortened
 part 2, then prints ``superconv.scorecard.speedup_table`` for every 1cycle/PC-LR pair stored at
 that profile. Ratios are measured on seed-mean test-accuracy curves at evaluation points (a
 lower bound set by the evaluation grid; above 8, the runs' length ratio, only when PC-LR ended below an
-accuracy 1cycle passed early, which then says more about PC-LR's end than 1cycle's speed); the wall-time
-ratio compares PC-LR's whole run with the part of 1cycle's run needed (that part estimated
-from 1cycle's mean time per iteration).
+accuracy 1cycle passed early, which then says more about PC-LR's end than 1cycle's speed); the training-time
+ratio (wall time minus evaluations) compares PC-LR's whole run with the part of 1cycle's run needed
+(that part estimated from 1cycle's mean training time per iteration).
 
 ``--range-test-bounds`` adds the method the paper prescribes for choosing the bounds: the
 profile's 1cycle shape with ``max_lr`` = the LR range test's suggestion (chapter 2, mean over
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
           f"{time.time() - t0:.0f} s spent training in this invocation (0 = all loaded).\n")
     tta = scorecard.speedup_table(args.profile, store)
     cols = ["pair", "dataset", "train size", "model", "batch", "1cycle it", "PC-LR it", "1cycle acc %",
-            "PC-LR acc %", "iteration ratio", "wall-time ratio", "seeds reaching"]
+            "PC-LR acc %", "iteration ratio", "training-time ratio", "seeds reaching"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for _, row in tta.iterrows():
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
             sch = specs[0]["schedule"]
             print(f"\n1cycle with range-test bounds ({sch['base_lr']:.3g} → {sch['max_lr']:.3g}, "
                   f"{specs[0]['iterations']} it): {one_cycle.format_acc(a)}; vs the headline PC-LR: "
-                  f"iteration ratio {fmt(sp['iteration_ratio'])}, wall-time ratio {fmt(sp['time_ratio'])}, "
+                  f"iteration ratio {fmt(sp['iteration_ratio'])}, training-time ratio {fmt(sp['time_ratio'])}, "
                   f"{sp['seeds_reached']} of {len(fast)} seeds reached PC-LR's final accuracy")
     goal = tta[tta["pair"] == "headline"]["iteration ratio"]
     r = goal.iloc[0] if len(goal) else None

@@ -193,7 +193,7 @@ def speedup_table(profile: str, store=None):
             "model": s["model"] + (f" w{width}" if width else ""), "batch": s["batch_size"],
             "1cycle it": a["iterations"], "PC-LR it": b["iterations"],
             "1cycle acc %": oc.format_acc(a), "PC-LR acc %": oc.format_acc(b),
-            "iteration ratio": sp["iteration_ratio"], "wall-time ratio": sp["time_ratio"],
+            "iteration ratio": sp["iteration_ratio"], "training-time ratio": sp["time_ratio"],
             "seeds reaching": f"{len(reached)} of {len(sp['per_seed'])}",
         })
     return pd.DataFrame(rows)

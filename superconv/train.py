@@ -85,7 +85,10 @@ class History:
     test_acc: list = field(default_factory=list)
     train_acc: float | None = None                    # final accuracy on (a subset of) train, no augmentation
     train_eval_loss: float | None = None
+    moving_average_test_acc: float | None = None      # with precise_bn: final test acc with the BN
+                                                      # moving averages as trained (what it repaired)
     wall_time: float = 0.0                            # seconds spent in fit, summed over resumes
+    eval_time: float = 0.0                            # of which in evaluations (and precise BN)
     diverged: bool = False
     diverged_at: int | None = None                    # first iteration whose loss was bad
     stopped_by: str | None = None                     # a callback that stopped the run early
@@ -100,6 +103,12 @@ class History:
     @property
     def best_test_acc(self) -> float | None:
         return max(self.test_acc) if self.test_acc else None
+
+    @property
+    def train_time(self) -> float:
+        """Seconds spent training: wall time minus evaluations (records from before
+        ``eval_time`` existed count their evaluations as training)."""
+        return self.wall_time - self.eval_time
 
     @property
     def generalization_gap(self) -> float | None:
@@ -232,6 +241,59 @@ def set_bn_momentum(model: nn.Module, momentum: float) -> None:
             m.momentum = momentum
 
 
+def _bn_buffers(model: nn.Module) -> list:
+    return [(b.running_mean.clone(), b.running_var.clone(), b.num_batches_tracked.clone())
+            for b in model.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
+
+
+@torch.no_grad()
+def _restore_bn_buffers(model: nn.Module, saved: list) -> None:
+    bns = [b for b in model.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
+    for b, (mean, var, n) in zip(bns, saved):
+        b.running_mean.copy_(mean)
+        b.running_var.copy_(var)
+        b.num_batches_tracked.copy_(n)
+
+
+@torch.no_grad()
+def recompute_bn_stats(model: nn.Module, batches, steps: int, precision: str = "auto") -> int:
+    """*Precise BN*: replace every BatchNorm's running statistics by their plain average over
+    ``batches.batch(0 .. steps-1)`` (training batches, augmentation included), computed with the
+    current weights in train mode and no gradients. Returns how many BN layers were refreshed.
+
+    Why: evaluation normalizes with running statistics, and a slow moving average (the paper's
+    PC-LR fraction 0.999, i.e. ``bn_momentum=0.001``, a window of ~1,000 iterations) still mixes
+    in activations of much older weights when a run is short -- its test accuracy then measures
+    stale statistics, not the weights. Recomputing them from the current weights removes that
+    (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm"). The global RNG (dropout) is forked,
+    so the training run draws exactly what it would without this. Under DDP every rank must call
+    it with its own shard of the same batches (synchronized BN then sees the global batch).
+    """
+    bns = [m for m in model.modules()
+           if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not bns:
+        return 0
+    device = next(model.parameters()).device
+    precision = resolve_precision(precision, device)
+    momenta = [m.momentum for m in bns]
+    was_training = model.training
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            for m in bns:
+                m.reset_running_stats()
+                m.momentum = None  # None: cumulative (equal-weight) average over the batches
+            model.train()
+            for i in range(steps):
+                x, _ = batches.batch(i)
+                with _autocast(device, precision):
+                    model(x)
+        finally:
+            for m, mom in zip(bns, momenta):
+                m.momentum = mom
+            model.train(was_training)
+    return len(bns)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Split, batch_size: int = 1000, precision: str = "auto",
              channels_last: bool | None = None, limit: int | None = None,
@@ -285,7 +347,8 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         train_eval_size: int | None = 10_000, seed: int = 0, flip: bool = True, crop_pad: int = 0,
         device=None, max_loss: float | None = None, log_every: int = 50, progress: bool = True,
         desc: str | None = None, checkpoint=None, checkpoint_every: int | None = None,
-        callbacks: Sequence[Any] = (), compile: bool = False, sync_bn: bool = True) -> History:
+        callbacks: Sequence[Any] = (), compile: bool = False, sync_bn: bool = True,
+        precise_bn: int | None = None) -> History:
     """Train ``model`` with SGD for ``iterations`` mini-batches and return its :class:`History`.
 
     Parameters (the ones that need words):
@@ -313,6 +376,12 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
       callbacks: objects with optional ``on_step(ctx)`` (after every step), ``on_log(ctx)``
         (at every sync point; return True to stop the run), ``on_end(ctx)``, and
         ``state_dict()``/``load_state_dict()`` to be checkpointed with the run.
+      precise_bn: before every evaluation, recompute the BN running statistics from this many
+        training samples with the current weights (:func:`recompute_bn_stats`; rounded up to
+        whole batches). None: evaluate with the moving averages as trained (the paper's way).
+        The moving averages go on untouched between evaluations; the returned model keeps the
+        recomputed statistics of its final evaluation, and ``History.moving_average_test_acc``
+        the final test accuracy the moving averages would have given.
       sync_bn: under torchrun only: BatchNorm statistics over the whole global batch (True: the
         result of one process with the same total batch) or over each rank's shard (False).
 
@@ -352,6 +421,10 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         raise ValueError(f"log_every={log_every!r} must be a positive integer")
     if bn_momentum is not None and not 0.0 <= bn_momentum <= 1.0:
         raise ValueError(f"bn_momentum={bn_momentum} must be in [0, 1] (PyTorch convention)")
+    if precise_bn is not None and (isinstance(precise_bn, bool) or not isinstance(precise_bn, int)
+                                   or precise_bn < 1):
+        raise ValueError(f"precise_bn={precise_bn!r} is not allowed; allowed: None or a number of "
+                         "training samples >= 1")
     dev = resolve_device(device)
     if world > 1:
         dev = distributed.rank_device(dev)
@@ -390,6 +463,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         sgd=sgd, precision=precision, channels_last=channels_last, bn_momentum=bn_momentum,
         eval_every=eval_every, train_eval_size=train_eval_size, seed=seed, flip=flip,
         crop_pad=crop_pad, max_loss=max_loss,
+        **({"precise_bn": precise_bn} if precise_bn is not None else {}),  # absent: older checkpoints resume
         lr_at=[[it, lr_fn(it)] for it in points], momentum_at=[[it, mom_fn(it)] for it in points],
         model=type(model).__name__, model_name=getattr(model, "name", None),
         parameters=sum(p.numel() for p in model.parameters()),
@@ -445,6 +519,25 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
             distributed.barrier()  # nobody goes on (or returns) before the file is complete
 
         ctx = StepContext(it=start, model=model, optimizer=optimizer, history=history, loss_fn=loss_fn)
+        precise_steps = -(-precise_bn // batch_size) if precise_bn is not None else 0
+        fresh_at = [-1]      # the iteration whose BN statistics were last recomputed
+        moving = [None]      # the moving averages set aside while precise ones are evaluated
+
+        def prepare_eval(at: int) -> None:
+            """Make the BN statistics the evaluation uses (precise, averaged over ranks)."""
+            if local_bn:
+                distributed.average_bn_stats(model)
+            if precise_steps and fresh_at[0] != at:
+                if at < iterations:  # mid-run: the moving averages go on as if never replaced
+                    moving[0] = _bn_buffers(model)
+                recompute_bn_stats(model, batches, precise_steps, precision)
+                fresh_at[0] = at
+
+        def after_eval() -> None:
+            if moving[0] is not None:
+                _restore_bn_buffers(model, moving[0])
+                moving[0] = None
+
         step_cbs = [cb for cb in callbacks if hasattr(cb, "on_step")]
         log_cbs = [cb for cb in callbacks if hasattr(cb, "on_log")]
         losses = torch.empty(log_every, device=dev)  # per-step losses, copied to host at sync points
@@ -483,10 +576,17 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                         history.diverged, history.diverged_at = True, bad
                         break
                     if evaluate_now and test_data is not None:
-                        if local_bn:
-                            distributed.average_bn_stats(model)
+                        te = time.perf_counter()
+                        if precise_steps and it == iterations:  # the accuracy precise BN replaces
+                            if local_bn:
+                                distributed.average_bn_stats(model)
+                            history.moving_average_test_acc = evaluate(
+                                model, test_data, eval_batch_size, precision, channels_last, sharded=world > 1)[1]
+                        prepare_eval(it)
                         tl, ta = evaluate(model, test_data, eval_batch_size, precision, channels_last,
                                           sharded=world > 1)
+                        after_eval()
+                        history.eval_time += time.perf_counter() - te
                         history.eval_iters.append(it)
                         history.test_loss.append(tl)
                         history.test_acc.append(ta)
@@ -512,11 +612,12 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                     history.diverged, history.diverged_at = True, bad
             history.iterations = it
             if not history.diverged:
-                if local_bn:
-                    distributed.average_bn_stats(model)
+                te = time.perf_counter()
+                prepare_eval(it)
                 history.train_eval_loss, history.train_acc = evaluate(
                     model, train_eval_data, eval_batch_size, precision, channels_last, limit=train_eval_size,
                     sharded=world > 1)
+                history.eval_time += time.perf_counter() - te
             ctx.it = history.iterations
             for cb in callbacks:
                 if hasattr(cb, "on_end"):
@@ -525,8 +626,9 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
             bar.close()
         history.wall_time += time.perf_counter() - t0
         if world > 1:  # the slowest rank's, on every rank
-            history.wall_time = float(distributed.all_reduce(torch.tensor([history.wall_time], device=dev),
-                                                             "max"))
+            history.wall_time, history.eval_time = distributed.all_reduce(
+                torch.tensor([history.wall_time, history.eval_time], device=dev, dtype=torch.float64),
+                "max").tolist()
         if ckpt_path is not None:
             save(finished=True)
     finally:

@@ -56,7 +56,7 @@ def toy_fit(model=None, **kw):
 
 
 def comparable(h: dict) -> dict:
-    return {k: v for k, v in h.items() if k != "wall_time"}
+    return {k: v for k, v in h.items() if k not in ("wall_time", "eval_time")}
 
 
 # =========================================================================== the torchrun worker
@@ -127,6 +127,10 @@ def worker(out: Path) -> None:
     h = toy_fit(model, checkpoint=out / "sync.ckpt", checkpoint_every=10)
     res["sync"] = dict(history=h.to_dict(), state=model.state_dict(), saves=saves.calls,
                        bn_types=sorted({type(m).__name__ for m in model.modules() if "Norm" in type(m).__name__}))
+
+    model = small_model()  # precise BN: the ranks recompute statistics of the same global batches
+    res["precise"] = dict(history=toy_fit(model, precise_bn=64, bn_momentum=0.001).to_dict(),
+                          state=model.state_dict())
 
     model = small_model()
     res["nosync"] = dict(history=toy_fit(model, sync_bn=False).to_dict(), state=model.state_dict())
@@ -237,6 +241,19 @@ def test_two_ranks_train_like_one_process_with_the_same_total_batch(ranks, singl
         assert torch.equal(r0["sync"]["state"][k], r1["sync"]["state"][k]), k
         assert torch.allclose(r0["sync"]["state"][k].double(), v.double(), rtol=TOL, atol=TOL), k
     assert r0["sync"]["bn_types"] == ["BatchNorm2d"]  # the caller's model gets its own BN back
+
+
+def test_precise_bn_under_ddp_is_the_one_process_result(ranks, one_thread):
+    (r0, r1), _ = ranks
+    model = small_model()
+    h1 = toy_fit(model, precise_bn=64, bn_momentum=0.001).to_dict()
+    h = r0["precise"]["history"]
+    assert r1["precise"]["history"] == h and h["config"]["precise_bn"] == 64
+    assert max_diff(h["test_loss"], h1["test_loss"]) < TOL
+    assert max_diff(h["test_acc"], h1["test_acc"]) <= 100 / 128 + 1e-9
+    for k, v in model.state_dict().items():  # running statistics included: the precise ones
+        assert torch.equal(r0["precise"]["state"][k], r1["precise"]["state"][k]), k
+        assert torch.allclose(r0["precise"]["state"][k].double(), v.double(), rtol=TOL, atol=TOL), k
 
 
 def test_per_rank_batchnorm_is_a_different_run(ranks, single):

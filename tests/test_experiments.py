@@ -105,11 +105,15 @@ def test_run_trains_once_then_loads(tmp_path):
 
 
 def test_time_to_accuracy():
-    fast = History(eval_iters=[100, 200, 300], test_acc=[80.0, 90.0, 91.0], iterations=300, wall_time=30.0)
-    slow = History(eval_iters=[800, 1600, 2400], test_acc=[70.0, 85.0, 89.5], iterations=2400, wall_time=240.0)
+    # evaluations are left out of the times: they weigh more on the shorter run
+    fast = History(eval_iters=[100, 200, 300], test_acc=[80.0, 90.0, 91.0], iterations=300, wall_time=40.0,
+                   eval_time=10.0)
+    slow = History(eval_iters=[800, 1600, 2400], test_acc=[70.0, 85.0, 89.5], iterations=2400, wall_time=250.0,
+                   eval_time=10.0)
     t = ex.time_to_accuracy(fast, slow)
     assert t["fast_iterations"] == 200 and t["iteration_ratio"] == 12.0
-    assert t["fast_seconds"] == pytest.approx(20.0) and t["time_ratio"] == pytest.approx(12.0)
+    assert t["fast_seconds"] == pytest.approx(20.0) and t["slow_seconds"] == pytest.approx(240.0)
+    assert t["time_ratio"] == pytest.approx(12.0)
     assert ex.time_to_accuracy(slow, fast)["iteration_ratio"] is None
 
 
@@ -140,8 +144,11 @@ def test_ladder_spec_is_the_headline_pair_shortened():
         assert lad["iterations"] == round(full["iterations"] * E.LADDER_FRACTION["laptop"])
         assert full["iterations"] / lad["iterations"] == 1 / E.LADDER_FRACTION["laptop"]
         assert lad["schedule"] == E.scale_schedule(full["schedule"], E.LADDER_FRACTION["laptop"])
-        assert {k: v for k, v in lad.items() if k not in ("iterations", "schedule", "eval_every")} == \
+        assert {k: v for k, v in lad.items() if k not in ("iterations", "schedule", "eval_every", "precise_bn")} == \
             {k: v for k, v in full.items() if k not in ("iterations", "schedule", "eval_every")}
+        # shortened ladders evaluate with precise BN (both policies); the headline pair does not,
+        # and a spec without it has no such field, so the keys of runs stored before it are unchanged
+        assert lad["precise_bn"] == E.LADDER_PRECISE_BN["laptop"] == 2000 and "precise_bn" not in full
         # the paper profile runs the paper's own pair at every point
         assert E.ladder_spec("paper", policy) == E.make_spec("paper", policy)
     # same 1 : 8 ratio as the headline pair
@@ -150,6 +157,10 @@ def test_ladder_spec_is_the_headline_pair_shortened():
     assert E.ladder_spec("laptop", "pc_lr", train_size=2000, seed=3)["train_size"] == 2000
     with pytest.raises(ValueError, match="iterations"):
         E.ladder_spec("laptop", "pc_lr", iterations=0)
+    for bad in (0, -5, 1.5, True, "2000"):
+        with pytest.raises(ValueError, match="precise_bn"):
+            E.ladder_spec("laptop", "pc_lr", precise_bn=bad)
+    assert E.make_spec("laptop", "pc_lr", precise_bn=500)["precise_bn"] == 500
 
 
 def test_finding_refuses_unknown_verdicts():

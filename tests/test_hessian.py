@@ -259,6 +259,7 @@ def run(model, callbacks=(), iterations=30, **kw):
 def comparable(h):
     d = h.to_dict()
     d.pop("wall_time")
+    d.pop("eval_time")
     d.pop("extra")
     return d
 

@@ -183,3 +183,19 @@ def test_format_acc():
     s = oc.summarize([_h([1], [91.0]), _h([1], [92.0])], [0, 1])
     assert oc.format_acc(s) == "91.50 ± 0.71 % (n=2)"
     assert oc.format_acc({}) == "n/a"
+
+
+def test_bn_statistics_rows_compare_moving_averages_with_precise_bn():
+    def h(moving, final, precise=2000):
+        return History(eval_iters=[10], test_acc=[final], iterations=10, moving_average_test_acc=moving,
+                       config={"bn_momentum": 0.001, "precise_bn": precise})
+    groups = {"2,000 images": {"one_cycle": [h(83.0, 83.5), h(83.2, 83.1)], "pc_lr": [h(49.7, 85.2)]},
+              "old runs": {"pc_lr": [History(eval_iters=[10], test_acc=[80.0], iterations=10)]}}
+    rows = oc.bn_statistics_rows(groups)
+    assert [(r["setting"], r["policy"], r["n"]) for r in rows] == [("2,000 images", "1cycle", 2),
+                                                                  ("2,000 images", "PC-LR", 1)]
+    assert rows[0]["difference (points)"] == pytest.approx(0.2) and rows[1]["difference (points)"] == pytest.approx(35.5)
+    assert rows[1]["moving averages %"] == 49.7 and rows[1]["precise BN %"] == 85.2
+    text = oc.bn_statistics_text(rows)
+    assert "PC-LR at 2,000 images" in text and "49.70 %" in text and "+35.50" in text and "1 of 2" in text
+    assert "nothing to compare" in oc.bn_statistics_text([])

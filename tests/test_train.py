@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from superconv import data, models
-from superconv.train import History, evaluate, fit
+from superconv.train import History, evaluate, fit, recompute_bn_stats
 from toy import Interrupt, KillAt, small_model, toy_split
 
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
@@ -23,6 +23,7 @@ def run(iterations=30, **kw):
 def comparable(h: History) -> dict:
     d = h.to_dict()
     d.pop("wall_time")
+    d.pop("eval_time")
     return d
 
 
@@ -38,7 +39,7 @@ def test_history_records_every_iteration():
     assert len(h.test_acc) == len(h.test_loss) == 3
     assert 0 <= h.train_acc <= 100 and h.generalization_gap == h.train_acc - h.test_acc[-1]
     assert h.config["batch_size"] == 32 and h.config["torch"] == torch.__version__
-    assert h.wall_time > 0
+    assert 0 < h.eval_time < h.wall_time and h.train_time == h.wall_time - h.eval_time
 
 
 def test_schedule_object_supplies_lr_and_momentum():
@@ -128,6 +129,9 @@ def test_bn_momentum_is_set():
     (dict(eval_every=0), "eval_every"),
     (dict(bn_momentum=2.0), "bn_momentum"),
     (dict(checkpoint_every=5), "checkpoint"),
+    (dict(precise_bn=0), "precise_bn"),
+    (dict(precise_bn=True), "precise_bn"),
+    (dict(precise_bn=2.5), "precise_bn"),
 ])
 def test_bad_parameters_fail_before_work(kwargs, name):
     model = small_model()
@@ -157,3 +161,54 @@ def test_learns_real_fashion_mnist():
     assert h.test_acc[-1] > 72, h.test_acc  # chance is 10 %
     loss, acc = evaluate(model, test)
     assert acc == pytest.approx(h.test_acc[-1]) and loss == pytest.approx(h.test_loss[-1], rel=1e-6)
+
+
+# --------------------------------------------------------------------------- precise BN
+
+class _FixedBatches:
+    """``batch(i)`` -> the i-th of the given tensors (what ``recompute_bn_stats`` reads)."""
+
+    def __init__(self, xs):
+        self.xs = xs
+
+    def batch(self, i):
+        return self.xs[i], None
+
+
+def test_recompute_bn_stats_is_the_plain_average_of_batch_statistics():
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm2d(3, momentum=0.001)
+    model = torch.nn.Sequential(bn, torch.nn.Dropout(0.5))
+    xs = [torch.randn(16, 3, 4, 4) * (i + 1) + i for i in range(4)]
+    model.eval()
+    rng = torch.get_rng_state()
+    assert recompute_bn_stats(model, _FixedBatches(xs), steps=3, precision="fp32") == 1
+    mean = torch.stack([x.mean((0, 2, 3)) for x in xs[:3]]).mean(0)
+    var = torch.stack([x.transpose(0, 1).reshape(3, -1).var(1) for x in xs[:3]]).mean(0)  # unbiased, as torch
+    assert torch.allclose(bn.running_mean, mean, atol=1e-5) and torch.allclose(bn.running_var, var, atol=1e-4)
+    assert bn.momentum == 0.001 and not model.training            # restored
+    assert torch.equal(torch.get_rng_state(), rng)                 # dropout's draws did not move the RNG
+
+
+def test_precise_bn_repairs_stale_moving_averages():
+    # a slow moving average (0.001) that has barely left its initial values: evaluated as
+    # trained it is a coin toss; recomputed from the final weights it shows what they learned
+    args = dict(lr=0.05, momentum=0.9, iterations=60, batch_size=32, bn_momentum=0.001, progress=False)
+    stale = fit(small_model(), toy_split(), toy_split(128, 1, False), **args)
+    precise = fit(small_model(), toy_split(), toy_split(128, 1, False), precise_bn=256, **args)
+    assert precise.train_loss == stale.train_loss                  # training itself is untouched
+    assert precise.config["precise_bn"] == 256 and "precise_bn" not in stale.config
+    assert precise.test_acc[-1] >= stale.test_acc[-1] + 15 and precise.train_acc >= 90
+    # the moving averages ran on untouched by the evaluations: the accuracy they give is the stale run's
+    assert precise.moving_average_test_acc == stale.test_acc[-1] and stale.moving_average_test_acc is None
+
+
+def test_precise_bn_run_resumes_to_the_same_result(tmp_path):
+    args = dict(iterations=30, batch_size=32, eval_every=10, progress=False, log_every=7, precise_bn=64,
+                bn_momentum=0.001, checkpoint=tmp_path / "run.ckpt", checkpoint_every=10)
+    ref = fit(small_model(), toy_split(), toy_split(128, 1, False), 0.05, 0.9,
+              **{**args, "checkpoint": tmp_path / "ref.ckpt"})
+    with pytest.raises(Interrupt):
+        fit(small_model(), toy_split(), toy_split(128, 1, False), 0.05, 0.9, callbacks=[KillAt(17)], **args)
+    h = fit(small_model(seed=5), toy_split(), toy_split(128, 1, False), 0.05, 0.9, **args)
+    assert comparable(h) == comparable(ref)

@@ -686,7 +686,7 @@ def time_text(sp: dict | None) -> str:
     if sp["iteration_ratio"] is None:
         return (f"1cycle did not reach the baseline's final {sp['target_acc']:.2f} % within its "
                 f"{sp['fast_budget']:,} iterations")
-    t = f", {sp['time_ratio']:.1f}× less wall time" if sp.get("time_ratio") else ""
+    t = f", {sp['time_ratio']:.1f}× less training time" if sp.get("time_ratio") else ""
     return (f"1cycle reached the baseline's final {sp['target_acc']:.2f} % after {sp['fast_iterations']:,} "
             f"iterations vs the baseline's {sp['slow_iterations']:,} ({sp['iteration_ratio']:.1f}× fewer{t})")
 

@@ -389,7 +389,7 @@ def speedup_text(sp: dict) -> str:
     """Time to PC-LR's final accuracy in words (never a non-finite number)."""
     if sp["iteration_ratio"] is None:
         return "1cycle did not reach PC-LR's final accuracy within its run"
-    t = "" if sp["time_ratio"] is None else f", {sp['time_ratio']:.1f}× less wall time"
+    t = "" if sp["time_ratio"] is None else f", {sp['time_ratio']:.1f}× less training time"
     return (f"1cycle reached PC-LR's final accuracy after {sp['fast_iterations']:,} iterations, "
             f"{sp['iteration_ratio']:.1f}× fewer{t}")
 

@@ -476,7 +476,7 @@ def speedup_text(sp: dict | None) -> str:
             f"{sp['fast_iterations']:,} iterations, {sp['iteration_ratio']:.1f}× fewer than the baseline's "
             f"{sp['slow_iterations']:,}")
     if sp.get("time_ratio"):
-        text += f" ({sp['time_ratio']:.1f}× less wall time)"
+        text += f" ({sp['time_ratio']:.1f}× less training time)"
     return text
 
 

@@ -224,7 +224,7 @@ def describe_setup(profile: str | None) -> str:
 
 def mean_history(histories: Sequence[History]) -> History:
     """One ``History`` whose evaluations are the seed-mean test accuracy (over the evaluation
-    points all seeds share), with the mean wall time; for :func:`experiments.time_to_accuracy`."""
+    points all seeds share), with the mean wall and evaluation times; for :func:`experiments.time_to_accuracy`."""
     if not histories:
         raise ValueError("mean_history needs at least one History")
     n = min(len(h.test_acc) for h in histories)
@@ -232,7 +232,8 @@ def mean_history(histories: Sequence[History]) -> History:
     acc = [sum(h.test_acc[i] for h in histories) / len(histories) for i in range(n)]
     return History(eval_iters=grid, test_acc=acc,
                    iterations=max(h.iterations for h in histories),
-                   wall_time=sum(h.wall_time for h in histories) / len(histories))
+                   wall_time=sum(h.wall_time for h in histories) / len(histories),
+                   eval_time=sum(h.eval_time for h in histories) / len(histories))
 
 
 def summarize(histories: Sequence[History], seeds: Sequence[int]) -> dict:
@@ -289,7 +290,7 @@ def accuracy_at(history: History, iteration: int) -> float | None:
 
 
 def speedup(fast: Sequence[History], slow: Sequence[History], tolerance: float = ACC_TOLERANCE) -> dict:
-    """How many fewer iterations (and how much less wall time) 1cycle needs for PC-LR's accuracy.
+    """How many fewer iterations (and how much less training time) 1cycle needs for PC-LR's accuracy.
 
     On the seed-mean curves: ``experiments.time_to_accuracy(mean 1cycle, mean PC-LR)`` (target =
     PC-LR's mean final accuracy; iterations are evaluation points, so the ratio is a lower bound
@@ -421,6 +422,46 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     return study
 
 
+def bn_statistics_rows(groups: dict) -> list[dict]:
+    """What evaluating with precise BN changed, for the runs that used it.
+
+    ``groups``: ``{label: {policy: [History per seed]}}`` (a part-2 study's ``histories``).
+    One row per label and policy whose runs recorded ``History.moving_average_test_acc``: the
+    final test accuracy with the BN moving averages as trained, with statistics recomputed from
+    the final weights (what the chapter reports), and the difference (mean ± std over seeds)."""
+    rows = []
+    for label, by_policy in groups.items():
+        for policy in POLICIES:
+            hs = [h for h in by_policy.get(policy, []) if h.moving_average_test_acc is not None
+                  and h.final_test_acc is not None]
+            if not hs:
+                continue
+            moving = experiments.mean_std(h.moving_average_test_acc for h in hs)
+            precise = experiments.mean_std(h.final_test_acc for h in hs)
+            diff = experiments.mean_std(h.final_test_acc - h.moving_average_test_acc for h in hs)
+            rows.append({"setting": label, "policy": LABELS[policy], "n": len(hs),
+                         "moving averages %": moving[0], "precise BN %": precise[0],
+                         "difference (points)": diff[0], "difference std": diff[1],
+                         "bn_momentum": hs[0].config.get("bn_momentum"),
+                         "precise_bn samples": hs[0].config.get("precise_bn")})
+    return rows
+
+
+def bn_statistics_text(rows: list[dict]) -> str:
+    """One sentence on :func:`bn_statistics_rows`: where recomputing the statistics mattered."""
+    if not rows:
+        return "no run here was evaluated with precise BN, so there is nothing to compare"
+    worst = max(rows, key=lambda r: abs(r["difference (points)"]))
+    small = [r for r in rows if abs(r["difference (points)"]) < 1.0]
+    text = (f"the largest change is for {worst['policy']} at {worst['setting']}: "
+            f"{worst['moving averages %']:.2f} % with the moving averages as trained, "
+            f"{worst['precise BN %']:.2f} % with recomputed statistics "
+            f"({worst['difference (points)']:+.2f} points)")
+    text += (f"; {len(small)} of {len(rows)} settings changed by less than one point" if small
+             else "; every setting changed by a point or more")
+    return text
+
+
 def run_command(notebook: str = "chapters/03_one_cycle.ipynb") -> str:
     """The papermill command that computes the paper-profile results on a GPU."""
     return f"papermill {notebook} out.ipynb -p PROFILE paper -p DEVICE cuda"
@@ -430,6 +471,7 @@ __all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "
            "ACC_TOLERANCE", "MIN_RATIO", "default_seeds", "specs", "check_seeds", "effective_momentum",
            "with_momentum", "ablation_specs", "variant_spec", "run_variant", "schedule_gallery",
            "describe_run", "describe_setup", "mean_history", "summarize", "seed_std", "gap_verdict", "excess_verdict", "format_acc", "accuracy_at", "speedup", "verdict",
+           "bn_statistics_rows", "bn_statistics_text",
            "Study", "run_study", "stored", "run_command"]
 
 
@@ -458,7 +500,7 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
         else:
             ours += f"time to PC-LR's accuracy: {sp['iteration_ratio']:.1f}× fewer iterations"
             if sp.get("time_ratio"):
-                ours += f", {sp['time_ratio']:.1f}× less wall time"
+                ours += f", {sp['time_ratio']:.1f}× less training time"
         out.append(Finding("sc.headline", profile, ours, st.verdict["verdict"], rule, st.setup))
     abl = st.ablation if st is not None else None
     if not abl or len(abl) < 2:
