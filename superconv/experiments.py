@@ -166,6 +166,22 @@ def ladder_spec(profile: str | None, policy: str, **overrides) -> dict:
     return make_spec(profile, policy, **overrides)
 
 
+def check_seeds(seeds, param: str = "seeds") -> list:
+    """``seeds`` as a list of distinct integers >= 0 (at least one); anything else is a one-line
+    ValueError that names ``param`` and says what is wrong. Every study checks its seeds here."""
+    try:
+        vals = list(seeds)
+    except TypeError:
+        vals = None
+    bad = [s for s in vals or [] if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    why = ("not a list" if vals is None else "empty" if not vals else f"has {bad[0]!r}" if bad
+           else "repeats a seed" if len(set(vals)) != len(vals) else None)
+    if why:
+        raise ValueError(f"{param}={seeds!r} is not allowed ({why}); allowed: a list of distinct integers "
+                         ">= 0, at least one")
+    return vals
+
+
 def scale_schedule(schedule: dict, factor: float) -> dict:
     """The same schedule stretched in time by ``factor`` (step sizes, milestones, totals)."""
     s = dict(schedule)
@@ -280,7 +296,8 @@ def time_to_accuracy(fast: History, slow: History) -> dict:
     Returns the target, the iterations each needed (evaluated points, so a ratio is bounded by
     the evaluation grid), the training time (``History.train_time``: wall time minus the
     evaluations, which would otherwise weigh more on the shorter run; ``slow``'s whole run,
-    ``fast``'s scaled by the fraction of its iterations needed), and the ratios slow/fast.
+    ``fast``'s scaled by the fraction of its iterations needed), and the ratios slow/fast. No time
+    ratio when only one of the two is a record from before evaluation time was measured.
     ``None`` entries mean ``fast`` never reached the target.
     """
     target = slow.final_test_acc
@@ -290,9 +307,17 @@ def time_to_accuracy(fast: History, slow: History) -> dict:
                iteration_ratio=None, fast_seconds=None, slow_seconds=slow.train_time, time_ratio=None)
     if it_fast:
         out["iteration_ratio"] = it_slow / it_fast
+        if (fast.eval_time is None) != (slow.eval_time is None):
+            return out  # one side's time includes its evaluations (an older record): no fair ratio
         out["fast_seconds"] = fast.train_time * it_fast / max(fast.iterations, 1)
         out["time_ratio"] = slow.train_time / out["fast_seconds"] if out["fast_seconds"] else None
     return out
+
+
+def mean_eval_time(histories: Iterable[History]) -> float | None:
+    """Mean evaluation seconds of runs, or None when any of them did not measure it (older records)."""
+    times = [h.eval_time for h in histories]
+    return None if not times or any(t is None for t in times) else sum(times) / len(times)
 
 
 def mean_std(values: Iterable[float | None]) -> tuple[float, float, int]:

@@ -88,7 +88,8 @@ class History:
     moving_average_test_acc: float | None = None      # with precise_bn: final test acc with the BN
                                                       # moving averages as trained (what it repaired)
     wall_time: float = 0.0                            # seconds spent in fit, summed over resumes
-    eval_time: float = 0.0                            # of which in evaluations (and precise BN)
+    eval_time: float | None = 0.0                     # of which in evaluations (and precise BN);
+                                                      # None: a record from before it was measured
     diverged: bool = False
     diverged_at: int | None = None                    # first iteration whose loss was bad
     stopped_by: str | None = None                     # a callback that stopped the run early
@@ -106,9 +107,9 @@ class History:
 
     @property
     def train_time(self) -> float:
-        """Seconds spent training: wall time minus evaluations (records from before
-        ``eval_time`` existed count their evaluations as training)."""
-        return self.wall_time - self.eval_time
+        """Seconds spent training: wall time minus evaluations (a record from before
+        ``eval_time`` was measured counts its evaluations as training)."""
+        return self.wall_time - (self.eval_time or 0.0)
 
     @property
     def generalization_gap(self) -> float | None:
@@ -123,7 +124,9 @@ class History:
     @classmethod
     def from_dict(cls, d: dict) -> "History":
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kwargs = {k: v for k, v in d.items() if k in names}
+        kwargs.setdefault("eval_time", None)  # older records: not measured, not zero
+        return cls(**kwargs)
 
     def save(self, path) -> None:
         _atomic_write_bytes(Path(path), json.dumps(_jsonable(self.to_dict()), indent=1).encode())
@@ -378,7 +381,9 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         ``state_dict()``/``load_state_dict()`` to be checkpointed with the run.
       precise_bn: before every evaluation, recompute the BN running statistics from this many
         training samples with the current weights (:func:`recompute_bn_stats`; rounded up to
-        whole batches). None: evaluate with the moving averages as trained (the paper's way).
+        whole batches; a model without BatchNorm ignores it). None: evaluate with the moving
+        averages as trained (the paper's way). A streaming source restarts its workers for
+        these batches and again for the next training batch, at every evaluation.
         The moving averages go on untouched between evaluations; the returned model keeps the
         recomputed statistics of its final evaluation, and ``History.moving_average_test_acc``
         the final test accuracy the moving averages would have given.
@@ -519,24 +524,27 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
             distributed.barrier()  # nobody goes on (or returns) before the file is complete
 
         ctx = StepContext(it=start, model=model, optimizer=optimizer, history=history, loss_fn=loss_fn)
-        precise_steps = -(-precise_bn // batch_size) if precise_bn is not None else 0
+        has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+                     for m in model.modules())
+        precise_steps = -(-precise_bn // batch_size) if precise_bn is not None and has_bn else 0
         fresh_at = [-1]      # the iteration whose BN statistics were last recomputed
         moving = [None]      # the moving averages set aside while precise ones are evaluated
 
-        def prepare_eval(at: int) -> None:
+        def prepare_eval(at: int, final: bool) -> None:
             """Make the BN statistics the evaluation uses (precise, averaged over ranks)."""
-            if local_bn:
-                distributed.average_bn_stats(model)
             if precise_steps and fresh_at[0] != at:
-                if at < iterations:  # mid-run: the moving averages go on as if never replaced
+                if not final:  # mid-run: the moving averages go on as if never replaced
                     moving[0] = _bn_buffers(model)
                 recompute_bn_stats(model, batches, precise_steps, precision)
                 fresh_at[0] = at
+            if local_bn:  # per-rank statistics (moving or recomputed): the ranks' average
+                distributed.average_bn_stats(model)
 
         def after_eval() -> None:
             if moving[0] is not None:
                 _restore_bn_buffers(model, moving[0])
                 moving[0] = None
+                fresh_at[0] = -1  # a run stopped here must recompute for its final evaluation
 
         step_cbs = [cb for cb in callbacks if hasattr(cb, "on_step")]
         log_cbs = [cb for cb in callbacks if hasattr(cb, "on_log")]
@@ -582,11 +590,11 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                                 distributed.average_bn_stats(model)
                             history.moving_average_test_acc = evaluate(
                                 model, test_data, eval_batch_size, precision, channels_last, sharded=world > 1)[1]
-                        prepare_eval(it)
+                        prepare_eval(it, final=it == iterations)
                         tl, ta = evaluate(model, test_data, eval_batch_size, precision, channels_last,
                                           sharded=world > 1)
                         after_eval()
-                        history.eval_time += time.perf_counter() - te
+                        _add_eval_time(history, time.perf_counter() - te)
                         history.eval_iters.append(it)
                         history.test_loss.append(tl)
                         history.test_acc.append(ta)
@@ -613,11 +621,11 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
             history.iterations = it
             if not history.diverged:
                 te = time.perf_counter()
-                prepare_eval(it)
+                prepare_eval(it, final=True)
                 history.train_eval_loss, history.train_acc = evaluate(
                     model, train_eval_data, eval_batch_size, precision, channels_last, limit=train_eval_size,
                     sharded=world > 1)
-                history.eval_time += time.perf_counter() - te
+                _add_eval_time(history, time.perf_counter() - te)
             ctx.it = history.iterations
             for cb in callbacks:
                 if hasattr(cb, "on_end"):
@@ -626,14 +634,21 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
             bar.close()
         history.wall_time += time.perf_counter() - t0
         if world > 1:  # the slowest rank's, on every rank
-            history.wall_time, history.eval_time = distributed.all_reduce(
-                torch.tensor([history.wall_time, history.eval_time], device=dev, dtype=torch.float64),
+            wall, ev = distributed.all_reduce(
+                torch.tensor([history.wall_time, history.eval_time or 0.0], device=dev, dtype=torch.float64),
                 "max").tolist()
+            history.wall_time = wall
+            history.eval_time = ev if history.eval_time is not None else None
         if ckpt_path is not None:
             save(finished=True)
     finally:
         distributed.restore_bn(swaps)  # the caller's model keeps its own BatchNorm modules
     return history
+
+
+def _add_eval_time(history: History, seconds: float) -> None:
+    if history.eval_time is not None:  # None: resumed from a record that did not measure it
+        history.eval_time += seconds
 
 
 def _sync_losses(history: History, losses: torch.Tensor, n: int, max_loss: float,

@@ -280,6 +280,7 @@ COLLECT_JS = r"""(() => {
       .map(e => e.getAttribute("data-mjx-error") || e.textContent),
     wideMath: [...document.querySelectorAll('mjx-container[display="true"]')]
       .filter(e => e.scrollWidth > e.clientWidth + 2).length,
+    theme: document.documentElement.dataset.theme || "",
   };
 })()"""
 
@@ -355,8 +356,14 @@ def _short(url: str, base: str) -> str:
     return url[len(base):] if url.startswith(base) else url[:100]
 
 
-def check_page(browser: Browser, root: Path, base: str, page: str, shot: Path | None) -> PageReport:
-    """Open one page in a fresh tab and check it; save a full-page screenshot to `shot`."""
+def check_page(browser: Browser, root: Path, base: str, page: str, shot: Path | None,
+               color_scheme: str = "light") -> PageReport:
+    """Open one page in a fresh tab and check it; save a full-page screenshot to `shot`.
+
+    color_scheme: the reader's system preference (``prefers-color-scheme``), "light" or "dark";
+    the theme follows it, and the report notes which theme the page showed."""
+    if color_scheme not in ("light", "dark"):
+        raise ValueError(f"color_scheme={color_scheme!r} is not allowed; allowed: 'light', 'dark'")
     report = PageReport(page)
     browser.forget_events()  # late events of earlier tabs
     url = base + urllib.parse.quote(page)
@@ -368,6 +375,8 @@ def check_page(browser: Browser, root: Path, base: str, page: str, shot: Path | 
         width, height = VIEWPORT
         browser.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height,
                      "deviceScaleFactor": 1, "mobile": False}, session=session)
+        browser.send("Emulation.setEmulatedMedia", {"features": [
+            {"name": "prefers-color-scheme", "value": color_scheme}]}, session=session)
         nav = browser.send("Page.navigate", {"url": url}, session=session)
         if nav.get("errorText"):
             report.problems.append(f"does not load: {nav['errorText']}")
@@ -458,6 +467,8 @@ def _page_problems(report: PageReport, facts: dict, root: Path, base: str) -> No
             report.notes.append(f"{len(figures)} figures")
     if facts["mathElements"] and facts["mathjax"]:
         report.notes.append(f"{facts['mathElements']} formulas rendered")
+    if facts.get("theme") and facts["theme"] != "light":
+        report.notes.append(f"{facts['theme']} theme")
     if facts["wideMath"]:  # readable by scrolling sideways, so a note rather than a failure
         report.notes.append(f"{facts['wideMath']} display formulas wider than the text column")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from book_pdf import PdfError, count_pages, print_pdf
 from browser_check import Browser, check_page, check_site, find_chromium, format_table, serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,6 +146,21 @@ def test_script_exits_1_on_problems_and_0_when_clean(site, tmp_path):
     assert bad.returncode == 1 and "FAIL    broken_image.html  broken image" in bad.stdout, bad.stdout + bad.stderr
 
 
+def test_a_clean_page_prints_to_pdf_and_a_broken_one_does_not(site, tmp_path):
+    got = print_pdf(site, tmp_path / "clean.pdf", page="clean.html", timeout=30)
+    data = (tmp_path / "clean.pdf").read_bytes()
+    assert data.startswith(b"%PDF-") and got["pages"] == count_pages(data) >= 1 and got["bytes"] == len(data)
+    with pytest.raises(PdfError, match="traceback.html is not fit to print: error output"):
+        print_pdf(site, tmp_path / "bad.pdf", page="traceback.html", timeout=30)
+    assert not (tmp_path / "bad.pdf").exists()
+    with pytest.raises(FileNotFoundError, match="singlehtml"):
+        print_pdf(tmp_path, tmp_path / "none.pdf")
+
+
+def test_count_pages_skips_the_page_tree():
+    assert count_pages(b"<< /Type /Pages /Kids [1 0 R 2 0 R] >> << /Type /Page >> <</Type/Page/Parent 3 0 R>>") == 2
+
+
 # --- the real book ---------------------------------------------------------------------------
 
 def test_the_smoke_book_reads_well_in_a_browser(smoke_book):
@@ -155,3 +171,41 @@ def test_the_smoke_book_reads_well_in_a_browser(smoke_book):
     pages = {r.page for r in reports}  # that every chapter was built at all is test_book's check
     assert "intro.html" in pages and any(p.startswith("chapters/") for p in pages), sorted(pages)
     assert not any(r.problems for r in reports), "\n" + table
+
+
+def test_the_smoke_book_in_dark_mode_and_its_figures_on_any_background(smoke_book):
+    """A reader whose system is dark gets the dark theme; our figures (plots.py theme) carry an
+    opaque white background, so they stay readable on it and print as they look."""
+    import matplotlib.image as mpimg
+    html = smoke_book.html
+    chapter = sorted(p for p in (html / "chapters").glob("*.html"))[2]  # the 1cycle chapter: many figures
+    page = chapter.relative_to(html).as_posix()
+    with serve(html) as base, Browser(timeout=30) as browser:
+        report = check_page(browser, html, base, page, html.parent / "screenshots" / "dark" / chapter.with_suffix(".png").name,
+                            color_scheme="dark")
+    assert not report.problems and "dark theme" in report.notes, format_table([report])
+    figures = sorted((html / "_images").glob("*.png"))
+    assert len(figures) >= 10
+    for png in figures:
+        img = mpimg.imread(png)
+        if img.ndim == 3 and img.shape[2] == 4:
+            assert img[..., 3].min() == 1.0, f"{png.name} has transparent pixels: unreadable on a dark page"
+
+
+def test_the_smoke_book_prints_to_pdf(smoke_book, smoke_store):
+    """The single-page build of the same book (executions come from its cache) printed to PDF."""
+    book = smoke_book.html.parent.parent
+    if not (book / "_toc.yml").exists():
+        pytest.skip("SUPERCONV_BOOK_HTML points at a build without its book sources")
+    env = dict(os.environ, SUPERCONV_PROFILE="smoke", SUPERCONV_RESULTS=str(smoke_store))
+    done = subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", str(book), "--builder",
+                           "singlehtml"], capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Executing notebook" not in done.stdout  # from the HTML build's cache, not run again
+    pdf = book / "_build" / "pdf" / "book.pdf"
+    script = Path(__file__).with_name("book_pdf.py")
+    out = subprocess.run([sys.executable, str(script), str(book / "_build" / "singlehtml"), str(pdf)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and count_pages(data) >= 40, out.stdout

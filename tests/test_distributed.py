@@ -133,6 +133,10 @@ def worker(out: Path) -> None:
                           state=model.state_dict())
 
     model = small_model()
+    res["precise_nosync"] = dict(history=toy_fit(model, precise_bn=64, bn_momentum=0.001, sync_bn=False).to_dict(),
+                                 state=model.state_dict())
+
+    model = small_model()
     res["nosync"] = dict(history=toy_fit(model, sync_bn=False).to_dict(), state=model.state_dict())
     res["nan"] = dict(history=toy_fit(NaNOnRank1(at=12), iterations=20).to_dict())
     try:
@@ -254,6 +258,14 @@ def test_precise_bn_under_ddp_is_the_one_process_result(ranks, one_thread):
     for k, v in model.state_dict().items():  # running statistics included: the precise ones
         assert torch.equal(r0["precise"]["state"][k], r1["precise"]["state"][k]), k
         assert torch.allclose(r0["precise"]["state"][k].double(), v.double(), rtol=TOL, atol=TOL), k
+
+
+def test_precise_bn_with_per_rank_batchnorm_evaluates_the_ranks_average(ranks):
+    (r0, r1), _ = ranks
+    h = r0["precise_nosync"]["history"]
+    assert r1["precise_nosync"]["history"] == h  # the same statistics, hence the same numbers, on every rank
+    for k, v in r0["precise_nosync"]["state"].items():
+        assert torch.equal(v, r1["precise_nosync"]["state"][k]), k
 
 
 def test_per_rank_batchnorm_is_a_different_run(ranks, single):

@@ -169,3 +169,14 @@ def test_finding_refuses_unknown_verdicts():
         Finding("sc.headline", "laptop", "1", "maybe", "rule")
     f = not_run("sc.headline", "paper", "rule", "papermill x.ipynb y.ipynb -p PROFILE paper")
     assert f.verdict == "not run" and "papermill" in f.detail
+
+
+def test_check_seeds_is_one_rule_with_one_line_errors():
+    assert ex.check_seeds((3, 1)) == [3, 1]
+    for bad, why in (([], "empty"), ([0, 0], "repeats a seed"), ([1, -2], "has -2"), ([True], "has True"),
+                     ([1.0], "has 1.0"), (5, "not a list")):
+        with pytest.raises(ValueError) as err:
+            ex.check_seeds(bad, "PC_SEEDS")
+        msg = str(err.value)
+        assert msg.startswith(f"PC_SEEDS={bad!r} is not allowed ({why})") and "\n" not in msg
+        assert "distinct integers >= 0" in msg

@@ -1,5 +1,6 @@
 """The training loop: determinism, exact resume, divergence handling, validation, learning."""
 
+import copy
 import math
 import os
 
@@ -212,3 +213,36 @@ def test_precise_bn_run_resumes_to_the_same_result(tmp_path):
         fit(small_model(), toy_split(), toy_split(128, 1, False), 0.05, 0.9, callbacks=[KillAt(17)], **args)
     h = fit(small_model(seed=5), toy_split(), toy_split(128, 1, False), 0.05, 0.9, **args)
     assert comparable(h) == comparable(ref)
+
+
+def test_precise_bn_when_a_callback_stops_the_run_at_an_evaluation():
+    # the run ends at a mid-run evaluation point: its final numbers still use recomputed statistics
+    class StopAt10:
+        def on_log(self, ctx):
+            return ctx.it >= 10
+    model = small_model()
+    h = fit(model, toy_split(), toy_split(128, 1, False), 0.05, 0.9, iterations=30, batch_size=32, eval_every=10,
+            log_every=7, precision="fp32", bn_momentum=0.001, precise_bn=64, progress=False, callbacks=[StopAt10()])
+    assert h.stopped_by == "StopAt10" and h.iterations == 10
+    fresh = copy.deepcopy(model)
+    recompute_bn_stats(fresh, data.Batches(toy_split(), 32, seed=0, flip=True), steps=2, precision="fp32")
+    for (k, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_precise_bn_is_ignored_by_a_model_without_batchnorm():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    h = fit(model, toy_split(), toy_split(128, 1, False), 0.05, 0.9, iterations=10, batch_size=32,
+            precise_bn=64, progress=False)
+    assert h.moving_average_test_acc is None and h.config["precise_bn"] == 64
+
+
+def test_old_records_have_no_evaluation_time_and_no_mixed_time_ratio():
+    from superconv import experiments as ex
+    old = History.from_dict({"eval_iters": [100], "test_acc": [90.0], "iterations": 100, "wall_time": 50.0})
+    assert old.eval_time is None and old.train_time == 50.0
+    new = History(eval_iters=[10, 20], test_acc=[80.0, 95.0], iterations=20, wall_time=12.0, eval_time=2.0)
+    t = ex.time_to_accuracy(new, old)
+    assert t["iteration_ratio"] == 5.0 and t["time_ratio"] is None and t["fast_seconds"] is None
+    assert ex.mean_eval_time([new, old]) is None and ex.mean_eval_time([new, new]) == 2.0

@@ -118,18 +118,6 @@ def _check_choice(name: str, value: str, allowed: Sequence[str]) -> str:
     return value
 
 
-def _check_seeds(seeds: Sequence[int]) -> list:
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds=[]: at least one seed is needed")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ValueError(f"seeds has {s!r}; allowed: integers >= 0")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds!r} repeat; allowed: distinct integers >= 0")
-    return seeds
-
-
 def train_size(spec: dict) -> int:
     """Training images of a spec (its ``train_size`` or the dataset's whole train split)."""
     return spec["train_size"] if spec["train_size"] is not None else TRAIN_SPLIT_SIZE[spec["dataset"]]
@@ -202,7 +190,7 @@ def specs(profile: str | None, batch_sizes: Sequence[int] | None = None, seeds: 
         raise ValueError("batch_sizes=[]: at least one batch size is needed")
     if len(set(sizes)) != len(sizes):
         raise ValueError(f"batch_sizes={sizes!r} repeats a value; allowed: distinct integers >= 1")
-    seeds = _check_seeds(default_seeds(profile) if seeds is None else seeds)
+    seeds = experiments.check_seeds(default_seeds(profile) if seeds is None else seeds)
     hold = cfg["hold"] if hold is None else hold
     lr_scaling = cfg["lr_scaling"] if lr_scaling is None else lr_scaling
     return {b: [batch_spec(profile, b, s, hold=hold, lr_scaling=lr_scaling) for s in seeds]

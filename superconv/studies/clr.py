@@ -201,7 +201,7 @@ def mean_history(histories: Sequence[History]) -> History:
     return History(eval_iters=grid, test_acc=[float(a) for a in mean],
                    iterations=max(h.iterations for h in histories),
                    wall_time=float(np.mean([h.wall_time for h in histories])),
-                   diverged=diverged)
+                   eval_time=experiments.mean_eval_time(histories), diverged=diverged)
 
 
 @dataclass

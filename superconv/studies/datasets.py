@@ -326,14 +326,6 @@ def check_groups(profile: str | None, groups: Sequence[str] | None) -> list:
     return list(groups)
 
 
-def _check_seeds(seeds: Sequence[int]) -> list:
-    seeds = list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) \
-            or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds!r} is not allowed; allowed: distinct integers >= 0")
-    return seeds
-
-
 def _ladder_rows(profile: str, seeds: list) -> list:
     out = []
     for policy, kind in (("pc_lr", "baseline"), ("one_cycle", "1cycle")):
@@ -462,7 +454,7 @@ def rows(profile: str | None, seeds: Sequence[int] | None = None, groups: Sequen
          lenet_fraction: float | None = None, lenet_max_lr: float | None = None) -> list:
     """Every row the study trains at ``profile`` (specs per seed); all arguments checked first."""
     profile = experiments.resolve_profile(profile)
-    seeds = default_seeds(profile) if seeds is None else _check_seeds(seeds)
+    seeds = default_seeds(profile) if seeds is None else experiments.check_seeds(seeds)
     groups = check_groups(profile, groups)
     if profile == "paper":
         for name, v in (("LENET_FRACTION", lenet_fraction), ("LENET_MAX_LR", lenet_max_lr)):

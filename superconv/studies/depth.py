@@ -145,11 +145,8 @@ def spec(profile: str | None, policy: str, depth: int, seed: int = 0, **override
 
 
 def _seeds(profile: str, policy: str, chosen: Sequence[int] | None) -> list:
-    ss = default_seeds(profile, policy) if chosen is None else list(chosen)
-    if not ss or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in ss) \
-            or len(set(ss)) != len(ss):
-        raise ValueError(f"{policy} seeds={chosen!r} are not allowed; allowed: distinct integers >= 0")
-    return ss
+    return experiments.check_seeds(default_seeds(profile, policy) if chosen is None else chosen,
+                                   f"{policy} seeds")
 
 
 def specs(profile: str | None, depths: Sequence[int] | None = None, seeds: Sequence[int] | None = None,

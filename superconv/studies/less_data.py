@@ -153,16 +153,9 @@ def specs(profile: str | None, sizes: Sequence[int] | None = None, seeds: Sequen
     chosen = {"one_cycle": seeds, "pc_lr": pc_seeds}
     seed_map = {}
     for policy in POLICIES:
-        ss = default_seeds(profile, policy) if chosen[policy] is None else list(chosen[policy])
-        _check_seeds(policy, ss)
-        seed_map[policy] = ss
+        ss = default_seeds(profile, policy) if chosen[policy] is None else chosen[policy]
+        seed_map[policy] = experiments.check_seeds(ss, f"{policy} seeds")
     return {n: {p: [spec(profile, p, n, s) for s in seed_map[p]] for p in POLICIES} for n in sizes}
-
-
-def _check_seeds(policy: str, seeds: list) -> None:
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) \
-            or len(set(seeds)) != len(seeds):
-        raise ValueError(f"{policy} seeds={seeds!r} are not allowed; allowed: distinct integers >= 0")
 
 
 def fraction(profile: str | None, n: int) -> float:

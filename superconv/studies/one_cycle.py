@@ -86,20 +86,10 @@ def specs(profile: str | None, seeds: Sequence[int] | None = None,
     chosen = {"one_cycle": seeds, "pc_lr": pc_seeds}
     out = {}
     for policy in POLICIES:
-        ss = default_seeds(profile, policy) if chosen[policy] is None else list(chosen[policy])
-        _check_seeds(policy, ss)
-        out[policy] = [experiments.make_spec(profile, policy, seed=s) for s in ss]
+        ss = default_seeds(profile, policy) if chosen[policy] is None else chosen[policy]
+        out[policy] = [experiments.make_spec(profile, policy, seed=s)
+                       for s in experiments.check_seeds(ss, f"{policy} seeds")]
     return out
-
-
-def _check_seeds(policy: str, seeds: list) -> None:
-    if not seeds:
-        raise ValueError(f"{policy}: at least one seed is needed")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ValueError(f"{policy}: seed {s!r} must be an integer >= 0")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"{policy}: seeds {seeds!r} repeat; allowed: distinct integers >= 0")
 
 
 def check_seeds(name: str, value: Any) -> list:
@@ -233,7 +223,7 @@ def mean_history(histories: Sequence[History]) -> History:
     return History(eval_iters=grid, test_acc=acc,
                    iterations=max(h.iterations for h in histories),
                    wall_time=sum(h.wall_time for h in histories) / len(histories),
-                   eval_time=sum(h.eval_time for h in histories) / len(histories))
+                   eval_time=experiments.mean_eval_time(histories))
 
 
 def summarize(histories: Sequence[History], seeds: Sequence[int]) -> dict:

@@ -106,18 +106,6 @@ def _check_policy(policy: str) -> None:
         raise ValueError(f"policy={policy!r} is not a policy; allowed: 'one_cycle', 'pc_lr'")
 
 
-def _check_seeds(seeds: Sequence[int]) -> list:
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds=[]: at least one seed is needed")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ValueError(f"seed {s!r} must be an integer >= 0")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds {seeds!r} repeat; allowed: distinct integers >= 0")
-    return seeds
-
-
 def _check_positive(name: str, values: Iterable, integer: bool = False) -> list:
     values = list(values)
     if not values:
@@ -391,7 +379,7 @@ def run_weight_decay_sweep(profile: str | None, seeds: Sequence[int] | None = No
     """
     profile = experiments.resolve_profile(profile)
     cfg = CONFIG[profile]
-    seeds = _check_seeds(default_seeds(profile) if seeds is None else seeds)
+    seeds = experiments.check_seeds(default_seeds(profile) if seeds is None else seeds)
     wds = _check_positive("weight_decays", cfg["weight_decays"] if weight_decays is None else weight_decays)
     wds = sorted(wds, reverse=True)
     store = store or Store()
@@ -433,7 +421,7 @@ def run_batch_sweep(profile: str | None, seeds: Sequence[int] | None = None, dev
     """
     profile = experiments.resolve_profile(profile)
     cfg = CONFIG[profile]
-    seeds = _check_seeds(default_seeds(profile) if seeds is None else seeds)
+    seeds = experiments.check_seeds(default_seeds(profile) if seeds is None else seeds)
     sizes = sorted(_check_positive("batch_sizes", cfg["batch_sizes"] if batch_sizes is None else batch_sizes,
                                    integer=True))
     store = store or Store()
@@ -495,7 +483,7 @@ def sweep_field(profile: str | None, policy: str, field: str, values: Sequence[A
     values = list(values)
     if not values:
         raise ValueError("values=[]: at least one value is needed")
-    seeds = _check_seeds(default_seeds(profile) if seeds is None else seeds)
+    seeds = experiments.check_seeds(default_seeds(profile) if seeds is None else seeds)
     store = store or Store()
     rows = []
     for v in values:
