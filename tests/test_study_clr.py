@@ -150,3 +150,13 @@ def test_tiny_run_and_load(tmp_path):
     assert clr.load("smoke", [0], store=store, **knobs).policies == ("triangular2",)  # what is stored
     rows = again.summary()
     assert rows[1]["policy"] == "triangular2" and rows[1]["iterations"] == 4
+
+
+def test_both_cells_of_a_compared_pair_get_a_finding(tmp_path):
+    """Table 3's Nesterov row is a comparison of two cells (triangular 25k vs fixed 70k), as Table 1's
+    CIFAR-10 rows are: both claims get the same finding, so neither is left without a row."""
+    from superconv.results import Store
+    got = {f.claim_id: f for f in clr.findings("laptop", store=Store(tmp_path))}
+    for pair in (("clr.table1.cifar10.triangular2", "clr.table1.cifar10.fixed"),
+                 ("clr.table3.nesterov.triangular.25k", "clr.table3.nesterov.fixed.70k")):
+        assert set(pair) <= set(got) and got[pair[0]].detail == got[pair[1]].detail

@@ -408,6 +408,8 @@ CLAIM_POLICIES = {
     "clr.table1.cifar10.exp_range": ("exp_range", "clr.table1.cifar10.exp_range", "clr.table1.cifar10.fixed"),
     "clr.table3.nesterov.triangular.25k": ("triangular", "clr.table3.nesterov.triangular.25k",
                                            "clr.table3.nesterov.fixed.70k"),
+    "clr.table3.nesterov.fixed.70k": ("triangular", "clr.table3.nesterov.triangular.25k",
+                                      "clr.table3.nesterov.fixed.70k"),
 }
 FINDING_RULE = ("the paper's outcome is whether its CLR run reached the fixed-LR accuracy in fewer iterations; "
                 "reproduced if ours (seed-mean curves, fixed LR at the lower CLR bound) has the same outcome, "
