@@ -265,6 +265,18 @@ def run_many(specs: Iterable[dict], profile: str, **kwargs) -> list[History]:
     return [run(s, profile, **kwargs) for s in specs]
 
 
+def stored_runs(specs: Iterable[dict], profile: str, store: Store) -> tuple[list, list]:
+    """``(specs with a record, their histories)``: what ``store`` already holds of ``specs``
+    at ``profile``, in order; nothing is trained (the studies' ``stored()``)."""
+    pairs = [(s, store.get(s, profile)) for s in specs]
+    return [s for s, h in pairs if h is not None], [h for s, h in pairs if h is not None]
+
+
+def device_names(histories: Iterable[History]) -> str:
+    """The devices that trained ``histories``, sorted and comma-separated (a study's hardware note)."""
+    return ", ".join(sorted({h.config.get("device_name") or h.config.get("device") or "?" for h in histories}))
+
+
 def _device(device) -> str:
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"

@@ -180,3 +180,13 @@ def test_check_seeds_is_one_rule_with_one_line_errors():
         msg = str(err.value)
         assert msg.startswith(f"PC_SEEDS={bad!r} is not allowed ({why})") and "\n" not in msg
         assert "distinct integers >= 0" in msg
+
+
+def test_stored_runs_and_device_names(tmp_path):
+    store = Store(tmp_path)
+    a, b = ex.make_spec("smoke", "one_cycle", seed=0), ex.make_spec("smoke", "one_cycle", seed=1)
+    h = History(eval_iters=[1], test_acc=[50.0], iterations=1, config={"device_name": "cpu X"})
+    store.put(b, "smoke", h)
+    found, hists = ex.stored_runs([a, b], "smoke", store)
+    assert found == [b] and [x.test_acc for x in hists] == [[50.0]]
+    assert ex.device_names([h, History(config={"device": "cuda:0"}), History()]) == "?, cpu X, cuda:0"

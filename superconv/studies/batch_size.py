@@ -369,9 +369,8 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     sweep = run_sweep(profile, seeds, store=store, train=False)
     if all(r["missing"] for r in sweep["rows"]):
         return None
-    devices = sorted({h.config.get("device_name") or h.config.get("device") or "?"
-                      for hs in sweep["histories"].values() for h in hs if h is not None})
-    sweep["hardware"] = ", ".join(devices)
+    sweep["hardware"] = experiments.device_names(h for hs in sweep["histories"].values() for h in hs
+                                                 if h is not None)
     return sweep
 
 

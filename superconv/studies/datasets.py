@@ -639,14 +639,11 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     rows_ = rows(profile, seeds, groups, lenet_fraction, lenet_max_lr)
     hist = {}
     for r in rows_:
-        hs = [store.get(s, profile) for s in r.specs]
-        hist[r.id] = [h for h in hs if h is not None]
+        hist[r.id] = experiments.stored_runs(r.specs, profile, store)[1]
     if not any(hist.values()):
         return None
     study = _assemble(profile, rows_, hist, check_groups(profile, groups))
-    devices = sorted({h.config.get("device_name") or h.config.get("device") or "?"
-                      for hs in hist.values() for h in hs})
-    study.notes.append("hardware: " + ", ".join(devices))
+    study.notes.append("hardware: " + experiments.device_names(h for hs in hist.values() for h in hs))
     return study
 
 

@@ -49,8 +49,8 @@ from ..results import Store
 from ..scorecard import Finding, not_run
 from . import one_cycle
 
-POLICIES = ("one_cycle", "pc_lr")
-LABELS = {"one_cycle": "1cycle", "pc_lr": "PC-LR"}
+POLICIES = one_cycle.POLICIES
+LABELS = one_cycle.LABELS
 NOTEBOOK = "chapters/07_depth.ipynb"
 
 #: ResNet depths (6n+2) per profile, shallowest first. Laptop: the shared ResNet-8 ladder and
@@ -265,13 +265,9 @@ def trend_sentence(trend: dict) -> str:
 
 def make_point(depth: int, specs_: dict, hists: dict) -> dict:
     """Summaries, gain, speed-up and verdict of one depth (policies without runs left out)."""
-    summary = {p: one_cycle.summarize(hists[p], [s["seed"] for s in specs_[p]])
-               for p in POLICIES if hists.get(p)}
-    out = dict(depth=depth, summary=summary, complete=len(summary) == len(POLICIES))
+    out = dict(depth=depth, **one_cycle.pair_point(specs_, hists, depth_verdict))
     if out["complete"]:
-        vd = depth_verdict(summary["one_cycle"], summary["pc_lr"])
-        out.update(gain=vd["gain"], noise=vd["noise"], verdict=vd,
-                   speedup=one_cycle.speedup(hists["one_cycle"], hists["pc_lr"]))
+        out["gain"] = out["verdict"]["gain"]
     return out
 
 
@@ -349,15 +345,12 @@ def stored(profile: str = "paper", store: Store | None = None, depths: Sequence[
     for d, by_policy in spec_map.items():
         found[d], hist_map[d] = {}, {}
         for p, ss in by_policy.items():
-            pairs = [(s, store.get(s, profile)) for s in ss]
-            found[d][p] = [s for s, h in pairs if h is not None]
-            hist_map[d][p] = [h for s, h in pairs if h is not None]
+            found[d][p], hist_map[d][p] = experiments.stored_runs(ss, profile, store)
     if not any(h for by in hist_map.values() for h in by.values()):
         return None
     study = _assemble(profile, found, hist_map)
-    devices = sorted({h.config.get("device_name") or h.config.get("device") or "?"
-                      for by in hist_map.values() for hs in by.values() for h in hs})
-    study.notes.append("hardware: " + ", ".join(devices))
+    study.notes.append("hardware: " + experiments.device_names(
+        h for by in hist_map.values() for hs in by.values() for h in hs))
     return study
 
 

@@ -526,10 +526,8 @@ def _assemble(profile: str, spec_map: dict, hist_map: dict) -> Study:
         sp = one_cycle.speedup(hist_map["one_cycle"], hist_map["step"])
         if profile == "paper":
             vd = verdict(summary["one_cycle"], summary["step"], sp["iteration_ratio"])
-    devices = sorted({h.config.get("device_name") or h.config.get("device") or "?"
-                      for hs in hist_map.values() for h in hs})
     return Study(profile, spec_map, hist_map, summary, sp, vd, describe_setup(profile),
-                 notes=["hardware: " + ", ".join(devices)])
+                 notes=["hardware: " + experiments.device_names(h for hs in hist_map.values() for h in hs)])
 
 
 def run_study(profile: str | None, device: str = "auto", seeds: Sequence[int] | None = None, root=None,
@@ -555,9 +553,7 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     spec_map = specs(profile, seeds)
     found, hist_map = {}, {}
     for p in POLICIES:
-        pairs = [(s, store.get(s, profile)) for s in spec_map[p]]
-        found[p] = [s for s, h in pairs if h is not None]
-        hist_map[p] = [h for _, h in pairs if h is not None]
+        found[p], hist_map[p] = experiments.stored_runs(spec_map[p], profile, store)
     if not any(hist_map.values()):
         return None
     return _assemble(profile, found, hist_map)

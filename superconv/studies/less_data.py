@@ -49,8 +49,8 @@ from ..results import Store
 from ..scorecard import Finding, not_run
 from . import one_cycle
 
-POLICIES = ("one_cycle", "pc_lr")
-LABELS = {"one_cycle": "1cycle", "pc_lr": "PC-LR"}
+POLICIES = one_cycle.POLICIES
+LABELS = one_cycle.LABELS
 
 #: Training-set sizes per profile, largest first. Laptop: the profile's 10k, then 1/2 and 1/5
 #: of it; the paper: Table 1's sizes (50k = all of CIFAR-10's training split).
@@ -250,13 +250,9 @@ def trend_sentence(trend: dict) -> str:
 
 def make_point(n: int, specs_: dict, hists: dict) -> dict:
     """Summaries, gap, speed-up and verdict of one size (policies without runs are left out)."""
-    summary = {p: one_cycle.summarize(hists[p], [s["seed"] for s in specs_[p]])
-               for p in POLICIES if hists.get(p)}
-    out = dict(n=n, summary=summary, complete=len(summary) == len(POLICIES))
+    out = dict(n=n, **one_cycle.pair_point(specs_, hists, size_verdict))
     if out["complete"]:
-        vd = size_verdict(summary["one_cycle"], summary["pc_lr"])
-        out.update(gap=vd["gap"], noise=vd["noise"], verdict=vd,
-                   speedup=one_cycle.speedup(hists["one_cycle"], hists["pc_lr"]))
+        out["gap"] = out["verdict"]["gap"]
     return out
 
 
@@ -318,15 +314,12 @@ def stored(profile: str = "paper", store: Store | None = None, sizes: Sequence[i
     for n, by_policy in spec_map.items():
         found[n], hist_map[n] = {}, {}
         for p, ss in by_policy.items():
-            pairs = [(s, store.get(s, profile)) for s in ss]
-            found[n][p] = [s for s, h in pairs if h is not None]
-            hist_map[n][p] = [h for s, h in pairs if h is not None]
+            found[n][p], hist_map[n][p] = experiments.stored_runs(ss, profile, store)
     if not any(h for by in hist_map.values() for h in by.values()):
         return None
     study = _assemble(profile, found, hist_map)
-    devices = sorted({h.config.get("device_name") or h.config.get("device") or "?"
-                      for by in hist_map.values() for hs in by.values() for h in hs})
-    study.notes.append("hardware: " + ", ".join(devices))
+    study.notes.append("hardware: " + experiments.device_names(
+        h for by in hist_map.values() for hs in by.values() for h in hs))
     return study
 
 

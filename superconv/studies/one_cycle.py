@@ -394,9 +394,7 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     spec_map = specs(profile, seeds, pc_seeds)
     hist_map, found = {}, {}
     for p in POLICIES:
-        pairs = [(s, store.get(s, profile)) for s in spec_map[p]]
-        found[p] = [s for s, h in pairs if h is not None]
-        hist_map[p] = [h for s, h in pairs if h is not None]
+        found[p], hist_map[p] = experiments.stored_runs(spec_map[p], profile, store)
     if not any(hist_map.values()):
         return None
     ablation = {}
@@ -406,10 +404,20 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
             ablation[label] = dict(spec=spec, history=h, final_acc=h.final_test_acc, shared=False,
                                    momentum=effective_momentum(spec))
     study = _assemble(profile, found, hist_map, ablation or None)
-    devices = sorted({h.config.get("device_name") or h.config.get("device") or "?"
-                      for hs in hist_map.values() for h in hs})
-    study.notes.append("hardware: " + ", ".join(devices))
+    study.notes.append("hardware: " + experiments.device_names(h for hs in hist_map.values() for h in hs))
     return study
+
+
+def pair_point(specs_: dict, hists: dict, verdict_fn) -> dict:
+    """One point of a part-2 ladder (a size, a depth): the policies' summaries (those without
+    runs left out), ``complete``, and when both ran ``verdict_fn(summary 1cycle, summary PC-LR)``
+    with its ``noise`` and the :func:`speedup`."""
+    summary = {p: summarize(hists[p], [s["seed"] for s in specs_[p]]) for p in POLICIES if hists.get(p)}
+    out = dict(summary=summary, complete=len(summary) == len(POLICIES))
+    if out["complete"]:
+        vd = verdict_fn(summary["one_cycle"], summary["pc_lr"])
+        out.update(noise=vd["noise"], verdict=vd, speedup=speedup(hists["one_cycle"], hists["pc_lr"]))
+    return out
 
 
 def bn_statistics_rows(groups: dict) -> list[dict]:
@@ -461,7 +469,7 @@ __all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "
            "ACC_TOLERANCE", "MIN_RATIO", "default_seeds", "specs", "check_seeds", "effective_momentum",
            "with_momentum", "ablation_specs", "variant_spec", "run_variant", "schedule_gallery",
            "describe_run", "describe_setup", "mean_history", "summarize", "seed_std", "gap_verdict", "excess_verdict", "format_acc", "accuracy_at", "speedup", "verdict",
-           "bn_statistics_rows", "bn_statistics_text",
+           "pair_point", "bn_statistics_rows", "bn_statistics_text",
            "Study", "run_study", "stored", "run_command"]
 
 
