@@ -18,6 +18,19 @@ FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 os.environ.setdefault("SUPERCONV_OFFLINE", "1")
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for the test, restored after it. Tiny nets are as fast on one, and
+    on a busy 2-core machine two threads per process can be 20-50x slower (OpenMP threads spinning
+    against other processes); torchrun also gives each rank one. Modules with only tiny nets use it
+    for every test: ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def _cpu_unless_asked(monkeypatch):
     """Unit tests train on the CPU, where runs are bit-for-bit repeatable (the tests check that).

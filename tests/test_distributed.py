@@ -202,16 +202,6 @@ def ranks(tmp_path_factory):
 
 
 @pytest.fixture
-def one_thread():
-    """One intra-op thread, as torchrun gives each rank: on a busy 2-core machine two threads per
-    process can make a toy run 50x slower (OpenMP threads waiting for each other)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
 def single(one_thread):
     model = small_model()
     return toy_fit(model).to_dict(), model.state_dict()

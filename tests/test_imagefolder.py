@@ -30,13 +30,7 @@ def _write(root, split, per_class, sizes=((20, 14), (12, 18), (16, 16))):
             index += 1
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread (two were 20x slower on a busy 2-core machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets (conftest.one_thread)
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,8 @@ from toy import small_model, toy_split
 TRAIN, TEST = toy_split(), toy_split(128, seed=1, train=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The nets here are tiny: one intra-op thread is as fast, and far faster on a busy machine
-    (no threads spinning against other processes). Restored after each test."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets (conftest.one_thread)
+
 FAST = dict(batch_size=32, weight_decay=5e-4, precision="fp32")
 
 

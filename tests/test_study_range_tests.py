@@ -17,12 +17,7 @@ FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 needs_data = pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs dataset-fashion-mnist")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets (conftest.one_thread)
 
 
 # ----------------------------------------------------------------------------- configs
