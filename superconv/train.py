@@ -244,15 +244,19 @@ def set_bn_momentum(model: nn.Module, momentum: float) -> None:
             m.momentum = momentum
 
 
+def _tracking_bns(model: nn.Module) -> list:
+    """The model's BatchNorm layers that keep running statistics (those precise BN recomputes)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
 def _bn_buffers(model: nn.Module) -> list:
     return [(b.running_mean.clone(), b.running_var.clone(), b.num_batches_tracked.clone())
-            for b in model.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
+            for b in _tracking_bns(model)]
 
 
 @torch.no_grad()
 def _restore_bn_buffers(model: nn.Module, saved: list) -> None:
-    bns = [b for b in model.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm) and b.track_running_stats]
-    for b, (mean, var, n) in zip(bns, saved):
+    for b, (mean, var, n) in zip(_tracking_bns(model), saved):
         b.running_mean.copy_(mean)
         b.running_var.copy_(var)
         b.num_batches_tracked.copy_(n)
@@ -272,8 +276,7 @@ def recompute_bn_stats(model: nn.Module, batches, steps: int, precision: str = "
     so the training run draws exactly what it would without this. Under DDP every rank must call
     it with its own shard of the same batches (synchronized BN then sees the global batch).
     """
-    bns = [m for m in model.modules()
-           if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    bns = _tracking_bns(model)
     if not bns:
         return 0
     device = next(model.parameters()).device
@@ -524,9 +527,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
             distributed.barrier()  # nobody goes on (or returns) before the file is complete
 
         ctx = StepContext(it=start, model=model, optimizer=optimizer, history=history, loss_fn=loss_fn)
-        has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-                     for m in model.modules())
-        precise_steps = -(-precise_bn // batch_size) if precise_bn is not None and has_bn else 0
+        precise_steps = -(-precise_bn // batch_size) if precise_bn is not None and _tracking_bns(model) else 0
         fresh_at = [-1]      # the iteration whose BN statistics were last recomputed
         moving = [None]      # the moving averages set aside while precise ones are evaluated
 
