@@ -177,6 +177,22 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+# Evaluation batch per device type. On CPU, batches that fit the cache are faster: measured on
+# the 2-core dev machine, ResNet-8 on 10k Fashion-MNIST test images evaluated 1.5x (bf16) and
+# 2x (fp32) faster in batches of 256 than of 1000. GPUs want large batches.
+EVAL_BATCH = {"cpu": 256}
+EVAL_BATCH_OTHER = 1000
+
+
+def resolve_eval_batch(device: torch.device, batch_size: int | None = None) -> int:
+    """``batch_size`` if given, else the device's default evaluation batch (:data:`EVAL_BATCH`)."""
+    if batch_size is None:
+        return EVAL_BATCH.get(torch.device(device).type, EVAL_BATCH_OTHER)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"eval batch_size={batch_size!r} is not allowed; allowed: None or an integer >= 1")
+    return batch_size
+
+
 def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
@@ -301,7 +317,7 @@ def recompute_bn_stats(model: nn.Module, batches, steps: int, precision: str = "
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Split, batch_size: int = 1000, precision: str = "auto",
+def evaluate(model: nn.Module, data: Split, batch_size: int | None = None, precision: str = "auto",
              channels_last: bool | None = None, limit: int | None = None,
              sharded: bool = False) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (in %) of ``model`` on ``data`` (first ``limit`` samples).
@@ -309,8 +325,10 @@ def evaluate(model: nn.Module, data: Split, batch_size: int = 1000, precision: s
     ``data`` may also be a streaming source (:data:`STREAMING_SOURCE`); ``limit`` then means the
     source's choice of that many samples (an image folder takes evenly spaced ones).
     ``sharded=True`` under DDP: each rank evaluates a contiguous share of the samples and the sums
-    are all-reduced, so every rank returns the same numbers (call it on every rank)."""
+    are all-reduced, so every rank returns the same numbers (call it on every rank).
+    ``batch_size=None``: the device's default (:func:`resolve_eval_batch`)."""
     device = next(model.parameters()).device
+    batch_size = resolve_eval_batch(device, batch_size)
     precision = resolve_precision(precision, device)
     if channels_last is None:
         channels_last = precision == "bf16"
@@ -349,7 +367,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         iterations: int = 1000, batch_size: int = 128, weight_decay: float = 1e-4, *,
         nesterov: bool = False, sgd: str = "torch", precision: str = "auto",
         channels_last: bool | None = None, bn_momentum: float | None = None,
-        eval_every: int | None = None, eval_batch_size: int = 1000,
+        eval_every: int | None = None, eval_batch_size: int | None = None,
         train_eval_size: int | None = 10_000, seed: int = 0, flip: bool = True, crop_pad: int = 0,
         device=None, max_loss: float | None = None, log_every: int = 50, progress: bool = True,
         desc: str | None = None, checkpoint=None, checkpoint_every: int | None = None,
@@ -371,6 +389,8 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
       eval_every: evaluate on ``test_data`` every this many iterations (and always at the end).
       train_data, test_data: ``data.Split`` (tensors, moved to the device) or streaming sources
         (:data:`STREAMING_SOURCE`, e.g. ``imagefolder.ImageFolderSource``: decoded on workers).
+      eval_batch_size: batch of every evaluation; None: the device's default (256 on CPU, where
+        cache-sized batches are faster, else 1000; :data:`EVAL_BATCH`).
       train_eval_size: final train accuracy is measured on the first this-many training samples
         (None: all), without augmentation, for the generalization gap.
       flip, crop_pad: on-device augmentation (the paper used flips only).
@@ -437,6 +457,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
     if world > 1:
         dev = distributed.rank_device(dev)
     precision = resolve_precision(precision, dev)
+    eval_batch_size = resolve_eval_batch(dev, eval_batch_size)
     if channels_last is None:
         channels_last = precision == "bf16"
     if dev.type == "cuda":

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from superconv import data, models
+from superconv import data, models, train
 from superconv.train import History, evaluate, fit, recompute_bn_stats
 from toy import Interrupt, KillAt, small_model, toy_split
 
@@ -162,6 +162,23 @@ def test_learns_real_fashion_mnist():
     assert h.test_acc[-1] > 72, h.test_acc  # chance is 10 %
     loss, acc = evaluate(model, test)
     assert acc == pytest.approx(h.test_acc[-1]) and loss == pytest.approx(h.test_loss[-1], rel=1e-6)
+
+
+def test_evaluation_batch_defaults_per_device_and_does_not_change_the_numbers():
+    assert train.resolve_eval_batch(torch.device("cpu")) == train.EVAL_BATCH["cpu"] == 256
+    assert train.resolve_eval_batch(torch.device("cuda")) == train.EVAL_BATCH_OTHER == 1000
+    assert train.resolve_eval_batch(torch.device("cpu"), 77) == 77
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="eval batch_size="):
+            train.resolve_eval_batch(torch.device("cpu"), bad)
+    test = toy_split(600, seed=3, train=False)
+    model = small_model()
+    ref = evaluate(model, test, batch_size=600, precision="fp32")
+    for bs in (None, 7, 256):  # batches of every size, the last one ragged
+        loss, acc = evaluate(model, test, batch_size=bs, precision="fp32")
+        assert acc == ref[1] and loss == pytest.approx(ref[0], rel=1e-5)
+    with pytest.raises(ValueError, match="eval batch_size="):
+        fit(model, test, test, 0.1, iterations=1, batch_size=8, eval_batch_size=0, progress=False)
 
 
 # --------------------------------------------------------------------------- precise BN

@@ -373,7 +373,7 @@ def run_one(spec: dict, profile: str, device: str = "auto", store: Store | None 
             return fit(model, train_src, val_src, sched, momentum=spec["momentum"], iterations=spec["iterations"],
                        batch_size=spec["batch_size"], weight_decay=spec["weight_decay"], nesterov=spec["nesterov"],
                        sgd=spec["sgd"], precision=spec["precision"], bn_momentum=spec["bn_momentum"],
-                       eval_every=spec["eval_every"], eval_batch_size=250 if big else 1000, seed=spec["seed"],
+                       eval_every=spec["eval_every"], eval_batch_size=250 if big else None, seed=spec["seed"],
                        flip=spec["flip"], device=experiments._device(device), progress=progress,
                        desc=f"{LABELS[_policy(spec)]} ({profile})", checkpoint=checkpoint,
                        checkpoint_every=steps_per_epoch(spec) if big else max(100, spec["iterations"] // 10))
