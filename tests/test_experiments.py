@@ -153,7 +153,12 @@ def test_ladder_spec_is_the_headline_pair_shortened():
         assert E.ladder_spec("paper", policy) == E.make_spec("paper", policy)
     # same 1 : 8 ratio as the headline pair
     assert E.ladder_spec("laptop", "pc_lr")["iterations"] == 8 * E.ladder_spec("laptop", "one_cycle")["iterations"]
-    assert E.ladder_spec("laptop", "pc_lr")["schedule"]["milestones"] == [1600, 2240]
+    assert E.ladder_spec("laptop", "pc_lr")["schedule"]["milestones"] == [1200, 1680]
+    # laptop ladders evaluate LADDER_EVALS times per run, also at a relative length
+    for kw in ({}, dict(iterations=500)):
+        lad = E.ladder_spec("laptop", "one_cycle", **kw)
+        assert lad["iterations"] // lad["eval_every"] == E.LADDER_EVALS["laptop"] == 8
+    assert E.ladder_spec("laptop", "one_cycle", eval_every=7)["eval_every"] == 7
     assert E.ladder_spec("laptop", "pc_lr", train_size=2000, seed=3)["train_size"] == 2000
     with pytest.raises(ValueError, match="iterations"):
         E.ladder_spec("laptop", "pc_lr", iterations=0)

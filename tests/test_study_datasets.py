@@ -128,19 +128,21 @@ def test_laptop_lenet_rows_scale_the_paper_rows():
         assert s["model"] == "lenet5" and s["model_kwargs"] == {} and s["batch_size"] == 512
         assert s["dataset"] == "fashion-mnist" and s["train_size"] == 10_000 and s["weight_decay"] == 5e-4
         assert s["flip"] is False and [sp["seed"] for sp in r.specs] == [0, 1, 2]
-    # 0.4 x the paper's 85 / 12 epochs (stepsize 5) of the 10k subset at batch 512
-    assert base.iterations == math.floor(85 * 0.4 * 10_000 / 512) == 664
-    assert one.iterations == 93 and one.specs[0]["schedule"]["step_size"] == math.floor(5 * 0.4 * 10_000 / 512)
+    # the ladders' fraction (0.3) x the paper's 85 / 12 epochs (stepsize 5) of the 10k subset at batch 512
+    assert ds.LENET_FRACTION["laptop"] == ex.LADDER_FRACTION["laptop"] == 0.3
+    assert base.iterations == math.floor(85 * 0.3 * 10_000 / 512) == 498
+    assert one.iterations == 70 and one.specs[0]["schedule"]["step_size"] == math.floor(5 * 0.3 * 10_000 / 512)
     assert base.epochs / one.epochs == pytest.approx(85 / 12, rel=0.02)
     # the baseline is evaluated exactly at 1cycle's budget
     assert one.iterations % base.specs[0]["eval_every"] == 0
     # inv decays by the paper's factor over the shorter run; 1cycle: paper's base and CM, our peak
     inv = ex.build_schedule(base.specs[0]["schedule"])
-    assert inv.lr(664) == pytest.approx(0.01 * (1 + 1e-4 * 9960) ** -0.75, rel=1e-6)
+    assert inv.lr(498) == pytest.approx(0.01 * (1 + 1e-4 * 9960) ** -0.75, rel=1e-6)
     assert base.specs[0]["momentum"] == 0.9 and one.specs[0]["momentum"] is None
     oc = ex.build_schedule(one.specs[0]["schedule"])
-    assert oc.lr(0) == 0.01 and oc.lr(39) == pytest.approx(ds.LENET_MAX_LR["laptop"]) == pytest.approx(0.05)
-    assert oc.momentum(0) == 0.95 and oc.momentum(39) == pytest.approx(0.8)
+    peak = one.specs[0]["schedule"]["step_size"]
+    assert oc.lr(0) == 0.01 and oc.lr(peak) == pytest.approx(ds.LENET_MAX_LR["laptop"]) == pytest.approx(0.05)
+    assert oc.momentum(0) == 0.95 and oc.momentum(peak) == pytest.approx(0.8)
     assert (base.claim, one.claim) == ds.paper_pair("mnist_lenet")
     # knobs
     alt = ds.rows("laptop", groups=["fmnist_lenet5"], lenet_fraction=1.0, lenet_max_lr=0.1)

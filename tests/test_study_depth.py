@@ -37,7 +37,7 @@ def test_specs_are_the_shared_ladder_specs():
     # chapter 3's headline pair (so both are computed once per book build)
     lap = dp.specs("laptop")[8]
     assert lap["pc_lr"][0] == ex.ladder_spec("laptop", "pc_lr", seed=0)
-    assert [s["iterations"] for s in (lap["one_cycle"][0], lap["pc_lr"][0])] == [320, 2560]
+    assert [s["iterations"] for s in (lap["one_cycle"][0], lap["pc_lr"][0])] == [240, 1920]
     pap = dp.specs("paper")[56]
     assert pap["one_cycle"] == [ex.make_spec("paper", "one_cycle", seed=s) for s in (0, 1, 2)]
     assert pap["pc_lr"][0] == ex.make_spec("paper", "pc_lr", seed=0)

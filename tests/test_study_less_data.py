@@ -41,7 +41,7 @@ def test_largest_size_is_the_shared_ladder_pair_and_the_others_only_change_train
                 for a, b in zip(got[n][policy], got[sizes[0]][policy]):
                     assert {k for k in a if a[k] != b[k]} == {"train_size"} and a["train_size"] == n
     lap = ld.specs("laptop")
-    assert lap[10_000]["one_cycle"][0]["iterations"] == 320 and lap[10_000]["pc_lr"][0]["iterations"] == 2560
+    assert lap[10_000]["one_cycle"][0]["iterations"] == 240 and lap[10_000]["pc_lr"][0]["iterations"] == 1920
     assert ld.full_size("laptop") == 10_000 and ld.ladder_is_shortened("laptop")
     assert not ld.ladder_is_shortened("paper")
 

@@ -199,3 +199,12 @@ def test_bn_statistics_rows_compare_moving_averages_with_precise_bn():
     text = oc.bn_statistics_text(rows)
     assert "PC-LR at 2,000 images" in text and "49.70 %" in text and "+35.50" in text and "1 of 2" in text
     assert "nothing to compare" in oc.bn_statistics_text([])
+
+
+def test_ladder_evaluation_texts_follow_the_profile():
+    how, why = oc.ladder_evaluation_texts("laptop")
+    assert "recomputed from 2,000 training images" in how and "both policies" in how
+    assert "last stage is only 240 iterations" in why      # 1,920 - 1,680: the laptop ladder's
+    assert "49.7 %" in why and "85.2 %" in why and "2,560" in why  # the measured example, dated
+    how, why = oc.ladder_evaluation_texts("paper")
+    assert "moving averages, as in the paper" in how and "paper's length" in why

@@ -24,7 +24,7 @@ authors did).
 
 Every run is ``experiments.ladder_spec(profile, "one_cycle", batch_size=b, seed=s, ...)``. At
 the profile's own batch (laptop 128, paper 1000) with the defaults it *is* the shared ladder
-1cycle run of part 2 (laptop: ResNet-8 w16, Fashion-MNIST 10k, 320 iterations; paper: the
+1cycle run of part 2 (laptop: ResNet-8 w16, Fashion-MNIST 10k, 240 iterations; paper: the
 headline 10k-iteration run), so that point costs nothing once chapters 6, 7 or 9 ran it.
 Train accuracy comes from ``History.train_acc``: measured by ``train.fit`` at the end of the run
 on the first 10,000 training images, without augmentation, BatchNorm in eval mode.
@@ -65,22 +65,19 @@ NOTEBOOK = "chapters/08_batch_size.ipynb"
 HOLDS = ("iterations", "epochs")
 LR_SCALINGS = ("none", "linear", "sqrt")
 
-#: Per profile: the total batch sizes, what is held fixed across them, the LR scaling, and
-#: the test evaluations per run of the batch sizes other than the profile's (None: as the
-#: ladder run, ``experiments.EVALS_PER_RUN``; the profile's batch is always the shared ladder
-#: run). Paper: the authors' Fig. 5 batches (FACTS §2 [D]) at their design (same solver, 10k
-#: iterations). Laptop: 8 evaluations instead of 16 -- each costs ~1 s on a 2-core CPU, as much
-#: as ~40 training iterations at batch 128 -- keep the new compute near 3.5 minutes.
+#: Per profile: the total batch sizes, what is held fixed across them, and the LR scaling.
+#: Every run evaluates as often as the ladder runs (``experiments.LADDER_EVALS``). Paper: the
+#: authors' Fig. 5 batches (FACTS §2 [D]) at their design (same solver, 10k iterations).
 CONFIG: dict = {
-    "smoke": dict(batch_sizes=[25, 50, 100], hold="iterations", lr_scaling="none", evals=None),
-    "laptop": dict(batch_sizes=[64, 128, 256, 512], hold="iterations", lr_scaling="none", evals=8),
-    "paper": dict(batch_sizes=[256, 512, 1000, 1536], hold="iterations", lr_scaling="none", evals=None),
+    "smoke": dict(batch_sizes=[25, 50, 100], hold="iterations", lr_scaling="none"),
+    "laptop": dict(batch_sizes=[64, 128, 256, 512], hold="iterations", lr_scaling="none"),
+    "paper": dict(batch_sizes=[256, 512, 1000, 1536], hold="iterations", lr_scaling="none"),
 }
 
-#: Seeds when the notebook's SEEDS is None. Laptop, estimated from the reference rates
-#: (batch 64 / 128 / 256 / 512 at ~25 / 45 / 90 / 125 ms per iteration, ~1.2 s per evaluation):
-#: 3 new batch sizes x 320 iterations x 2 seeds ~ 3.5 minutes of new compute, plus the two
-#: shared batch-128 ladder runs (~30 s each) if no other chapter computed them.
+#: Seeds when the notebook's SEEDS is None. Laptop, from the reference rates (batch 64 / 128 /
+#: 256 / 512 at ~25 / 45 / 90 / 190 ms per iteration, ~1 s per evaluation): 3 new batch sizes x
+#: 240 iterations x 2 seeds ~ 3 minutes of new compute, plus the two shared batch-128 ladder
+#: runs (~20 s each) if no other chapter computed them.
 DEFAULT_SEEDS: dict = {"smoke": [0], "laptop": [0, 1], "paper": [0, 1, 2]}
 
 TREND_WORDS = ("rises", "falls", "flat within noise", "mixed", "undetermined")
@@ -147,8 +144,7 @@ def batch_spec(profile: str | None, batch_size: int, seed: int = 0, *, hold: str
     ``hold="iterations"``: same iterations and schedule as the ladder run (the authors' design);
     ``hold="epochs"``: iterations = ladder iterations × b0 / ``batch_size`` (rounded), schedule
     stretched alike. ``lr_scaling`` multiplies the LR values by :func:`lr_factor`. Evaluations:
-    :data:`CONFIG`'s ``evals`` per run (None: the ladder run's). At the
-    profile's batch ``b0`` the spec equals ``experiments.ladder_spec(profile, "one_cycle",
+    ``experiments.LADDER_EVALS`` per run, as the ladder run. At the profile's batch ``b0`` the spec equals ``experiments.ladder_spec(profile, "one_cycle",
     seed=seed)`` whatever ``hold`` and ``lr_scaling`` say.
     """
     profile = experiments.resolve_profile(profile)
@@ -165,13 +161,9 @@ def batch_spec(profile: str | None, batch_size: int, seed: int = 0, *, hold: str
     if batch_size == b0:
         return ref
     overrides: dict = dict(batch_size=batch_size, seed=seed)
-    n = ref["iterations"]
     if hold == "epochs":
-        n = overrides["iterations"] = max(1, round(ref["iterations"] * b0 / batch_size))
-        # (ladder_spec stretches the schedule to an iterations override)
-    evals = CONFIG[profile]["evals"]
-    if evals is not None:
-        overrides["eval_every"] = max(1, n // evals)
+        overrides["iterations"] = max(1, round(ref["iterations"] * b0 / batch_size))
+        # (ladder_spec stretches the schedule and the evaluation grid to an iterations override)
     spec = experiments.ladder_spec(profile, "one_cycle", **overrides)
     factor = lr_factor(batch_size, b0, lr_scaling)
     if factor != 1.0:

@@ -8,7 +8,7 @@ The question (Super-Convergence Fig. 4b; FACTS §2 "Depth"): the paper trained i
 Runs: at every depth ``d`` the part-2 ladder pair ``experiments.ladder_spec(profile, "one_cycle" |
 "pc_lr", model=f"resnet{d}", seed=s)`` -- everything else (data, width, batch, schedules) is the
 profile's. The profile's own depth therefore *is* the shared ladder pair of chapters 6, 8 and 9
-(laptop: ResNet-8, 1cycle 320 vs PC-LR 2,560 iterations, the headline pair shortened to 0.4); at
+(laptop: ResNet-8, 1cycle 240 vs PC-LR 1,920 iterations, the headline pair shortened to 0.3); at
 the paper profile ResNet-56 is chapter 3's headline pair itself. Smoke shortens both runs further
 (:data:`SMOKE_ITERATIONS`) so that two depths fit its 30-second budget.
 
@@ -61,7 +61,7 @@ DEFAULT_DEPTHS: dict = {"smoke": [8, 14], "laptop": [8, 14], "paper": [20, 56, 1
 PAPER_DEPTHS = (20, 56, 110)
 
 #: Seeds per profile and policy. PC-LR is the expensive run (8x longer) and the authors ran one
-#: per depth; at the laptop profile ResNet-14 adds 2 x 320 + 2,560 iterations (~5 minutes).
+#: per depth; at the laptop profile ResNet-14 adds 2 x 240 + 1,920 iterations (~4 minutes).
 DEFAULT_SEEDS: dict = {
     "smoke": {"one_cycle": [0], "pc_lr": [0]},
     "laptop": {"one_cycle": [0, 1], "pc_lr": [0]},
