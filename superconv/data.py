@@ -69,10 +69,18 @@ import torch.nn.functional as F
 import torchvision.datasets as tvd
 
 DATASETS = ("cifar10", "cifar100", "mnist", "fashion-mnist")
+# What is known of each dataset without reading it: its name in prose, split sizes, classes and
+# image channels (studies validate parameters and write captions from these before loading).
+TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+TRAIN_SPLIT_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "mnist": 60_000, "fashion-mnist": 60_000}
+TEST_SPLIT_SIZES = {"cifar10": 10_000, "cifar100": 10_000, "mnist": 10_000, "fashion-mnist": 10_000}
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "mnist": 10, "fashion-mnist": 10}
+CHANNELS = {"cifar10": 3, "cifar100": 3, "mnist": 1, "fashion-mnist": 1}
 _TORCHVISION = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST}
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
-__all__ = ["DATASETS", "DatasetNotFoundError", "DatasetCorruptError", "Split", "load", "user_cache_dir",
+__all__ = ["DATASETS", "TITLES", "TRAIN_SPLIT_SIZES", "TEST_SPLIT_SIZES", "NUM_CLASSES", "CHANNELS", "title",
+           "DatasetNotFoundError", "DatasetCorruptError", "Split", "load", "user_cache_dir",
            "known_md5s", "register_checksums", "balanced_subset", "holdout", "Batches", "eval_batches"]
 
 
@@ -82,6 +90,11 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class DatasetCorruptError(ValueError):
     """The dataset's files are present but unreadable or not the originals (md5 mismatch)."""
+
+
+def title(name: str) -> str:
+    """A dataset's name in prose (``"fashion-mnist"`` -> ``"Fashion-MNIST"``; others unchanged)."""
+    return TITLES.get(name, name)
 
 
 # ----------------------------------------------------------------------------- validation

@@ -203,6 +203,21 @@ def scale_schedule(schedule: dict, factor: float) -> dict:
     return s
 
 
+def train_images(spec: dict) -> int:
+    """Training images a spec trains on: its ``train_size``, or (None) the whole train split."""
+    return spec["train_size"] if spec["train_size"] is not None else data.TRAIN_SPLIT_SIZES[spec["dataset"]]
+
+
+def test_images(spec: dict) -> int:
+    """Test images a spec's accuracy is measured on: its ``test_size``, or the whole test split."""
+    return spec["test_size"] if spec["test_size"] is not None else data.TEST_SPLIT_SIZES[spec["dataset"]]
+
+
+def epochs(spec: dict) -> float:
+    """Passes over its training set that a run makes (iterations x batch / training images)."""
+    return spec["iterations"] * spec["batch_size"] / train_images(spec)
+
+
 # --------------------------------------------------------------------------- building
 
 def build_schedule(spec: dict) -> schedules.Schedule:

@@ -58,7 +58,7 @@ import numpy as np
 from .. import experiments, paper, scorecard
 from ..results import Store
 from ..train import History
-from .regularization import TRAIN_SPLIT_SIZE, epochs, model_data_text, n_test_images, sampling_std
+from .regularization import epochs, model_data_text, n_test_images, sampling_std
 
 CLAIM_ID = "sc.batch_size"
 NOTEBOOK = "chapters/08_batch_size.ipynb"
@@ -115,9 +115,7 @@ def _check_choice(name: str, value: str, allowed: Sequence[str]) -> str:
     return value
 
 
-def train_size(spec: dict) -> int:
-    """Training images of a spec (its ``train_size`` or the dataset's whole train split)."""
-    return spec["train_size"] if spec["train_size"] is not None else TRAIN_SPLIT_SIZE[spec["dataset"]]
+train_size = experiments.train_images  # training images of a spec
 
 
 def lr_factor(batch_size: int, reference: int, lr_scaling: str) -> float:

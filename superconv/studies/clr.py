@@ -38,7 +38,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from .. import experiments, schedules
+from .. import data, experiments, schedules
 from ..results import Store
 from ..train import History
 
@@ -159,28 +159,22 @@ def specs(profile: str | None, seeds: Sequence[int], policies: Iterable[str] | N
     return {p: [spec(p, cfg, s) for s in seeds] for p in ("fixed",) + check_policies(policies)}
 
 
-DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10",
-                 "cifar100": "CIFAR-100"}
-
-
 def setup_text(cfg: dict) -> str:
     """The runs' data and model in words, for captions: ``"Fashion-MNIST (10,000 train images,
     full test split), resnet8 width 16, batch 128, SGD momentum 0.9, WD 0.0001"``."""
     s = spec("fixed", cfg, 0)
-    data = DATASET_NAMES.get(s["dataset"], s["dataset"])
+    dataset = data.title(s["dataset"])
     train = "all train images" if s["train_size"] is None else f"{s['train_size']:,} train images"
     test = "full test split" if s["test_size"] is None else f"{s['test_size']:,} test images"
     width = s["model_kwargs"].get("width")
     model = s["model"] + (f" width {width}" if width else "")
-    return (f"{data} ({train}, {test}), {model}, batch {s['batch_size']}, SGD momentum {MOMENTUM:g}, "
+    return (f"{dataset} ({train}, {test}), {model}, batch {s['batch_size']}, SGD momentum {MOMENTUM:g}, "
             f"WD {s['weight_decay']:g}")
 
 
 def iterations_per_epoch(cfg: dict) -> float:
     s = spec("fixed", cfg, 0)
-    n = s["train_size"] if s["train_size"] is not None else {"cifar10": 50_000, "cifar100": 50_000,
-                                                            "mnist": 60_000, "fashion-mnist": 60_000}[s["dataset"]]
-    return n / s["batch_size"]
+    return experiments.train_images(s) / s["batch_size"]
 
 
 # --------------------------------------------------------------------------- summaries

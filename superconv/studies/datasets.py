@@ -64,7 +64,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import experiments, models, paper, scorecard
+from .. import data, experiments, models, paper, scorecard
 from ..results import Store
 from ..train import History
 from .one_cycle import format_acc, speedup
@@ -79,7 +79,6 @@ DENSENET = models.PAPER_DENSENET
 DENSENET_KWARGS: dict = dict(models.PAPER_DENSENET_KWARGS)
 
 PAPER_BATCH = 512                # total batch of every row of the table (FACTS §3)
-TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "mnist": 60_000, "fashion-mnist": 60_000}
 
 #: Groups of runs per profile (see the module docstring).
 GROUPS = {
@@ -148,9 +147,6 @@ PAIR_RULE = (f"reproduced if 1cycle's mean final test accuracy ≥ the baseline'
 ROW_RULE = (f"paper profile (the row's own data, net and schedule): reproduced if our mean is within "
             f"{ROW_TOLERANCE:g} point of the paper's, partly if within {ROW_PARTLY:g}, else not reproduced")
 
-_DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-                  "mnist": "MNIST"}
-
 
 # --------------------------------------------------------------------------- small helpers
 
@@ -167,8 +163,7 @@ def epochs_of(iterations: int, spec: dict) -> float:
     return iterations * spec["batch_size"] / train_size(spec)
 
 
-def train_size(spec: dict) -> int:
-    return spec["train_size"] if spec["train_size"] is not None else TRAIN_SIZES[spec["dataset"]]
+train_size = experiments.train_images  # training images of a spec
 
 
 def _range(v: Any) -> tuple:
@@ -208,7 +203,7 @@ def paper_rows(group: str | None = None) -> list:
             continue
         c = f.context
         setup = net_setup(g)
-        n = TRAIN_SIZES[setup["dataset"]]
+        n = data.TRAIN_SPLIT_SIZES[setup["dataset"]]
         r = dict(group=g, row=row, key=f.key, policy=c["policy"], lr=_range(c["lr"]),
                  lr_ss_epochs=c["lr_stepsize_epochs"], momentum=_range(c["momentum"]),
                  cm_ss_epochs=c["cm_stepsize_epochs"], weight_decay=c["weight_decay"],
@@ -282,7 +277,7 @@ def paper_config_table():
             "LR stepsize": f"{r['lr_ss_epochs']} ep = {r['step_size']:,} it" if one else "—",
             "CM": f"{_g(mhi)}–{_g(mlo)} / {r['cm_ss_epochs']} ep" if one else f"{_g(mhi)}",
             "WD": _g(r["weight_decay"]), "epochs": r["epochs"], "iterations": f"{r['iterations']:,}",
-            "model": r["model"], "data": f"{_DATASET_NAMES[r['dataset']]} {r['train_size']:,}",
+            "model": r["model"], "data": f"{data.title(r['dataset'])} {r['train_size']:,}",
             "paper acc.": paper.cite(r["key"], source=False), "key": r["key"]})
     return pd.DataFrame(recs)
 
@@ -665,7 +660,7 @@ def describe_group(study_rows: Sequence[Row], group: str) -> str:
     if width and s["model"].startswith("resnet"):
         model += f" w{width}"
     size = f"{train_size(s):,} train images"
-    return f"{_DATASET_NAMES.get(s['dataset'], s['dataset'])} ({size}), {model}, batch {s['batch_size']}"
+    return f"{data.title(s['dataset'])} ({size}), {model}, batch {s['batch_size']}"
 
 
 def time_text(sp: dict | None) -> str:
@@ -779,7 +774,7 @@ def _pair_finding(study: Study | None, group: str, cid: str, profile: str, comma
                              f"{detail} {pair['verdict']['sentence']}; {time_text(pair['speedup'])}.")
 
 
-__all__ = ["NOTEBOOK", "WIDE_RESNET", "DENSENET", "DENSENET_KWARGS", "PAPER_BATCH", "TRAIN_SIZES", "GROUPS",
+__all__ = ["NOTEBOOK", "WIDE_RESNET", "DENSENET", "DENSENET_KWARGS", "PAPER_BATCH", "GROUPS",
            "ALL_GROUPS", "TABLE_GROUPS", "GROUP_TITLES", "DEFAULT_SEEDS", "LENET", "LENET_FRACTION", "ANALOGS",
            "ANALOG_GROUP", "LENET_EVIDENCE", "ACC_TOLERANCE", "ROW_TOLERANCE", "ROW_PARTLY", "ASSUMPTIONS", "PAIR_RULE", "ROW_RULE",
            "LENET_MAX_LR", "summarize", "acc_text", "iterations_for", "epochs_of", "train_size", "net_setup", "paper_rows", "paper_pair", "schedule_of",

@@ -44,10 +44,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import experiments, models, paper
+from .. import data, experiments, models, paper
 from ..results import Store
 from ..scorecard import Finding, not_run
-from . import one_cycle
+from . import ladder, one_cycle
 
 POLICIES = one_cycle.POLICIES
 LABELS = one_cycle.LABELS
@@ -78,12 +78,7 @@ CLAIMS = {"sc.depth.resnet20": ("shallowest", 20), "sc.depth.resnet110": ("deepe
 
 NOISE_FLOOR = 0.5  # points: the smallest difference the verdicts treat as more than noise
 
-# Input channels and classes of each dataset, to build a model without loading data.
-CHANNELS = {"fashion-mnist": 1, "mnist": 1, "cifar10": 3, "cifar100": 3}
-NUM_CLASSES = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100}
-TRAIN_SPLIT = {"fashion-mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000}
-_DATASETS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-             "mnist": "MNIST"}
+CHANNELS = data.CHANNELS  # input channels of each dataset, to build a model without loading data
 
 DEPTH_RULE = (f"reproduced if 1cycle's mean final test accuracy exceeds PC-LR's by more than the "
               f"noise (the larger of {NOISE_FLOOR:g} points and the root-sum-square of the two "
@@ -165,10 +160,7 @@ def ladder_is_shortened(profile: str | None) -> bool:
     return spec(profile, "pc_lr", 8)["iterations"] < experiments.make_spec(profile, "pc_lr")["iterations"]
 
 
-def epochs(spec_: dict) -> float:
-    """How many passes over its training set a run makes (iterations x batch / train size)."""
-    n = spec_["train_size"] if spec_["train_size"] is not None else TRAIN_SPLIT[spec_["dataset"]]
-    return spec_["iterations"] * spec_["batch_size"] / n
+epochs = experiments.epochs  # passes over its training set that a run makes
 
 
 def describe_setup(profile: str | None, depths: Sequence[int] | None = None) -> str:
@@ -180,7 +172,7 @@ def describe_setup(profile: str | None, depths: Sequence[int] | None = None) -> 
     test = f"{s['test_size']:,} test images" if s["test_size"] else "full test split"
     width = s["model_kwargs"].get("width", 16)
     nets = "/".join(map(str, depths))
-    return (f"{_DATASETS.get(s['dataset'], s['dataset'])} ({size}, {test}), ResNet-{nets} "
+    return (f"{data.title(s['dataset'])} ({size}, {test}), ResNet-{nets} "
             f"(width {width}), batch {s['batch_size']}, WD {s['weight_decay']:g}; "
             f"1cycle {s['iterations']:,} vs PC-LR {pc['iterations']:,} iterations")
 
@@ -193,7 +185,7 @@ def parameter_counts(profile: str | None, depths: Sequence[int] | None = None) -
     profile = experiments.resolve_profile(profile)
     depths = default_depths(profile) if depths is None else list(depths)
     s = spec(profile, "one_cycle", depths[0])
-    kw = dict(s["model_kwargs"], in_channels=CHANNELS[s["dataset"]], num_classes=NUM_CLASSES[s["dataset"]])
+    kw = dict(s["model_kwargs"], in_channels=data.CHANNELS[s["dataset"]], num_classes=data.NUM_CLASSES[s["dataset"]])
     rows = []
     for d in sorted(set(depths) | set(PAPER_DEPTHS)):
         here = models.build(f"resnet{d}", **kw)
@@ -226,16 +218,10 @@ def trend_verdict(points: dict, floor: float = NOISE_FLOOR) -> dict:
     if len(full) < 2:
         raise ValueError("trend_verdict needs complete points at two depths at least")
     shallow, deep = min(full), max(full)
-    gs, gd = full[shallow]["gain"], full[deep]["gain"]
-    excess = gs - gd
-    sds = [one_cycle.seed_std(full[d]["summary"][p]) for d in (shallow, deep) for p in POLICIES]
-    threshold = max(floor, math.sqrt(sum(x * x for x in sds)))
-    word = one_cycle.excess_verdict(excess, threshold)
-    order = sorted(full)
-    steps = [full[a]["gain"] - full[b]["gain"] for a, b in zip(order, order[1:])]
-    return dict(verdict=word, shallowest=shallow, deepest=deep, gain_shallowest=gs, gain_deepest=gd,
-                excess=excess, threshold=threshold, decreases=sum(x > 0 for x in steps),
-                steps=len(steps), rule=TREND_RULE)
+    e = ladder.end_to_end(full, shallow, deep, "gain", floor)
+    return dict(verdict=e["verdict"], shallowest=shallow, deepest=deep, gain_shallowest=full[shallow]["gain"],
+                gain_deepest=full[deep]["gain"], excess=e["difference"], threshold=e["threshold"],
+                decreases=e["toward"], steps=e["steps"], rule=TREND_RULE)
 
 
 def paper_trend() -> dict:
@@ -249,26 +235,19 @@ def paper_trend() -> dict:
 def trend_sentence(trend: dict) -> str:
     """The trend verdict in words, for the prose."""
     x = trend["excess"]
-    how = ("more than" if trend["verdict"] == "reproduced" else
-           "by no more than" if trend["verdict"] == "partly reproduced" else "")
     change = (f"was {x:.2f} points larger at the shallower net" if x > 0 else
               f"was {abs(x):.2f} points smaller at the shallower net" if x < 0 else
               "was the same at both depths")
-    tail = (f", {how} the noise threshold of {trend['threshold']:.2f} points" if how else
-            f" (noise threshold {trend['threshold']:.2f} points)")
     return (f"the gain (1cycle − PC-LR) went from {trend['gain_shallowest']:+.2f} points at "
             f"ResNet-{trend['shallowest']} to {trend['gain_deepest']:+.2f} at ResNet-{trend['deepest']}: "
-            f"it {change}{tail}")
+            f"it {change}{ladder.noise_clause(trend)}")
 
 
 # --------------------------------------------------------------------------- the study
 
 def make_point(depth: int, specs_: dict, hists: dict) -> dict:
     """Summaries, gain, speed-up and verdict of one depth (policies without runs left out)."""
-    out = dict(depth=depth, **one_cycle.pair_point(specs_, hists, depth_verdict))
-    if out["complete"]:
-        out["gain"] = out["verdict"]["gain"]
-    return out
+    return ladder.make_point("depth", depth, specs_, hists, depth_verdict, "gain")
 
 
 @dataclass
@@ -313,10 +292,7 @@ def run_study(profile: str | None, device: str = "auto", depths: Sequence[int] |
     before any training. Shallow (cheap) depths run first, 1cycle before PC-LR."""
     profile = experiments.resolve_profile(profile)
     spec_map = specs(profile, depths, seeds, pc_seeds)
-    store = store or Store()
-    hist_map = {d: {p: [experiments.run(s, profile, device=device, store=store, progress=progress)
-                        for s in spec_map[d][p]] for p in POLICIES} for d in spec_map}
-    return _assemble(profile, spec_map, hist_map)
+    return _assemble(profile, spec_map, ladder.train_map(spec_map, profile, device, store, progress))
 
 
 def run_point(profile: str | None, depth: int, device: str = "auto", seeds: Sequence[int] | None = None,
@@ -328,9 +304,7 @@ def run_point(profile: str | None, depth: int, device: str = "auto", seeds: Sequ
     check_depths([depth, depth + 6], "depth")  # one depth: 6n+2, n >= 1
     sp = {p: [spec(profile, p, depth, s, **overrides) for s in _seeds(profile, p, ch)]
           for p, ch in (("one_cycle", seeds), ("pc_lr", pc_seeds))}
-    store = store or Store()
-    hists = {p: [experiments.run(s, profile, device=device, store=store, progress=progress) for s in sp[p]]
-             for p in POLICIES}
+    hists = ladder.train_map({depth: sp}, profile, device, store, progress)[depth]
     return dict(make_point(depth, sp, hists), histories=hists, specs=sp)
 
 
@@ -339,26 +313,18 @@ def stored(profile: str = "paper", store: Store | None = None, depths: Sequence[
     """The study's results already in the store for ``profile`` (nothing is trained), or None.
     Seeds and depths without a stored record are left out."""
     profile = experiments.resolve_profile(profile)
-    store = store or Store()
-    spec_map = specs(profile, depths, seeds, pc_seeds)
-    found, hist_map = {}, {}
-    for d, by_policy in spec_map.items():
-        found[d], hist_map[d] = {}, {}
-        for p, ss in by_policy.items():
-            found[d][p], hist_map[d][p] = experiments.stored_runs(ss, profile, store)
-    if not any(h for by in hist_map.values() for h in by.values()):
+    got = ladder.stored_map(specs(profile, depths, seeds, pc_seeds), profile, store)
+    if got is None:
         return None
+    found, hist_map, hardware = got
     study = _assemble(profile, found, hist_map)
-    study.notes.append("hardware: " + experiments.device_names(
-        h for by in hist_map.values() for hs in by.values() for h in hs))
+    study.notes.append(hardware)
     return study
 
 
 def command(profile: str | None = "paper", notebook: str = NOTEBOOK) -> str:
     """The papermill command that computes ``profile``'s runs (on a GPU for paper)."""
-    profile = experiments.resolve_profile(profile)
-    extra = " -p DEVICE cuda" if profile == "paper" else ""
-    return f"papermill {notebook} out.ipynb -p PROFILE {profile}{extra}"
+    return ladder.command(profile, notebook)
 
 
 def run_command(notebook: str = NOTEBOOK) -> str:
@@ -370,18 +336,10 @@ def run_command(notebook: str = NOTEBOOK) -> str:
 
 def point_text(point: dict) -> str:
     """``"1cycle 88.12 ± 0.21 % (n=2) vs PC-LR 89.03 ± 0.00 % (n=1): −0.91 points"``."""
-    s = point["summary"]
-    return (f"1cycle {one_cycle.format_acc(s['one_cycle'])} vs PC-LR {one_cycle.format_acc(s['pc_lr'])}: "
-            f"{point['gain']:+.2f} points")
+    return ladder.pair_text(point, "gain")
 
 
-def speedup_text(sp: dict) -> str:
-    """Time to PC-LR's final accuracy in words (never a non-finite number)."""
-    if sp["iteration_ratio"] is None:
-        return "1cycle did not reach PC-LR's final accuracy within its run"
-    t = "" if sp["time_ratio"] is None else f", {sp['time_ratio']:.1f}× less training time"
-    return (f"1cycle reached PC-LR's final accuracy after {sp['fast_iterations']:,} iterations, "
-            f"{sp['iteration_ratio']:.1f}× fewer{t}")
+speedup_text = ladder.speedup_text
 
 
 def claim_depths(profile: str | None, depths: Sequence[int] | None = None) -> dict:
@@ -408,8 +366,7 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     study = stored(profile, store=store)
     cmd = command(profile)
     setup = describe_setup(profile)
-    short = (f"; ladder runs shortened to {experiments.LADDER_FRACTION[profile]:g} of the headline "
-             "pair (same 1:8 ratio)" if ladder_is_shortened(profile) and profile != "smoke" else "")
+    short = ladder.shortened_note(profile)
     trend = ""
     if study is not None and study.trend is not None:
         trend = f"; trend ({study.trend['verdict']}): {trend_sentence(study.trend)}"

@@ -103,9 +103,6 @@ OVERRIDABLE = ("base_lr", "max_lr", "ramp", "iterations", "momentum", "every", "
                "probe_at", "probe_size", "probe_iters", "probe_tol", "report_until", "evals",
                "batch_size", "precision", "weight_decay")
 
-_DATASETS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-             "mnist": "MNIST"}
-
 
 # --------------------------------------------------------------------------- configs
 
@@ -514,7 +511,7 @@ def describe(spec: dict) -> str:
     name = {"resnet8": "ResNet-8", "resnet20": "ResNet-20", "resnet56": "ResNet-56",
             "resnet110": "ResNet-110"}.get(spec["model"], spec["model"])
     model = name + (f" w{width}" if width and not (spec["model"] == "resnet56" and width == 16) else "")
-    dataset = _DATASETS.get(spec["dataset"], spec["dataset"])
+    dataset = data.title(spec["dataset"])
     size = f"{spec['train_size']:,}" if spec["train_size"] is not None else "all"
     return f"{model}, {dataset} ({size} train), batch {spec['batch_size']}, {spec['precision']}"
 

@@ -40,17 +40,17 @@ Absolute accuracies are never compared with the paper's (different dataset, mode
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import experiments, paper
+from .. import data, experiments, paper
 from ..results import Store
 from ..scorecard import Finding, not_run
-from . import one_cycle
+from . import ladder, one_cycle
 
 POLICIES = one_cycle.POLICIES
 LABELS = one_cycle.LABELS
+NOTEBOOK = "chapters/06_less_training_data.ipynb"
 
 #: Training-set sizes per profile, largest first. Laptop: the profile's 10k, then 1/2 and 1/5
 #: of it; the paper: Table 1's sizes (50k = all of CIFAR-10's training split).
@@ -69,12 +69,6 @@ DEFAULT_SEEDS: dict = {
 }
 
 NOISE_FLOOR = 0.5  # points: the smallest difference the verdicts treat as more than noise
-
-# Training-split sizes and class counts, to validate sizes before any data is loaded.
-TRAIN_SPLIT = {"fashion-mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000}
-NUM_CLASSES = {"fashion-mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100}
-_DATASETS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-             "mnist": "MNIST"}
 
 SIZE_RULE = (f"reproduced if 1cycle's mean final test accuracy exceeds PC-LR's by more than the "
              f"noise (the larger of {NOISE_FLOOR:g} points and the root-sum-square of the two "
@@ -95,8 +89,7 @@ def base_spec(profile: str | None) -> dict:
 
 def full_size(profile: str | None) -> int:
     """The profile's own training-set size (laptop 10,000; paper 50,000 = all of CIFAR-10)."""
-    s = base_spec(profile)
-    return s["train_size"] if s["train_size"] is not None else TRAIN_SPLIT[s["dataset"]]
+    return experiments.train_images(base_spec(profile))
 
 
 def default_sizes(profile: str | None) -> list:
@@ -115,9 +108,9 @@ def check_sizes(profile: str | None, sizes: Sequence[int], name: str = "TRAIN_SI
     """Sizes sorted largest first, or a ValueError naming ``name`` and what is allowed:
     at least two distinct integers, multiples of the class count, at most the training split."""
     s = base_spec(profile)
-    k, top = NUM_CLASSES[s["dataset"]], TRAIN_SPLIT[s["dataset"]]
+    k, top = data.NUM_CLASSES[s["dataset"]], data.TRAIN_SPLIT_SIZES[s["dataset"]]
     allowed = (f"a list of at least 2 distinct integers, multiples of {k} (class-balanced "
-               f"subsets), between {k} and {top:,} ({_DATASETS.get(s['dataset'], s['dataset'])} "
+               f"subsets), between {k} and {top:,} ({data.title(s['dataset'])} "
                "training split)")
     ok = isinstance(sizes, (list, tuple)) and len(sizes) >= 2 and all(
         isinstance(n, int) and not isinstance(n, bool) and k <= n <= top and n % k == 0 for n in sizes)
@@ -199,7 +192,7 @@ def describe_setup(profile: str | None, subsets: bool = True) -> str:
         model += f" (width {width})"
     test = f"{s['test_size']:,} test images" if s["test_size"] else "full test split"
     sub = "class-balanced train subsets, " if subsets else ""
-    return (f"{_DATASETS.get(s['dataset'], s['dataset'])} ({sub}{test}), "
+    return (f"{data.title(s['dataset'])} ({sub}{test}), "
             f"{model}, batch {s['batch_size']}, WD {s['weight_decay']:g}; "
             f"1cycle {s['iterations']:,} vs PC-LR {pc['iterations']:,} iterations")
 
@@ -220,40 +213,27 @@ def trend_verdict(points: dict, floor: float = NOISE_FLOOR) -> dict:
     if len(full) < 2:
         raise ValueError("trend_verdict needs complete points at two sizes at least")
     big, small = max(full), min(full)
-    gb, gs = full[big]["gap"], full[small]["gap"]
-    growth = gs - gb
-    sds = [one_cycle.seed_std(full[n]["summary"][p]) for n in (big, small) for p in POLICIES]
-    threshold = max(floor, math.sqrt(sum(x * x for x in sds)))
-    word = one_cycle.excess_verdict(growth, threshold)
-    order = sorted(full, reverse=True)
-    steps = [full[b]["gap"] - full[a]["gap"] for a, b in zip(order, order[1:])]
-    return dict(verdict=word, largest=big, smallest=small, gap_largest=gb, gap_smallest=gs,
-                growth=growth, threshold=threshold, increases=sum(d > 0 for d in steps),
-                steps=len(steps), rule=TREND_RULE)
+    e = ladder.end_to_end(full, small, big, "gap", floor)
+    return dict(verdict=e["verdict"], largest=big, smallest=small, gap_largest=full[big]["gap"],
+                gap_smallest=full[small]["gap"], growth=e["difference"], threshold=e["threshold"],
+                increases=e["toward"], steps=e["steps"], rule=TREND_RULE)
 
 
 def trend_sentence(trend: dict) -> str:
     """The trend verdict in words, for the prose."""
     g = trend["growth"]
-    how = ("more than" if trend["verdict"] == "reproduced" else
-           "by no more than" if trend["verdict"] == "partly reproduced" else "")
     change = (f"grew by {g:.2f} points" if g > 0 else f"shrank by {abs(g):.2f} points" if g < 0
               else "did not change")
-    tail = (f", {how} the noise threshold of {trend['threshold']:.2f} points" if how else
-            f" (noise threshold {trend['threshold']:.2f} points)")
     return (f"from {trend['largest']:,} to {trend['smallest']:,} training images the gap "
             f"(1cycle − PC-LR) went from {trend['gap_largest']:+.2f} to {trend['gap_smallest']:+.2f} "
-            f"points: it {change}{tail}")
+            f"points: it {change}{ladder.noise_clause(trend)}")
 
 
 # --------------------------------------------------------------------------- the study
 
 def make_point(n: int, specs_: dict, hists: dict) -> dict:
     """Summaries, gap, speed-up and verdict of one size (policies without runs are left out)."""
-    out = dict(n=n, **one_cycle.pair_point(specs_, hists, size_verdict))
-    if out["complete"]:
-        out["gap"] = out["verdict"]["gap"]
-    return out
+    return ladder.make_point("n", n, specs_, hists, size_verdict, "gap")
 
 
 @dataclass
@@ -295,11 +275,7 @@ def run_study(profile: str | None, device: str = "auto", sizes: Sequence[int] | 
     before any training. Runs go smallest size first (cheap evidence early)."""
     profile = experiments.resolve_profile(profile)
     spec_map = specs(profile, sizes, seeds, pc_seeds)
-    store = store or Store()
-    hist_map = {}
-    for n in sorted(spec_map):
-        hist_map[n] = {p: [experiments.run(s, profile, device=device, store=store, progress=progress)
-                           for s in spec_map[n][p]] for p in POLICIES}
+    hist_map = ladder.train_map(spec_map, profile, device, store, progress, order=sorted(spec_map))
     return _assemble(profile, spec_map, hist_map)
 
 
@@ -308,18 +284,12 @@ def stored(profile: str = "paper", store: Store | None = None, sizes: Sequence[i
     """The study's results already in the store for ``profile`` (nothing is trained), or None.
     Seeds and sizes without a stored record are left out."""
     profile = experiments.resolve_profile(profile)
-    store = store or Store()
-    spec_map = specs(profile, sizes, seeds, pc_seeds)
-    found, hist_map = {}, {}
-    for n, by_policy in spec_map.items():
-        found[n], hist_map[n] = {}, {}
-        for p, ss in by_policy.items():
-            found[n][p], hist_map[n][p] = experiments.stored_runs(ss, profile, store)
-    if not any(h for by in hist_map.values() for h in by.values()):
+    got = ladder.stored_map(specs(profile, sizes, seeds, pc_seeds), profile, store)
+    if got is None:
         return None
+    found, hist_map, hardware = got
     study = _assemble(profile, found, hist_map)
-    study.notes.append("hardware: " + experiments.device_names(
-        h for by in hist_map.values() for hs in by.values() for h in hs))
+    study.notes.append(hardware)
     return study
 
 
@@ -334,33 +304,24 @@ def full_length_pair(profile: str | None, store: Store | None = None) -> dict | 
             "iterations": {p: st.summary[p]["iterations"] for p in POLICIES}}
 
 
-def run_command(notebook: str = "chapters/06_less_training_data.ipynb") -> str:
+def command(profile: str, notebook: str = NOTEBOOK) -> str:
+    """The papermill command that computes ``profile``'s runs (on a GPU for paper)."""
+    return ladder.command(profile, notebook)
+
+
+def run_command(notebook: str = NOTEBOOK) -> str:
     """The papermill command that computes the paper-profile results on a GPU."""
-    return f"papermill {notebook} out.ipynb -p PROFILE paper -p DEVICE cuda"
-
-
-def command(profile: str, notebook: str = "chapters/06_less_training_data.ipynb") -> str:
-    """The papermill command that computes ``profile``'s runs (``run_command`` for paper)."""
-    extra = " -p DEVICE cuda" if profile == "paper" else ""
-    return f"papermill {notebook} out.ipynb -p PROFILE {profile}{extra}"
+    return command("paper", notebook)
 
 
 # --------------------------------------------------------------------------- text
 
 def point_text(point: dict) -> str:
     """``"1cycle 88.12 ± 0.21 % (n=2) vs PC-LR 89.03 ± 0.00 % (n=1): −0.91 points"``."""
-    s = point["summary"]
-    return (f"1cycle {one_cycle.format_acc(s['one_cycle'])} vs PC-LR {one_cycle.format_acc(s['pc_lr'])}: "
-            f"{point['gap']:+.2f} points")
+    return ladder.pair_text(point, "gap")
 
 
-def speedup_text(sp: dict) -> str:
-    """Time to PC-LR's final accuracy in words (never a non-finite number)."""
-    if sp["iteration_ratio"] is None:
-        return "1cycle did not reach PC-LR's final accuracy within its run"
-    t = "" if sp["time_ratio"] is None else f", {sp['time_ratio']:.1f}× less training time"
-    return (f"1cycle reached PC-LR's final accuracy after {sp['fast_iterations']:,} iterations, "
-            f"{sp['iteration_ratio']:.1f}× fewer{t}")
+speedup_text = ladder.speedup_text
 
 
 def full_length_sentence(study: Study, store: Store | None = None) -> str:
@@ -427,10 +388,8 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     study = stored(profile, store=store)
     mapping = paper_mapping(profile)
     cmd = command(profile)
-    data = _DATASETS.get(base_spec(profile)["dataset"], base_spec(profile)["dataset"])
-    short = ("; ladder runs shortened to "
-             f"{experiments.LADDER_FRACTION[profile]:g} of the headline pair (same 1:8 ratio)"
-             if ladder_is_shortened(profile) else "")
+    dataset = data.title(base_spec(profile)["dataset"])
+    short = ladder.shortened_note(profile)
     out = []
     for pn, n in mapping.items():
         cid = f"sc.reduced_data.{pn}"
@@ -438,9 +397,9 @@ def findings(profile: str | None, store: Store | None = None) -> list:
         if not point or not point["complete"]:
             out.append(not_run(cid, profile, SIZE_RULE, cmd))
             continue
-        where = (f"{n:,} {data} images" if profile == "paper" else
+        where = (f"{n:,} {dataset} images" if profile == "paper" else
                  f"paper's {pn:,} = {pn / paper.REDUCED_DATA_SAMPLES[0]:.0%} of CIFAR-10's 50k, judged at our "
-                 f"{n:,} = {fraction(profile, n):.0%} of this profile's {full_size(profile):,} {data} images "
+                 f"{n:,} = {fraction(profile, n):.0%} of this profile's {full_size(profile):,} {dataset} images "
                  "(nearest fraction)")
         out.append(Finding(cid, profile, f"{point_text(point)} at {n:,} images",
                            point["verdict"]["verdict"], SIZE_RULE,
@@ -456,12 +415,12 @@ def findings(profile: str | None, store: Store | None = None) -> list:
                            f"gap {tr['gap_largest']:+.2f} → {tr['gap_smallest']:+.2f} points "
                            f"({tr['largest']:,} → {tr['smallest']:,} images; T = {tr['threshold']:.2f})",
                            tr["verdict"], TREND_RULE,
-                           f"{data}, gap per size {gaps}; the gap grew at {tr['increases']} of "
+                           f"{dataset}, gap per size {gaps}; the gap grew at {tr['increases']} of "
                            f"{tr['steps']} steps{short}"))
     return out
 
 
-__all__ = ["POLICIES", "LABELS", "DEFAULT_SIZES", "DEFAULT_SEEDS", "NOISE_FLOOR", "SIZE_RULE",
+__all__ = ["POLICIES", "LABELS", "NOTEBOOK", "DEFAULT_SIZES", "DEFAULT_SEEDS", "NOISE_FLOOR", "SIZE_RULE",
            "TREND_RULE", "base_spec", "full_size", "default_sizes", "default_seeds", "check_sizes",
            "sizes_checker", "spec", "specs", "fraction", "paper_mapping", "paper_gaps",
            "ladder_is_shortened", "describe_setup", "size_verdict", "trend_verdict",

@@ -38,7 +38,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .. import experiments, schedules
+from .. import data, experiments, schedules
 from ..results import Store, spec_key
 from ..train import History
 
@@ -63,9 +63,6 @@ ABLATION_MOMENTA: dict = {"cyclical 0.95→0.85": (0.95, 0.85), "constant 0.9": 
 
 ACC_TOLERANCE = 0.5   # points: 1cycle "matches" PC-LR if its mean is >= PC-LR's mean - this
 MIN_RATIO = 5.0       # the issue's goal: >= 5x fewer iterations to PC-LR's final accuracy
-
-_DATASETS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-             "mnist": "MNIST"}
 
 
 # --------------------------------------------------------------------------- configs
@@ -200,14 +197,14 @@ def describe_run(spec: dict) -> str:
 def describe_setup(profile: str | None) -> str:
     """Dataset, model and batch of the profile's headline pair, for captions."""
     s = experiments.make_spec(profile, "one_cycle")
-    data = _DATASETS.get(s["dataset"], s["dataset"])
+    dataset = data.title(s["dataset"])
     size = f"{s['train_size']:,} train images" if s["train_size"] else "full train split"
     test = f"{s['test_size']:,} test images" if s["test_size"] else "full test split"
     model = s["model"].replace("resnet", "ResNet-")
     width = s["model_kwargs"].get("width")
     if width:
         model += f" (width {width})"
-    return f"{data} ({size}, {test}), {model}, batch {s['batch_size']}, WD {s['weight_decay']:g}"
+    return f"{dataset} ({size}, {test}), {model}, batch {s['batch_size']}, WD {s['weight_decay']:g}"
 
 
 # --------------------------------------------------------------------------- summaries

@@ -159,14 +159,9 @@ def specs(profile: str, **overrides) -> dict:
     return out
 
 
-#: Images in the full training split of each dataset (for specs with ``train_size=None``).
-FULL_TRAIN = {"cifar10": 50_000, "cifar100": 50_000, "mnist": 60_000, "fashion-mnist": 60_000}
-
-
 def n_train(spec: dict) -> int:
     """Images the range test trains on: the training subset minus the holdout."""
-    total = spec["train_size"] if spec["train_size"] is not None else FULL_TRAIN[spec["dataset"]]
-    return total - spec["holdout"]
+    return experiments.train_images(spec) - spec["holdout"]
 
 
 def describe(spec: dict) -> str:
@@ -619,7 +614,7 @@ def paper_vs_ours(study: RangeTestStudy, paper_study: Optional[RangeTestStudy] =
 
 __all__ = ["TESTS", "MODES", "CONTRAST_MODELS", "SETTINGS", "COMMON", "STOP_FACTOR", "TOLERANCE",
            "MIN_DECADES", "EXP_DECADES", "CONTRAST_EVAL_DENSER", "ACCURACY_BASED", "LOSS_BASED",
-           "config", "specs", "n_train", "FULL_TRAIN", "describe", "describe_model", "load_splits", "run_one",
+           "config", "specs", "n_train", "describe", "describe_model", "load_splits", "run_one",
            "cached_one",
            "NotCached", "RangeTestStudy", "one_cycle_bounds", "run_study", "load_cached",
            "moving_average", "mean_curve", "potential_verdict", "survival", "potential_summary",

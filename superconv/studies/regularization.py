@@ -57,7 +57,7 @@ import copy
 import math
 from typing import Any, Iterable, Sequence
 
-from .. import experiments
+from .. import data, experiments
 from ..results import Store
 from ..train import History
 
@@ -84,10 +84,6 @@ CONFIG: dict = {
 #: 7 minutes on a 2-core CPU.
 #: Paper: one seed, as the authors' own logs (PC-LR is 80k iterations per WD).
 DEFAULT_SEEDS: dict = {"smoke": [0], "laptop": [0, 1], "paper": [0]}
-
-#: Train- and test-split sizes of the datasets when a spec's ``train_size`` / ``test_size`` is None.
-TRAIN_SPLIT_SIZE = {"fashion-mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000}
-TEST_SPLIT_SIZE = {"fashion-mnist": 10_000, "mnist": 10_000, "cifar10": 10_000, "cifar100": 10_000}
 
 
 # --------------------------------------------------------------------------- configs
@@ -184,15 +180,8 @@ def summed_lr(spec: dict) -> float:
     return float(sum(sched.lr(it) for it in range(spec["iterations"])))
 
 
-def epochs(spec: dict) -> float:
-    """Passes over the training set of a spec (needs ``train_size``; None: the full split)."""
-    size = spec["train_size"] if spec["train_size"] is not None else TRAIN_SPLIT_SIZE[spec["dataset"]]
-    return spec["iterations"] * spec["batch_size"] / size
-
-
-def n_test_images(spec: dict) -> int:
-    """Number of test images a spec's accuracy is measured on."""
-    return spec["test_size"] if spec["test_size"] is not None else TEST_SPLIT_SIZE.get(spec["dataset"], 10_000)
+epochs = experiments.epochs              # passes over the training set of a spec
+n_test_images = experiments.test_images  # test images a spec's accuracy is measured on
 
 
 def sampling_std(acc: float | None, n: int) -> float:
@@ -210,15 +199,12 @@ def fmt_wd(wd: float) -> str:
     return f"{mant}e{int(exp)}"
 
 
-_DATASETS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "mnist": "MNIST"}
-
-
 def model_data_text(spec: dict) -> str:
     """``"ResNet-8 w16, Fashion-MNIST 10,000 train / 10,000 test images"``."""
     width = spec["model_kwargs"].get("width")
     model = spec["model"].replace("resnet", "ResNet-") + (f" w{width}" if width else "")
-    train = f"{spec['train_size'] if spec['train_size'] is not None else TRAIN_SPLIT_SIZE[spec['dataset']]:,}"
-    return (f"{model}, {_DATASETS.get(spec['dataset'], spec['dataset'])} {train} train / "
+    train = f"{experiments.train_images(spec):,}"
+    return (f"{model}, {data.title(spec['dataset'])} {train} train / "
             f"{n_test_images(spec):,} test images")
 
 

@@ -1,0 +1,119 @@
+"""What chapters 6 and 7 share: a *ladder* of 1cycle / PC-LR pairs over one varied setting
+(chapter 6: the training-set size, chapter 7: the depth).
+
+A study's runs are a ``spec_map``: ``{rung: {"one_cycle": [spec per seed], "pc_lr": [...]}}``.
+This module trains or loads such a map (:func:`train_map`, :func:`stored_map`), measures the
+trend over it (:func:`end_to_end`: how the gap 1cycle - PC-LR at the rung where the paper saw
+the larger gain compares with the gap at the other end), and words a pair and its speed-up.
+The per-rung summary and verdict are ``one_cycle.pair_point`` / ``one_cycle.gap_verdict``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+from .. import experiments
+from ..results import Store
+from . import one_cycle
+
+POLICIES = one_cycle.POLICIES
+
+
+def train_map(spec_map: dict, profile: str, device: str = "auto", store: Store | None = None,
+              progress: bool = False, order: Sequence | None = None) -> dict:
+    """``{rung: {policy: [History per seed]}}``: every run trained, or loaded from the store.
+    Rungs go in ``order`` (default: as listed), 1cycle before PC-LR."""
+    store = store or Store()
+    hist_map = {}
+    for rung in (spec_map if order is None else order):
+        hist_map[rung] = {p: [experiments.run(s, profile, device=device, store=store, progress=progress)
+                              for s in spec_map[rung][p]] for p in POLICIES}
+    return {rung: hist_map[rung] for rung in spec_map}
+
+
+def stored_map(spec_map: dict, profile: str, store: Store | None = None) -> tuple | None:
+    """What of ``spec_map`` the store holds (nothing is trained): ``(found specs, histories,
+    hardware note)`` in ``spec_map``'s shape, runs without a record left out; None if none."""
+    store = store or Store()
+    found, hist_map = {}, {}
+    for rung, by_policy in spec_map.items():
+        found[rung], hist_map[rung] = {}, {}
+        for p, ss in by_policy.items():
+            found[rung][p], hist_map[rung][p] = experiments.stored_runs(ss, profile, store)
+    if not any(h for by in hist_map.values() for h in by.values()):
+        return None
+    hardware = "hardware: " + experiments.device_names(
+        h for by in hist_map.values() for hs in by.values() for h in hs)
+    return found, hist_map, hardware
+
+
+def make_point(points_key: str, rung, specs_: dict, hists: dict, verdict_fn: Callable,
+               gap_key: str) -> dict:
+    """One rung: ``{points_key: rung}``, ``one_cycle.pair_point``'s summaries, verdict and speed-up,
+    and when both policies ran the gap under ``gap_key``."""
+    out = {points_key: rung, **one_cycle.pair_point(specs_, hists, verdict_fn)}
+    if out["complete"]:
+        out[gap_key] = out["verdict"][gap_key]
+    return out
+
+
+def end_to_end(points: dict, favoured, other, gap_key: str, floor: float) -> dict:
+    """The trend over a ladder: ``difference`` = gap at ``favoured`` (the rung where the paper
+    saw the larger gain) - gap at ``other``; ``threshold`` T = max(``floor``, root-sum-square of
+    the seed stds of the four run groups at the two ends); the verdict is
+    ``one_cycle.excess_verdict(difference, T)``. ``toward`` counts the steps, walking the
+    complete rungs from ``other`` to ``favoured``, at which the gap grew."""
+    full = {k: p for k, p in points.items() if p.get("complete")}
+    if favoured not in full or other not in full:
+        raise ValueError("end_to_end needs complete points at both ends")
+    difference = full[favoured][gap_key] - full[other][gap_key]
+    sds = [one_cycle.seed_std(full[k]["summary"][p]) for k in (favoured, other) for p in POLICIES]
+    threshold = max(floor, math.sqrt(math.fsum(x * x for x in sds)))  # fsum: the same in either order
+    walk = sorted(full, reverse=other > favoured)
+    steps = [full[b][gap_key] - full[a][gap_key] for a, b in zip(walk, walk[1:])]
+    return dict(verdict=one_cycle.excess_verdict(difference, threshold), difference=difference,
+                threshold=threshold, toward=sum(d > 0 for d in steps), steps=len(steps))
+
+
+def noise_clause(trend: dict) -> str:
+    """How a trend's change compares with its noise threshold T, to end a sentence:
+    ``", more than the noise threshold of T points"`` (reproduced), ``", by no more than ..."``
+    (partly reproduced), else ``" (noise threshold T points)"``."""
+    how = {"reproduced": "more than", "partly reproduced": "by no more than"}.get(trend["verdict"])
+    t = trend["threshold"]
+    return f", {how} the noise threshold of {t:.2f} points" if how else f" (noise threshold {t:.2f} points)"
+
+
+def pair_text(point: dict, gap_key: str) -> str:
+    """``"1cycle 88.12 ± 0.21 % (n=2) vs PC-LR 89.03 ± 0.00 % (n=1): −0.91 points"``."""
+    s = point["summary"]
+    return (f"1cycle {one_cycle.format_acc(s['one_cycle'])} vs PC-LR {one_cycle.format_acc(s['pc_lr'])}: "
+            f"{point[gap_key]:+.2f} points")
+
+
+def speedup_text(sp: dict) -> str:
+    """Time to PC-LR's final accuracy in words (never a non-finite number)."""
+    if sp["iteration_ratio"] is None:
+        return "1cycle did not reach PC-LR's final accuracy within its run"
+    t = "" if sp["time_ratio"] is None else f", {sp['time_ratio']:.1f}× less training time"
+    return (f"1cycle reached PC-LR's final accuracy after {sp['fast_iterations']:,} iterations, "
+            f"{sp['iteration_ratio']:.1f}× fewer{t}")
+
+
+def command(profile: str | None, notebook: str) -> str:
+    """The papermill command that computes ``profile``'s runs of ``notebook`` (on a GPU for paper)."""
+    profile = experiments.resolve_profile(profile)
+    extra = " -p DEVICE cuda" if profile == "paper" else ""
+    return f"papermill {notebook} out.ipynb -p PROFILE {profile}{extra}"
+
+
+def shortened_note(profile: str | None) -> str:
+    """``"; ladder runs shortened to 0.3 of the headline pair (same 1:8 ratio)"`` where the
+    profile's ladder is shorter than its headline pair, else ``""`` (for scorecard details)."""
+    frac = experiments.LADDER_FRACTION[experiments.resolve_profile(profile)]
+    return f"; ladder runs shortened to {frac:g} of the headline pair (same 1:8 ratio)" if frac < 1 else ""
+
+
+__all__ = ["POLICIES", "train_map", "stored_map", "make_point", "end_to_end", "noise_clause", "pair_text", "speedup_text",
+           "command", "shortened_note"]
