@@ -33,11 +33,13 @@ import browser_check as bc  # noqa: E402  (a sibling script, not a package)
 A4 = (8.27, 11.69)   # inches
 MARGIN = 0.5         # inches, every side
 # Added to the page before printing. On screen a wide table scrolls sideways; on paper it would be
-# cut at the margin, so tables get a smaller font and wrap. Code cells are not split over pages
-# (as jupyter-book's own pdfhtml does).
+# cut at the margin, so tables get a smaller font and wrap: words whole (hyphenated where the
+# language allows), only code and links -- spec keys, commands, paths -- broken anywhere. Code
+# cells are not split over pages (as jupyter-book's own pdfhtml does).
 PRINT_CSS = """
 table { font-size: 7pt !important; }
-th, td { padding: 2px 4px !important; overflow-wrap: anywhere; }
+th, td { padding: 2px 4px !important; overflow-wrap: break-word; hyphens: auto; }
+th code, td code, th a, td a { overflow-wrap: anywhere; }
 .pst-scrollable-table-container, .table-wrapper, div.cell_output, div.output { overflow: visible !important; }
 div.cell_input { break-inside: avoid; }
 """

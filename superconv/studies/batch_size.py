@@ -74,10 +74,9 @@ CONFIG: dict = {
     "paper": dict(batch_sizes=[256, 512, 1000, 1536], hold="iterations", lr_scaling="none"),
 }
 
-#: Seeds when the notebook's SEEDS is None. Laptop, from the reference rates (batch 64 / 128 /
-#: 256 / 512 at ~25 / 45 / 90 / 190 ms per iteration, ~1 s per evaluation): 3 new batch sizes x
-#: 240 iterations x 2 seeds ~ 3 minutes of new compute, plus the two shared batch-128 ladder
-#: runs (~20 s each) if no other chapter computed them.
+#: Seeds when the notebook's SEEDS is None. Laptop: 3 new batch sizes x 240 iterations x 2 seeds
+#: took 3.9 minutes in a from-scratch build (batch 64 / 256 / 512: about 20 / 32 / 64 s per run),
+#: plus the two shared batch-128 ladder runs (~21 s each) if no other chapter computed them.
 DEFAULT_SEEDS: dict = {"smoke": [0], "laptop": [0, 1], "paper": [0, 1, 2]}
 
 TREND_WORDS = ("rises", "falls", "flat within noise", "mixed", "undetermined")
