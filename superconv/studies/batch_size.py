@@ -141,8 +141,9 @@ def batch_spec(profile: str | None, batch_size: int, seed: int = 0, *, hold: str
     ``hold="iterations"``: same iterations and schedule as the ladder run (the authors' design);
     ``hold="epochs"``: iterations = ladder iterations × b0 / ``batch_size`` (rounded), schedule
     stretched alike. ``lr_scaling`` multiplies the LR values by :func:`lr_factor`. Evaluations:
-    ``experiments.LADDER_EVALS`` per run, as the ladder run. At the profile's batch ``b0`` the spec equals ``experiments.ladder_spec(profile, "one_cycle",
-    seed=seed)`` whatever ``hold`` and ``lr_scaling`` say.
+    ``experiments.LADDER_EVALS`` per run, as the ladder run. At the profile's batch ``b0`` the
+    spec equals ``experiments.ladder_spec(profile, "one_cycle", seed=seed)`` whatever ``hold``
+    and ``lr_scaling`` say.
     """
     profile = experiments.resolve_profile(profile)
     _check_choice("hold", hold, HOLDS)

@@ -5,7 +5,7 @@ A study's runs are a ``spec_map``: ``{rung: {"one_cycle": [spec per seed], "pc_l
 This module trains or loads such a map (:func:`train_map`, :func:`stored_map`), measures the
 trend over it (:func:`end_to_end`: how the gap 1cycle - PC-LR at the rung where the paper saw
 the larger gain compares with the gap at the other end), and words a pair and its speed-up.
-The per-rung summary and verdict are ``one_cycle.pair_point`` / ``one_cycle.gap_verdict``.
+Each rung is summarized by :func:`make_point` (verdicts: ``one_cycle.gap_verdict``).
 """
 
 from __future__ import annotations
@@ -50,11 +50,15 @@ def stored_map(spec_map: dict, profile: str, store: Store | None = None) -> tupl
 
 def make_point(points_key: str, rung, specs_: dict, hists: dict, verdict_fn: Callable,
                gap_key: str) -> dict:
-    """One rung: ``{points_key: rung}``, ``one_cycle.pair_point``'s summaries, verdict and speed-up,
-    and when both policies ran the gap under ``gap_key``."""
-    out = {points_key: rung, **one_cycle.pair_point(specs_, hists, verdict_fn)}
+    """One rung: ``{points_key: rung}``, the policies' summaries (``one_cycle.summarize``; those
+    without runs left out) and ``complete``; when both ran, ``verdict_fn(summary 1cycle, summary
+    PC-LR)`` with its ``noise``, the gap under ``gap_key`` and ``one_cycle.speedup``."""
+    summary = {p: one_cycle.summarize(hists[p], [s["seed"] for s in specs_[p]]) for p in POLICIES if hists.get(p)}
+    out = {points_key: rung, "summary": summary, "complete": len(summary) == len(POLICIES)}
     if out["complete"]:
-        out[gap_key] = out["verdict"][gap_key]
+        vd = verdict_fn(summary["one_cycle"], summary["pc_lr"])
+        out.update({gap_key: vd[gap_key], "noise": vd["noise"], "verdict": vd,
+                    "speedup": one_cycle.speedup(hists["one_cycle"], hists["pc_lr"])})
     return out
 
 

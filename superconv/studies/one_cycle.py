@@ -405,18 +405,6 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     return study
 
 
-def pair_point(specs_: dict, hists: dict, verdict_fn) -> dict:
-    """One point of a part-2 ladder (a size, a depth): the policies' summaries (those without
-    runs left out), ``complete``, and when both ran ``verdict_fn(summary 1cycle, summary PC-LR)``
-    with its ``noise`` and the :func:`speedup`."""
-    summary = {p: summarize(hists[p], [s["seed"] for s in specs_[p]]) for p in POLICIES if hists.get(p)}
-    out = dict(summary=summary, complete=len(summary) == len(POLICIES))
-    if out["complete"]:
-        vd = verdict_fn(summary["one_cycle"], summary["pc_lr"])
-        out.update(noise=vd["noise"], verdict=vd, speedup=speedup(hists["one_cycle"], hists["pc_lr"]))
-    return out
-
-
 def bn_statistics_rows(groups: dict) -> list[dict]:
     """What evaluating with precise BN changed, for the runs that used it.
 
@@ -489,7 +477,7 @@ __all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "
            "ACC_TOLERANCE", "MIN_RATIO", "default_seeds", "specs", "check_seeds", "effective_momentum",
            "with_momentum", "ablation_specs", "variant_spec", "run_variant", "schedule_gallery",
            "describe_run", "describe_setup", "mean_history", "summarize", "seed_std", "gap_verdict", "excess_verdict", "format_acc", "accuracy_at", "speedup", "verdict",
-           "pair_point", "bn_statistics_rows", "bn_statistics_text", "ladder_evaluation_texts",
+           "bn_statistics_rows", "bn_statistics_text", "ladder_evaluation_texts",
            "Study", "run_study", "stored", "run_command"]
 
 
