@@ -40,6 +40,9 @@ SKIP = {"search.html": "search form, filled by JS only when a query is typed",
         "genindex.html": "generated index, the book declares no index entries"}
 ASSET_DIRS = ("_static", "_sources", "_images")  # files the pages use, not pages
 VIEWPORT = (1280, 900)  # wide enough that the theme shows its sidebar, as on a laptop
+# A first launch on a fresh machine sets up its profile and font caches before it answers; on the
+# 2-core CI machine that once took over 20 s. Later steps keep the caller's `timeout`.
+STARTUP_TIMEOUT = 90.0  # s
 MAX_SHOT_HEIGHT = 30000  # px; beyond this a screenshot is cropped (Chromium's own limits are near)
 FIGURE_MIN_PX = 50  # an image smaller than this is an icon, not a figure
 # JavaScript errors of the toolchain that a reader cannot see; reported as notes, not problems.
@@ -111,10 +114,11 @@ class Browser:
         self._next_id = 0
         self._events: list[dict] = []
         try:
-            self.send("Browser.getVersion")
-        except BrowserError:
+            self.send("Browser.getVersion", timeout=max(timeout, STARTUP_TIMEOUT))
+        except BrowserError as err:
+            tail = self.log_tail()
             self.close()
-            raise
+            raise BrowserError(f"Chromium did not start: {err}; its log ends with:\n{tail}") from None
 
     def log_tail(self, n: int = 2000) -> str:
         try:
