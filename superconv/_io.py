@@ -71,12 +71,21 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def _replace_from_tmp(path: Path, write) -> None:
+    """``write(tmp)`` then move ``tmp`` onto ``path``; a failed write leaves no temp file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _replace_from_tmp(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -84,11 +93,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    _replace_from_tmp(path, lambda tmp: torch.save(obj, tmp))
 
 
 def rng_state(device: torch.device | str | None = None) -> dict:

@@ -68,6 +68,9 @@ import torch
 import torch.nn.functional as F
 import torchvision.datasets as tvd
 
+from . import _checks
+from ._io import atomic_write_text
+
 DATASETS = ("cifar10", "cifar100", "mnist", "fashion-mnist")
 # What is known of each dataset without reading it: its name in prose, split sizes, classes and
 # image channels (studies validate parameters and write captions from these before loading).
@@ -98,21 +101,9 @@ def title(name: str) -> str:
 
 
 # ----------------------------------------------------------------------------- validation
-def _check_int(param: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{param}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-def _check_bool(param: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{param}={value!r} must be True or False")
-    return value
-
-
 def _check_name(name) -> str:
     if name not in DATASETS:
-        raise ValueError(f"name={name!r} is not a dataset; allowed: {', '.join(DATASETS)}")
+        _checks.fail("name", name, ", ".join(DATASETS), why="is not a dataset")
     return name
 
 
@@ -199,15 +190,16 @@ class Split:
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images of this dataset -> float32 ``(x / 255 - mean) / std``."""
-        scale, shift = _affine(self, images.device)
+        scale, shift = normalizer(self.mean, self.std, images.device)
         return torch.addcmul(shift, images.float(), scale)
 
 
-def _affine(split: Split, device) -> tuple:
-    """(x/255 - mean)/std == x * scale + shift: one fused multiply-add per element."""
-    mean = torch.tensor(split.mean, dtype=torch.float64)
-    std = torch.tensor(split.std, dtype=torch.float64)
-    scale, shift = 1.0 / (255.0 * std), -mean / std  # float64 then rounded once
+def normalizer(mean, std, device) -> tuple:
+    """``(scale, shift)`` with ``(x/255 - mean)/std == x * scale + shift``: one fused multiply-add
+    per element; computed in float64, then rounded once. Shapes ``(C, 1, 1)`` on ``device``."""
+    mean = torch.tensor(mean, dtype=torch.float64)
+    std = torch.tensor(std, dtype=torch.float64)
+    scale, shift = 1.0 / (255.0 * std), -mean / std
     return (scale.float().view(-1, 1, 1).to(device), shift.float().view(-1, 1, 1).to(device))
 
 
@@ -332,17 +324,11 @@ def _write_marker(marker_dir: Path, entries: dict) -> None:
     text = json.dumps({"about": "files whose md5 superconv.data checked; delete this file to check again",
                        "files": entries}, indent=1, sort_keys=True)
     for path in _marker_paths(marker_dir):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(text)
-            os.replace(tmp, path)  # atomic: concurrent loaders never read half a marker
+            atomic_write_text(path, text)  # concurrent loaders never read half a marker
             return
         except OSError:
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
+            pass
     # nowhere writable: nothing is lost but time, the files are hashed again next load
 
 
@@ -573,9 +559,9 @@ def load(name: str, train: bool = True, root=None, device="cpu", download: Optio
     not silently ignored).
     """
     _check_name(name)
-    _check_bool("train", train)
+    _checks.boolean("train", train)
     if download is not None:
-        _check_bool("download", download)
+        _checks.boolean("download", download)
     device = _check_device(device)
     found = _locate(name, root, download)
     images, labels, classes = _read(name, found, train)
@@ -610,8 +596,8 @@ def balanced_subset(split: Split, n: int, seed: int = 0) -> Split:
     The result keeps the original sample order (sorted indices), so it is deterministic
     and independent of how it is later shuffled.
     """
-    n = _check_int("n", n, 1)
-    seed = _check_int("seed", seed, 0)
+    n = _checks.integer("n", n, 1)
+    seed = _checks.integer("seed", seed, 0)
     return split.subset(_balanced_indices(split, n, seed, "n"), note=f"class-balanced, seed {seed}")
 
 
@@ -622,9 +608,9 @@ def holdout(split: Split, n_val: int, seed: int = 0, balanced: bool = True) -> t
     otherwise a uniformly random set. Both parts keep the original order and ``split``'s
     statistics (the held-out part is not used to normalize).
     """
-    n_val = _check_int("n_val", n_val, 1)
-    seed = _check_int("seed", seed, 0)
-    _check_bool("balanced", balanced)
+    n_val = _checks.integer("n_val", n_val, 1)
+    seed = _checks.integer("seed", seed, 0)
+    _checks.boolean("balanced", balanced)
     if n_val >= len(split):
         raise ValueError(f"n_val={n_val} must be smaller than the split ({len(split)} samples)")
     if balanced:
@@ -639,7 +625,7 @@ def holdout(split: Split, n_val: int, seed: int = 0, balanced: bool = True) -> t
 
 
 # ----------------------------------------------------------------------------- batches
-def _epoch_seed(seed: int, epoch: int) -> int:
+def epoch_seed(seed: int, epoch: int) -> int:
     """A well-mixed 63-bit seed per (seed, epoch): no collisions like seed*K + epoch has."""
     digest = hashlib.blake2b(f"superconv-batches:{seed}:{epoch}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
@@ -677,16 +663,16 @@ class Batches:
                  drop_last: bool = True, channels_last: bool = False, rank: int = 0, world_size: int = 1):
         if not isinstance(split, Split):
             raise ValueError(f"split must be a Split, got {type(split).__name__}")
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.seed = _check_int("seed", seed, 0)
-        self.flip = _check_bool("flip", flip)
-        self.crop_pad = _check_int("crop_pad", crop_pad, 0)
-        self.drop_last = _check_bool("drop_last", drop_last)
-        self.channels_last = _check_bool("channels_last", channels_last)
+        self.batch_size = _checks.integer("batch_size", batch_size, 1)
+        self.seed = _checks.integer("seed", seed, 0)
+        self.flip = _checks.boolean("flip", flip)
+        self.crop_pad = _checks.integer("crop_pad", crop_pad, 0)
+        self.drop_last = _checks.boolean("drop_last", drop_last)
+        self.channels_last = _checks.boolean("channels_last", channels_last)
         if batch_size > len(split):
             raise ValueError(f"batch_size={batch_size} is larger than the split ({len(split)} samples)")
-        self.world_size = _check_int("world_size", world_size, 1)
-        self.rank = _check_int("rank", rank, 0)
+        self.world_size = _checks.integer("world_size", world_size, 1)
+        self.rank = _checks.integer("rank", rank, 0)
         if self.rank >= self.world_size:
             raise ValueError(f"rank={rank} must be in 0..{self.world_size - 1} (world_size={self.world_size})")
         if batch_size % self.world_size:
@@ -700,7 +686,7 @@ class Batches:
         n = len(split)
         self.steps_per_epoch = n // batch_size if drop_last else -(-n // batch_size)
         _, _, h, w = split.images.shape
-        self._scale, self._shift = _affine(split, split.device)
+        self._scale, self._shift = normalizer(split.mean, split.std, split.device)
         self._rows = torch.arange(h, device=split.device)
         self._cols = torch.arange(w, device=split.device)
         self._epoch: Optional[int] = None
@@ -709,7 +695,7 @@ class Batches:
     def _epoch_draws(self, epoch: int) -> tuple:
         if epoch != self._epoch:
             n, dev = len(self.split), self.split.device
-            g = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
+            g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
             perm = torch.randperm(n, generator=g)
             flips = torch.rand(n, generator=g) < 0.5
             offsets = torch.randint(0, 2 * self.crop_pad + 1, (n, 2), generator=g) if self.crop_pad else None
@@ -724,12 +710,12 @@ class Batches:
 
     def indices(self, it: int) -> torch.Tensor:
         """The split indices of the samples in batch ``it`` (this rank's rows; on the split's device)."""
-        it = _check_int("it", it, 0)
+        it = _checks.integer("it", it, 0)
         epoch, step = divmod(it, self.steps_per_epoch)
         return self._epoch_draws(epoch)[0][self._window(step)]
 
     def batch(self, it: int) -> tuple:
-        it = _check_int("it", it, 0)
+        it = _checks.integer("it", it, 0)
         epoch, step = divmod(it, self.steps_per_epoch)
         perm, flips, offsets = self._epoch_draws(epoch)
         window = self._window(step)
@@ -758,7 +744,7 @@ class Batches:
 
     def epoch(self, e: int) -> Iterator[tuple]:
         """The ``steps_per_epoch`` batches of epoch ``e``."""
-        e = _check_int("e", e, 0)  # checked now, not at the first next()
+        e = _checks.integer("e", e, 0)  # checked now, not at the first next()
         return (self.batch(it) for it in range(e * self.steps_per_epoch, (e + 1) * self.steps_per_epoch))
 
     def __iter__(self) -> Iterator[tuple]:
@@ -774,13 +760,13 @@ def eval_batches(split: Split, batch_size: int, channels_last: bool = False) -> 
     ``next()``."""
     if not isinstance(split, Split):
         raise ValueError(f"split must be a Split, got {type(split).__name__}")
-    batch_size = _check_int("batch_size", batch_size, 1)
-    _check_bool("channels_last", channels_last)
+    batch_size = _checks.integer("batch_size", batch_size, 1)
+    _checks.boolean("channels_last", channels_last)
     return _eval_iter(split, batch_size, channels_last)
 
 
 def _eval_iter(split: Split, batch_size: int, channels_last: bool) -> Iterator[tuple]:
-    scale, shift = _affine(split, split.device)
+    scale, shift = normalizer(split.mean, split.std, split.device)
     for start in range(0, len(split), batch_size):
         x = split.images[start:start + batch_size]
         if channels_last:

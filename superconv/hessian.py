@@ -73,6 +73,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import _checks
+from ._io import rng_state, set_rng_state
+
 __all__ = [
     "Estimate",
     "HessianFreeEstimate",
@@ -86,32 +89,6 @@ __all__ = [
 GROUPS = ("module", "tensor")
 BN_MODES = ("train", "eval")
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
-
-
-# ----------------------------------------------------------------------------- validation
-
-def _check_pos_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive int; allowed: 1, 2, 3, ...")
-    return value
-
-
-def _check_choice(name: str, value, allowed: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name}={value!r} is not supported; allowed: {', '.join(map(repr, allowed))}")
-    return value
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}={value!r} must be a bool; allowed: True, False")
-    return value
-
-
-def _check_real(name: str, value, allowed: str, ok: Callable[[float], bool]) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
-        raise ValueError(f"{name}={value!r} is out of range; allowed: {allowed}")
-    return float(value)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -221,8 +198,8 @@ def estimate_from_snapshots(theta1, theta2, theta3, lr: float, group: str = "mod
     quadratic ``½θᵀAθ``: ``Σ|d| / Σ|A·d|`` with ``d = θ2 - θ1``. Returns ``nan`` (0/0) where the
     parameters did not move.
     """
-    lr = _check_real("lr", lr, "a finite number >= 0", lambda v: v >= 0)
-    group = _check_choice("group", group, GROUPS)
+    lr = _checks.real("lr", lr, "a finite number >= 0", lambda v: v >= 0)
+    group = _checks.choice("group", group, GROUPS)
     names, (t1, t2, t3) = _matching(("theta1", "theta2", "theta3"), (theta1, theta2, theta3))
     d1 = torch._foreach_sub(t2, t1)
     num = _l1(d1)
@@ -241,8 +218,8 @@ def secant_estimate(theta_a, theta_b, grad_a, grad_b, weight_decay: float = 0.0,
     any update rule (momentum, weight decay). Arguments are dicts, modules or sequences, as in
     :func:`estimate_from_snapshots`; the gradients must have the same names and shapes.
     """
-    weight_decay = _check_real("weight_decay", weight_decay, "a finite number >= 0", lambda v: v >= 0)
-    group = _check_choice("group", group, GROUPS)
+    weight_decay = _checks.real("weight_decay", weight_decay, "a finite number >= 0", lambda v: v >= 0)
+    group = _checks.choice("group", group, GROUPS)
     names, (ta, tb, ga, gb) = _matching(("theta_a", "theta_b", "grad_a", "grad_b"),
                                         (theta_a, theta_b, grad_a, grad_b))
     dtheta = torch._foreach_sub(tb, ta)
@@ -250,21 +227,6 @@ def secant_estimate(theta_a, theta_b, grad_a, grad_b, weight_decay: float = 0.0,
     if weight_decay:
         torch._foreach_add_(dg, dtheta, alpha=weight_decay)
     return _ratio(_l1(dtheta), _l1(dg), names, group)
-
-
-# ----------------------------------------------------------------------------- RNG helpers
-
-def _rng_state(device: torch.device) -> dict:
-    state = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and device.type == "cuda":
-        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 class _Preserved:
@@ -278,7 +240,7 @@ class _Preserved:
         self.buffers = [b for b in self.model.buffers()]
         self.saved = [b.clone() for b in self.buffers]
         self.flags = [(m, m.training) for m in self.model.modules()]
-        self.rng = _rng_state(self.device)
+        self.rng = rng_state(self.device)
         return self
 
     def __exit__(self, *exc):
@@ -287,7 +249,7 @@ class _Preserved:
                 b.copy_(s)
         for m, flag in self.flags:
             m.training = flag
-        _set_rng_state(self.rng, self.device)
+        set_rng_state(self.rng, self.device)
         return False
 
 
@@ -331,16 +293,16 @@ class HessianFreeEstimate:
     def __init__(self, every: int = 10, inc: int = 1, smoothing: float = 0.9, init: float = 0.1,
                  per_layer: bool = True, secant: bool = True, group: str = "module",
                  name: str = "hessian_free"):
-        self.every = _check_pos_int("every", every)
-        self.inc = _check_pos_int("inc", inc)
+        self.every = _checks.positive_int("every", every)
+        self.inc = _checks.positive_int("inc", inc)
         if every < 2 * inc:
             raise ValueError(f"every={every} is shorter than the window of three snapshots inc={inc} "
                              f"apart; allowed: every >= 2*inc = {2 * inc}")
-        self.smoothing = _check_real("smoothing", smoothing, "0 <= smoothing < 1", lambda v: 0 <= v < 1)
-        self.init = _check_real("init", init, "a finite number", lambda v: True)
-        self.per_layer = _check_bool("per_layer", per_layer)
-        self.secant = _check_bool("secant", secant)
-        self.group = _check_choice("group", group, GROUPS)
+        self.smoothing = _checks.real("smoothing", smoothing, "0 <= smoothing < 1", lambda v: 0 <= v < 1)
+        self.init = _checks.real("init", init, "a finite number", lambda v: True)
+        self.per_layer = _checks.boolean("per_layer", per_layer)
+        self.secant = _checks.boolean("secant", secant)
+        self.group = _checks.choice("group", group, GROUPS)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name={name!r} must be a non-empty string (the key in history.extra)")
         self.name = name
@@ -408,7 +370,7 @@ class HessianFreeEstimate:
             else:
                 torch._foreach_copy_(self._buf, [p.detach() for p in params])
             self._start, self._lr_sum, self._s1, self._sec = done, 0.0, None, None
-            self._rng = _rng_state(params[0].device) if self.secant else None
+            self._rng = rng_state(params[0].device) if self.secant else None
 
     def _secant_sums(self, ctx, params: List[torch.Tensor]) -> None:
         model, dev = ctx.model, params[0].device
@@ -417,7 +379,7 @@ class HessianFreeEstimate:
         loss_fn = ctx.loss_fn or _default_loss
         with _Preserved(model, dev):
             if self._rng is not None:
-                _set_rng_state(self._rng, dev)  # the dropout masks of the training forward
+                set_rng_state(self._rng, dev)  # the dropout masks of the training forward
             with torch.enable_grad():
                 loss = loss_fn(model, ctx.x, ctx.y)
                 g2 = torch.autograd.grad(loss, params, allow_unused=True)
@@ -565,11 +527,11 @@ def top_eigenvalue(model: nn.Module, loss_fn: Optional[Callable] = None, batch=N
     Returns ``λ`` as a float, or ``(λ, v)`` with ``v`` the unit eigenvector (a list of tensors
     shaped like the parameters) if ``return_vector``.
     """
-    iters = _check_pos_int("iters", iters)
-    tol = _check_real("tol", tol, "a finite number >= 0", lambda v: v >= 0)
+    iters = _checks.positive_int("iters", iters)
+    tol = _checks.real("tol", tol, "a finite number >= 0", lambda v: v >= 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed={seed!r} must be an int")
-    bn_mode = _check_choice("bn_mode", bn_mode, BN_MODES)
+    bn_mode = _checks.choice("bn_mode", bn_mode, BN_MODES)
     batches = _as_batches(batch)
     loss_fn = loss_fn or _default_loss
     params = [p for p in model.parameters() if p.requires_grad]

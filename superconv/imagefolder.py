@@ -59,9 +59,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .data import _check_bool as _bool
-from .data import _check_int as _int
-from .data import _epoch_seed
+from . import _checks
+from .data import epoch_seed, normalizer
 
 __all__ = ["ENV", "IMAGENET_MEAN", "IMAGENET_STD", "ILSVRC2012", "AUGMENTS", "ImageFolderNotFoundError",
            "find_root", "load", "ImageFolderSource", "StreamBatches", "random_resized_box",
@@ -217,14 +216,6 @@ def _loader(dataset: _Decode, plan: _Plan, batch_size: int, workers: int, prefet
                       drop_last=False, generator=torch.Generator(), **extra)
 
 
-def _affine(mean, std, device) -> tuple:
-    """(x/255 - mean)/std == x * scale + shift, as ``data._affine`` computes it."""
-    mean = torch.tensor(mean, dtype=torch.float64)
-    std = torch.tensor(std, dtype=torch.float64)
-    scale, shift = 1.0 / (255.0 * std), -mean / std
-    return scale.float().view(-1, 1, 1).to(device), shift.float().view(-1, 1, 1).to(device)
-
-
 def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 (B, H, W, C) on the host -> (B, C, H, W) on ``device`` (a channels_last view)."""
     return x.to(device, non_blocking=True).permute(0, 3, 1, 2)
@@ -244,8 +235,8 @@ class ImageFolderSource:
                  augment: str = "crop", min_scale: float = 0.08, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                  num_workers: Optional[int] = None, prefetch_factor: int = 2, layout: str = "ImageFolder",
                  loader=None):
-        self.image_size = _int("image_size", image_size, 1)
-        self.resize = round(image_size * 256 / 224) if resize is None else _int("resize", resize, 1)
+        self.image_size = _checks.integer("image_size", image_size, 1)
+        self.resize = round(image_size * 256 / 224) if resize is None else _checks.integer("resize", resize, 1)
         if self.resize < self.image_size:
             raise ValueError(f"resize={resize!r} must be >= image_size={image_size} (the crop is taken inside)")
         if augment not in AUGMENTS:
@@ -254,8 +245,8 @@ class ImageFolderSource:
             raise ValueError(f"min_scale={min_scale!r} must be in (0, 1]")
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean={mean!r} and std={std!r} need 3 values each (RGB), std > 0")
-        self.num_workers = default_workers() if num_workers is None else _int("num_workers", num_workers, 0)
-        self.prefetch_factor = _int("prefetch_factor", prefetch_factor, 1)
+        self.num_workers = default_workers() if num_workers is None else _checks.integer("num_workers", num_workers, 0)
+        self.prefetch_factor = _checks.integer("prefetch_factor", prefetch_factor, 1)
         labels = np.asarray(labels, dtype=np.int64)
         if len(paths) != len(labels) or len(paths) == 0:
             raise ValueError(f"an image folder needs images: got {len(paths)} paths and {len(labels)} labels")
@@ -301,7 +292,7 @@ class ImageFolderSource:
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float32 ``(x / 255 - mean) / std`` (as ``data.Split.normalize``)."""
-        scale, shift = _affine(self.mean, self.std, x.device)
+        scale, shift = normalizer(self.mean, self.std, x.device)
         return torch.addcmul(shift, x.float(), scale)
 
     # -- streams
@@ -324,14 +315,14 @@ class ImageFolderSource:
                      limit: Optional[int] = None, rank: int = 0, world_size: int = 1) -> Iterator[tuple]:
         """In-order, un-augmented ``(x, y)`` batches (eval view) of :meth:`eval_indices`, normalized
         on ``device``; the last batch may be smaller. Arguments are checked at the call."""
-        batch_size = _int("batch_size", batch_size, 1)
-        _bool("channels_last", channels_last)
-        world_size = _int("world_size", world_size, 1)
-        rank = _int("rank", rank, 0)
+        batch_size = _checks.integer("batch_size", batch_size, 1)
+        _checks.boolean("channels_last", channels_last)
+        world_size = _checks.integer("world_size", world_size, 1)
+        rank = _checks.integer("rank", rank, 0)
         if rank >= world_size:
             raise ValueError(f"rank={rank} must be in 0..{world_size - 1} (world_size={world_size})")
         if limit is not None:
-            _int("limit", limit, 1)
+            _checks.integer("limit", limit, 1)
         return self._eval_iter(batch_size, torch.device(device), channels_last,
                                self.eval_indices(limit, rank, world_size))
 
@@ -342,7 +333,7 @@ class ImageFolderSource:
                                         device.type == "cuda"))
         plan, loader = self._eval
         plan.items = indices.tolist()
-        scale, shift = _affine(self.mean, self.std, device)
+        scale, shift = normalizer(self.mean, self.std, device)
         for x, y in loader:
             x = _to_device(x, device)
             if not channels_last:
@@ -365,12 +356,12 @@ class StreamBatches:
     def __init__(self, source: ImageFolderSource, batch_size: int, seed: int = 0, flip: bool = True,
                  channels_last: bool = False, rank: int = 0, world_size: int = 1, device="cpu"):
         self.source = source
-        self.batch_size = _int("batch_size", batch_size, 1)
-        self.seed = _int("seed", seed, 0)
-        self.flip = _bool("flip", flip)
-        self.channels_last = _bool("channels_last", channels_last)
-        self.world_size = _int("world_size", world_size, 1)
-        self.rank = _int("rank", rank, 0)
+        self.batch_size = _checks.integer("batch_size", batch_size, 1)
+        self.seed = _checks.integer("seed", seed, 0)
+        self.flip = _checks.boolean("flip", flip)
+        self.channels_last = _checks.boolean("channels_last", channels_last)
+        self.world_size = _checks.integer("world_size", world_size, 1)
+        self.rank = _checks.integer("rank", rank, 0)
         if self.rank >= self.world_size:
             raise ValueError(f"rank={rank} must be in 0..{self.world_size - 1} (world_size={self.world_size})")
         if batch_size > len(source):
@@ -381,7 +372,7 @@ class StreamBatches:
         self.local_batch_size = batch_size // self.world_size
         self.steps_per_epoch = len(source) // batch_size
         self.device = torch.device(device)
-        self._scale, self._shift = _affine(source.mean, source.std, self.device)
+        self._scale, self._shift = normalizer(source.mean, source.std, self.device)
         self._plan = _Plan()
         self._loader = _loader(source.dataset(), self._plan, self.local_batch_size, source.num_workers,
                                source.prefetch_factor, self.device.type == "cuda")
@@ -398,7 +389,7 @@ class StreamBatches:
         """(permutation, flips, crop seeds) of an epoch, on the CPU (same order as data.Batches)."""
         if epoch != self._epoch:
             n = len(self.source)
-            g = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch))
+            g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
             perm = torch.randperm(n, generator=g)
             flips = torch.rand(n, generator=g) < 0.5
             crops = torch.randint(0, 2 ** 62, (n,), generator=g)
@@ -414,7 +405,7 @@ class StreamBatches:
 
     def indices(self, it: int) -> torch.Tensor:
         """Folder indices of batch ``it`` (this rank's rows), computed without decoding anything."""
-        epoch, step = divmod(_int("it", it, 0), self.steps_per_epoch)
+        epoch, step = divmod(_checks.integer("it", it, 0), self.steps_per_epoch)
         return self._epoch_draws(epoch)[0][self._positions(step, step + 1)]
 
     def _start(self, epoch: int, step: int) -> None:
@@ -424,7 +415,7 @@ class StreamBatches:
         self._iter = iter(self._loader)
 
     def batch(self, it: int) -> tuple:
-        epoch, step = divmod(_int("it", it, 0), self.steps_per_epoch)
+        epoch, step = divmod(_checks.integer("it", it, 0), self.steps_per_epoch)
         if self._next != (epoch, step):
             self._start(epoch, step)
         x, y = next(self._iter)
@@ -439,7 +430,7 @@ class StreamBatches:
         return torch.addcmul(self._shift, x.float(), self._scale), y.to(self.device, non_blocking=True)
 
     def epoch(self, e: int) -> Iterator[tuple]:
-        e = _int("e", e, 0)
+        e = _checks.integer("e", e, 0)
         return (self.batch(it) for it in range(e * self.steps_per_epoch, (e + 1) * self.steps_per_epoch))
 
     def __iter__(self) -> Iterator[tuple]:

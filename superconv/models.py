@@ -49,6 +49,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import _checks
+
 __all__ = [
     "BasicBlock",
     "CifarResNet",
@@ -81,39 +83,19 @@ CONV_INITS = ("msra", "xavier")  # Caffe filler names
 # --------------------------------------------------------------------------- validation
 
 
-def _check_positive_int(name: str, value: object) -> int:
-    # bool is an int subclass; depth=True is a bug, not a request for depth 1.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} is not a positive int; allowed: 1, 2, 3, ...")
-    return value
-
-
 def _check_depth(depth: object, step: int = 6, offset: int = 2,
                  examples: str = "8, 14, 20, 32, 44, 56, 110") -> int:
     # Every family here has depth = step*n + offset with n >= 1 layers (or blocks) per stage.
     allowed = f"{examples}, ... ({step}n+{offset} with n >= 1)"
     if isinstance(depth, bool) or not isinstance(depth, int):
-        raise ValueError(f"depth={depth!r} is not an int; allowed: {allowed}")
+        _checks.fail("depth", depth, allowed, why="is not an int")
     if depth < step + offset or (depth - offset) % step != 0:
-        raise ValueError(f"depth={depth} is not {step}n+{offset}; allowed: {allowed}")
+        _checks.fail("depth", depth, allowed, why=f"is not {step}n+{offset}")
     return depth
 
 
-def _check_fraction(name: str, value: object, allowed: str, ok: Callable[[float], bool]) -> float:
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or math.isnan(value) or not ok(value)):
-        raise ValueError(f"{name}={value!r} is not supported; allowed: {allowed}")
-    return float(value)
-
-
 def _check_dropout(dropout: object) -> float:
-    return _check_fraction("dropout", dropout, "a float in [0, 1)", lambda p: 0 <= p < 1)
-
-
-def _check_choice(name: str, value: object, allowed: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name}={value!r} is not supported; allowed: {', '.join(map(repr, allowed))}")
-    return value
+    return _checks.real("dropout", dropout, "a float in [0, 1)", lambda p: 0 <= p < 1)
 
 
 # ------------------------------------------------------------------------ initialisation
@@ -164,7 +146,7 @@ class ZeroPadShortcut(nn.Module):
         super().__init__()
         if out_channels < in_channels:
             raise ValueError(f"out_channels={out_channels} < in_channels={in_channels}; zero padding only widens")
-        _check_choice("mode", mode, DOWNSAMPLES)
+        _checks.choice("mode", mode, DOWNSAMPLES)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.stride, self.mode = stride, mode
 
@@ -296,11 +278,11 @@ def cifar_resnet(depth: int, num_classes: int = 10, in_channels: int = 3, shortc
     (e.g. ``"ResNet-20"``).
     """
     _check_depth(depth)
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("in_channels", in_channels)
-    _check_positive_int("width", width)
-    _check_choice("shortcut", shortcut, SHORTCUTS)
-    _check_choice("downsample", downsample, DOWNSAMPLES)
+    _checks.positive_int("num_classes", num_classes)
+    _checks.positive_int("in_channels", in_channels)
+    _checks.positive_int("width", width)
+    _checks.choice("shortcut", shortcut, SHORTCUTS)
+    _checks.choice("downsample", downsample, DOWNSAMPLES)
     if shortcut == "B" and downsample != "subsample":
         # The projection downsamples by its own stride; silently ignoring the request would mislead.
         raise ValueError(f"downsample={downsample!r} only applies to shortcut='A'; "
@@ -368,8 +350,8 @@ def lenet5(num_classes: int = 10, in_channels: int = 1,
     fully connected layers of 120 and 84 units, tanh-like squashing and about 60k parameters.
     The name is kept because the paper (following Caffe's examples) uses it.
     """
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("in_channels", in_channels)
+    _checks.positive_int("num_classes", num_classes)
+    _checks.positive_int("in_channels", in_channels)
     sizes = (input_size, input_size) if isinstance(input_size, int) and not isinstance(input_size, bool) \
         else tuple(input_size) if isinstance(input_size, (tuple, list)) else None
     if (sizes is None or len(sizes) != 2
@@ -462,9 +444,9 @@ def wide_resnet(depth: int, k: int, num_classes: int = 10, in_channels: int = 3,
     normal by fan-out); the model carries ``depth``, ``k``, ``blocks_per_stage`` and ``name``.
     """
     _check_depth(depth, 6, 4, "10, 16, 22, 28, 40")
-    _check_positive_int("k", k)
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("in_channels", in_channels)
+    _checks.positive_int("k", k)
+    _checks.positive_int("num_classes", num_classes)
+    _checks.positive_int("in_channels", in_channels)
     return WideResNet(depth, k, num_classes, in_channels, _check_dropout(dropout))
 
 
@@ -548,8 +530,8 @@ def smith_wide_resnet(depth: int = 32, num_classes: int = 10, in_channels: int =
     it for CPU runs, e.g. ``(4, 16, 64)``; the stem stays at 16 channels as in the prototxt.
     """
     _check_depth(depth, 6, 2, "8, 14, 20, 32, 44, 56, 110")
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("in_channels", in_channels)
+    _checks.positive_int("num_classes", num_classes)
+    _checks.positive_int("in_channels", in_channels)
     ws = tuple(widths) if isinstance(widths, (tuple, list)) else ()
     if len(ws) != 3 or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in ws):
         raise ValueError(f"widths={widths!r} is not supported; allowed: three positive ints, "
@@ -665,16 +647,16 @@ def densenet_bc(depth: int, growth_rate: int = 12, num_classes: int = 10, in_cha
     Other arguments as for :func:`densenet`.
     """
     _check_depth(depth, 6, 4, "100, 190, 250")
-    compression = _check_fraction("compression", compression, "a float in (0, 1]", lambda c: 0 < c <= 1)
+    compression = _checks.real("compression", compression, "a float in (0, 1]", lambda c: 0 < c <= 1)
     return _densenet(depth, growth_rate, True, compression, num_classes, in_channels, dropout, conv_init)
 
 
 def _densenet(depth, growth_rate, bottleneck, compression, num_classes, in_channels, dropout,
               conv_init) -> DenseNet:
-    _check_positive_int("growth_rate", growth_rate)
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("in_channels", in_channels)
-    _check_choice("conv_init", conv_init, CONV_INITS)
+    _checks.positive_int("growth_rate", growth_rate)
+    _checks.positive_int("num_classes", num_classes)
+    _checks.positive_int("in_channels", in_channels)
+    _checks.choice("conv_init", conv_init, CONV_INITS)
     return DenseNet(depth, growth_rate, bottleneck, compression, num_classes, in_channels,
                     _check_dropout(dropout), conv_init)
 
@@ -693,8 +675,8 @@ def imagenet_resnet50(num_classes: int = 1000, in_channels: int = 3, **kwargs) -
     lnsmith54/hyperParam1) differs: conv biases, xavier fillers, and the stride-2 on the first
     1x1 convolution of a stage (torchvision's "v1.5" puts it on the 3x3).
     """
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("in_channels", in_channels)
+    _checks.positive_int("num_classes", num_classes)
+    _checks.positive_int("in_channels", in_channels)
     from torchvision.models import resnet50  # deferred: torchvision is only needed here
 
     model = resnet50(weights=None, num_classes=num_classes, **kwargs)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from . import _checks
+
 SGD_KINDS = ("torch", "caffe")
 
 
@@ -30,12 +32,9 @@ class CaffeSGD(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False):
-        if lr < 0:
-            raise ValueError(f"lr={lr} must be >= 0")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum={momentum} must be in [0, 1)")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay={weight_decay} must be >= 0")
+        _checks.non_negative("lr", lr)
+        _checks.fraction("momentum", momentum)
+        _checks.non_negative("weight_decay", weight_decay)
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                                       nesterov=nesterov))
 
@@ -79,8 +78,7 @@ class CaffeSGD(torch.optim.Optimizer):
 def make_optimizer(params, kind: str = "torch", lr: float = 0.1, momentum: float = 0.9,
                    weight_decay: float = 0.0, nesterov: bool = False) -> torch.optim.Optimizer:
     """SGD with PyTorch's momentum semantics (``kind="torch"``) or Caffe's (``kind="caffe"``)."""
-    if kind not in SGD_KINDS:
-        raise ValueError(f"sgd={kind!r} is not an SGD kind; allowed: 'torch', 'caffe'")
+    _checks.choice("sgd", kind, SGD_KINDS)
     if kind == "caffe":
         return CaffeSGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
                         nesterov=nesterov)

@@ -42,7 +42,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .train import fit, rng_state, set_rng_state
+from ._io import jsonable, restore_float, rng_state, set_rng_state
+from .train import fit
 
 MODES = ("linear", "exp")
 EVAL_SPLITS = ("validation", "test")
@@ -186,30 +187,6 @@ def _num_list(values) -> list:
     return [float(v) for v in values]
 
 
-def _json_float(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return repr(v)  # 'nan', 'inf', '-inf' (JSON has no literal for them)
-    return v
-
-
-def _jsonable(obj):
-    if isinstance(obj, float):
-        return _json_float(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return _jsonable(obj.item())
-    if isinstance(obj, torch.device):
-        return str(obj)
-    return obj
-
-
-def _from_json_float(v):
-    return float(v) if isinstance(v, str) else v
-
-
 @dataclass
 class RangeTestResult:
     """One range test. Per iteration ``i`` (0-based): ``lrs[i]`` (LR of batch i), ``losses[i]``
@@ -239,7 +216,7 @@ class RangeTestResult:
     # ------------------------------------------------------------------ (de)serialization
     def to_dict(self) -> dict:
         """JSON-friendly: non-finite floats become the strings 'nan' / 'inf' / '-inf'."""
-        return _jsonable(dataclasses.asdict(self))
+        return jsonable(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict) -> "RangeTestResult":
@@ -247,10 +224,10 @@ class RangeTestResult:
         kw = {k: v for k, v in d.items() if k in names}
         for k in ("lrs", "losses", "smoothed_losses", "eval_lrs", "eval_acc", "eval_loss"):
             if k in kw:
-                kw[k] = [_from_json_float(v) for v in kw[k]]
+                kw[k] = [restore_float(v) for v in kw[k]]
         for k in ("lr_min", "lr_max"):
             if k in kw:
-                kw[k] = _from_json_float(kw[k])
+                kw[k] = restore_float(kw[k])
         return cls(**kw)
 
     # ------------------------------------------------------------------ helpers
@@ -840,7 +817,7 @@ class RangeTestSeeds:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["results"] = [r.to_dict() for r in self.results]
-        return _jsonable(d)
+        return jsonable(d)
 
     def summary(self) -> str:
         lines = [f"LR range test over seeds {self.seeds} (align={self.align})"]

@@ -63,6 +63,8 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from . import _checks
+
 __all__ = [
     "Schedule",
     "CLR",
@@ -93,35 +95,15 @@ MomentumSpec = Union[None, float, Tuple[float, float]]
 # ----------------------------------------------------------------------------------------------
 
 def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name}={value!r} must be a real number")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name}={value!r} must be finite")
-    return v
+    return _checks.real(name, value)
 
 
 def _lr_value(name: str, value: Any) -> float:
-    v = _real(name, value)
-    if v < 0:
-        raise ValueError(f"{name}={value!r} is negative; a learning rate must be >= 0")
-    return v
+    return _checks.real(name, value, "a finite learning rate >= 0", lambda v: v >= 0)
 
 
-def _positive(name: str, value: Any) -> float:
-    v = _real(name, value)
-    if v <= 0:
-        raise ValueError(f"{name}={value!r} must be > 0")
-    return v
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}={value!r} must be a positive integer (a number of iterations)")
-    v = int(value)
-    if v < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer (>= 1 iteration)")
-    return v
+_positive = _checks.positive
+_positive_int = _checks.positive_int
 
 
 def _opt_total_steps(value: Any) -> Optional[int]:
@@ -129,11 +111,8 @@ def _opt_total_steps(value: Any) -> Optional[int]:
 
 
 def _momentum_value(name: str, value: Any) -> float:
-    v = _real(name, value)
-    if not 0.0 <= v < 1.0:
-        raise ValueError(f"{name}={value!r} is outside [0, 1); momentum (or Adam's beta1) must "
-                         "satisfy 0 <= momentum < 1")
-    return v
+    # Adam's beta1 plays momentum's part, with the same range
+    return _checks.real(name, value, "a momentum (or Adam beta1) in [0, 1)", lambda v: 0 <= v < 1)
 
 
 def _momentum_spec(value: Any, *, allow_cycle: bool = True) -> MomentumSpec:
@@ -153,8 +132,7 @@ def _momentum_spec(value: Any, *, allow_cycle: bool = True) -> MomentumSpec:
 
 def _choice(name: str, value: Any, allowed: Sequence[str], what: str) -> str:
     if value not in allowed:
-        opts = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"{name}={value!r} is not {what}; allowed: {opts}")
+        _checks.fail(name, value, ", ".join(map(repr, allowed)), why=f"is not {what}")
     return value
 
 
@@ -311,8 +289,7 @@ class CLR(Schedule):
         if self.mode != "exp_range" and self.gamma != 1.0:
             raise ValueError(f"gamma={self.gamma!r} only applies to mode='exp_range' "
                              f"(mode={self.mode!r}); leave gamma=1.0")
-        _choice("exp_range_shrinks", self.exp_range_shrinks, ("amplitude", "both"),
-                "an exp_range variant")
+        _checks.choice("exp_range_shrinks", self.exp_range_shrinks, ("amplitude", "both"))
         if self.exp_range_shrinks == "both" and self.mode != "exp_range":
             raise ValueError("exp_range_shrinks='both' only applies to mode='exp_range'; "
                              "allowed with other modes: 'amplitude'")
@@ -449,8 +426,8 @@ class OneCycle(Schedule):
         s(self, "tail_lr", self.base_lr / 1000.0 if self.tail_lr is None
           else _lr_value("tail_lr", self.tail_lr))
         s(self, "momentum_range", _momentum_spec(self.momentum_range))
-        _choice("descend_to", self.descend_to, ("zero", "base"), "a descent target")
-        _choice("tail_momentum", self.tail_momentum, ("hold", "caffe"), "a tail-momentum rule")
+        _checks.choice("descend_to", self.descend_to, ("zero", "base"))
+        _checks.choice("tail_momentum", self.tail_momentum, ("hold", "caffe"))
         s(self, "_end", 0.0 if self.descend_to == "zero" else self.base_lr)
 
     def _lr(self, it: int) -> float:
@@ -569,8 +546,7 @@ class OneCycleTorch(Schedule):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"pct_start={self.pct_start!r} must be in [0, 1]")
         s(self, "pct_start", p)
-        _choice("anneal_strategy", self.anneal_strategy, ("cos", "linear"),
-                "an anneal strategy")
+        _checks.choice("anneal_strategy", self.anneal_strategy, ("cos", "linear"))
         s(self, "div_factor", _positive("div_factor", self.div_factor))
         s(self, "final_div_factor", _positive("final_div_factor", self.final_div_factor))
         s(self, "three_phase", bool(self.three_phase))
