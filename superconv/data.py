@@ -190,8 +190,13 @@ class Split:
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images of this dataset -> float32 ``(x / 255 - mean) / std``."""
-        scale, shift = normalizer(self.mean, self.std, images.device)
-        return torch.addcmul(shift, images.float(), scale)
+        return normalize(images, self.mean, self.std)
+
+
+def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 images -> float32 ``(x / 255 - mean) / std`` (per channel, dimension 1)."""
+    scale, shift = normalizer(mean, std, images.device)
+    return torch.addcmul(shift, images.float(), scale)
 
 
 def normalizer(mean, std, device) -> tuple:

@@ -60,7 +60,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import _checks
-from .data import epoch_seed, normalizer
+from .data import epoch_seed, normalize, normalizer
 
 __all__ = ["ENV", "IMAGENET_MEAN", "IMAGENET_STD", "ILSVRC2012", "AUGMENTS", "ImageFolderNotFoundError",
            "find_root", "load", "ImageFolderSource", "StreamBatches", "random_resized_box",
@@ -292,8 +292,7 @@ class ImageFolderSource:
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float32 ``(x / 255 - mean) / std`` (as ``data.Split.normalize``)."""
-        scale, shift = normalizer(self.mean, self.std, x.device)
-        return torch.addcmul(shift, x.float(), scale)
+        return normalize(x, self.mean, self.std)
 
     # -- streams
     def batches(self, batch_size: int, *, seed: int = 0, flip: bool = True, crop_pad: int = 0,
