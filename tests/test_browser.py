@@ -18,6 +18,7 @@ from book_pdf import PdfError, count_pages, print_pdf
 from browser_check import Browser, check_page, check_site, find_chromium, format_table, serve
 
 ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / "tools"  # browser_check, book_pdf: the book's tools, importable through pytest's pythonpath
 JB = Path(sys.executable).with_name("jupyter-book")
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
@@ -131,7 +132,7 @@ def test_a_page_that_does_not_load(site):
 
 
 def test_script_exits_1_on_problems_and_0_when_clean(site, tmp_path):
-    script = Path(__file__).with_name("browser_check.py")
+    script = TOOLS / "browser_check.py"
     clean = tmp_path / "html"
     (clean / "_images").mkdir(parents=True)
     shutil.copy(site / "_images" / "plot.png", clean / "_images")
@@ -203,7 +204,7 @@ def test_the_smoke_book_prints_to_pdf(smoke_book, smoke_store):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Executing notebook" not in done.stdout  # from the HTML build's cache, not run again
     pdf = book / "_build" / "pdf" / "book.pdf"
-    script = Path(__file__).with_name("book_pdf.py")
+    script = TOOLS / "book_pdf.py"
     out = subprocess.run([sys.executable, str(script), str(book / "_build" / "singlehtml"), str(pdf)],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr

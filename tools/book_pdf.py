@@ -3,7 +3,7 @@
 Usage (from the repository root, after the HTML build)::
 
     jupyter-book build . --builder singlehtml        # the whole book as one page (uses the cache)
-    python tests/book_pdf.py _build/singlehtml _build/pdf/book.pdf
+    python tools/book_pdf.py _build/singlehtml _build/pdf/book.pdf
 
 This is what ``jupyter-book build . --builder pdfhtml`` does -- the single-page build printed by a
 headless browser -- with one difference that makes it work here: jupyter-book 1.0.4 drives the
@@ -27,8 +27,7 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import browser_check as bc  # noqa: E402  (a sibling script, not a package)
+import browser_check as bc  # the sibling tool (on sys.path when run as a script; pytest adds tools/)
 
 A4 = (8.27, 11.69)   # inches
 MARGIN = 0.5         # inches, every side

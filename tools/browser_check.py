@@ -1,6 +1,6 @@
 """Open every page of a built Jupyter Book in headless Chromium and list what a reader would see broken.
 
-Usage: ``python tests/browser_check.py _build/html`` prints one row per page and exits 1 on any
+Usage: ``python tools/browser_check.py _build/html`` prints one row per page and exits 1 on any
 problem (2 when no Chromium is installed). Full-page screenshots go to ``_build/screenshots/``.
 
 A page fails on: not loading (navigation error, HTTP error), a broken image, a local link to a file
