@@ -57,6 +57,7 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
+import torchvision.datasets as tvd
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import _checks
@@ -103,7 +104,6 @@ def find_root(root=None) -> Path:
 
 def _scan(root: Path, split: str) -> tuple:
     """(split folder, relative paths, labels, class names, layout) via torchvision's classes."""
-    import torchvision.datasets as tvd
     if any((root / f).is_file() for f in _DEVKIT):
         ds = tvd.ImageNet(str(root), split=split)
         folder, layout = Path(ds.split_folder), "torchvision ImageNet"

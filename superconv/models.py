@@ -48,6 +48,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torchvision.models import resnet50
 
 from . import _checks
 
@@ -677,8 +678,6 @@ def imagenet_resnet50(num_classes: int = 1000, in_channels: int = 3, **kwargs) -
     """
     _checks.positive_int("num_classes", num_classes)
     _checks.positive_int("in_channels", in_channels)
-    from torchvision.models import resnet50  # deferred: torchvision is only needed here
-
     model = resnet50(weights=None, num_classes=num_classes, **kwargs)
     if in_channels != 3:
         model.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)

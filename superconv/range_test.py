@@ -33,6 +33,7 @@ What is here:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -491,7 +492,6 @@ def _longest_decreasing(s: np.ndarray) -> tuple:
     ``-s`` ending an increasing subsequence of length ``l+1`` seen so far. Among longest
     subsequences the one that ends first is returned.
     """
-    import bisect
     neg = (-np.asarray(s, dtype=float)).tolist()
     tail_vals: list = []
     tail_idx: list = []

@@ -376,3 +376,136 @@ def test_not_found():
         assert n.key not in paper.keys()
         for k in n.related_keys:
             get(k)
+
+
+# ----------------------------------------------------------------------------- the data files
+# The registry moved from Python literals to superconv/facts/*.toml; a full dump of the old
+# registry compared equal (every Fact field, Settings, claim and NotFound). These keep the gist.
+
+
+def test_registry_counts_and_order():
+    assert len(paper.facts()) == 235
+    assert len(paper.claims()) == 61 and len(paper.not_found()) == 5
+    assert list(paper.SECTIONS) == ["§1", "§2", "§3", "§4", "§5", "§6", "§7"]
+    assert [len(paper.keys(g)) for g in ("clr", "sc", "onecycle", "imagenet", "hf", "arch")] == [
+        55, 72, 51, 23, 15, 19]
+    ks = paper.keys()
+    assert ks[:2] == ["clr.formula.cycle", "clr.formula.x"] and ks[-1] == "arch.data.shuffle"
+    assert ks.index("sc.solver.clr.policy") < ks.index("sc.headline.clr_acc")  # §2 order kept
+    assert [c.id for c in paper.claims()][:3] == ["sc.headline", "sc.fig1b", "clr.range_test"]
+    assert paper.claims()[-1].id == "clr.table3.adadelta.triangular"
+
+
+def test_registry_spot_checks():
+    f = get("clr.table3.adagrad.fixed")
+    assert (f.value, f.unit, f.tags, f.source, f.section) == (74.6, "%", ("P",), "CLR Table 3", "§1")
+    assert dict(f.context) == {"optimizer": "AdaGrad", "lr": (0.003, 0.035), "policy": "fixed",
+                               "iterations": None, "dataset": "CIFAR-10"}
+    assert list(f.context) == ["optimizer", "lr", "policy", "iterations", "dataset"]
+    assert f.note == "iterations not stated in FACTS"
+    f = get("sc.reduced_data.10000.clr")
+    assert (f.tags, f.tag_text, dict(f.context)) == (
+        ("S", "L"), "S; logs L agree", {"train_samples": 10_000, "policy": "CLR"})
+    f = get("onecycle.momentum_study.lr0.1.m0.9")
+    assert f.context["lr_stepsize_epochs"] is None and f.context["momentum_policy"] == "constant"
+    assert isinstance(get("onecycle.table.cifar10_densenet.0.1-4/22").context["lr"], Range)
+    assert type(get("clr.stepsize").value.start) is int  # integers stay integers
+    im = get("imagenet.solver.epochs")
+    assert im.approx and im.tag_text == "S" and get("imagenet.solver.one_cycle.max_lr").tag_text == ""
+    assert get("onecycle.caffe_shape.seen").value[1] == (0.05, 1.0, 5e-5)
+    assert paper.HESSIAN_FREE.item_tags["cross_check"] == ("S",)
+    assert paper.IMAGENET["momentum"] == Range(0.95, 0.85)
+    assert paper.REDUCED_DATA_SAMPLES == (50_000, 40_000, 30_000, 20_000, 10_000)
+    assert list(paper.ONE_CYCLE_NETS) == ["cifar10_wrn", "cifar10_densenet", "mnist_lenet",
+                                          "cifar100_resnet56"]
+    assert paper.TORCH_ONE_CYCLE_DEFAULTS["div_factor"] == 25.0
+    assert paper.PAPERS["sc"]["arxiv"] == "1708.07120" and len(paper.AUTHOR_REPOS) == 3
+    assert paper.CHAPTERS["one-cycle"] == "The 1cycle policy across datasets and nets"
+
+
+def test_claim_texts_are_filled_in_from_the_facts():
+    # the texts of the Python version, word for word
+    assert paper.claim("sc.fig1b").statement == (
+        "One cycle up to LR 3 reaches 92.1 % in 6k iterations; cycles of 2k..20k iterations "
+        "give 89.7..92.7 %.")
+    assert paper.claim("sc.limited_data_trend").statement == (
+        "The advantage of super-convergence grows as training data shrinks (CLR − PC-LR gap "
+        "1.2 → 2.0 → 3.9 → 5.2 → 9.2 points from 50k down to 10k samples).")
+    assert paper.claim("sc.regularization").statement.startswith(
+        "Large LRs regularize, so other regularization must be reduced: with the CLR run, WD 1e-3 "
+        "diverges and 1e-4 is best (WD sweep 92.44 / 88.28 / 87.25 for 1e-4 / 1e-5 / 1e-6)")
+    assert paper.claim("sc.batch_size").statement.endswith("256 / 512 / 1000 / 1536.")
+    assert paper.claim("onecycle.table.cifar10_densenet.0.1-4/22").statement == (
+        "CIFAR-10 DenseNet, 1cycle 0.1–4 / 22, WD 1e-6, 50 epochs (batch 512): 91.7 ± 0.3 %.")
+    assert paper.claim("clr.table3.adadelta.fixed").statement == (
+        "CLR Table 3, CIFAR-10 with AdaDelta (LR 0.01–0.1): fixed reaches 67.3 %.")
+    assert paper.claim("clr.table3.adam.fixed.70k").statement == (
+        "CLR Table 3, CIFAR-10 with Adam (LR 5e-4–0.002): fixed for 70,000 iterations reaches 81.4 %.")
+    assert paper.claim("clr.table3.rmsprop.fixed.70k").note == get("clr.table3.rmsprop.fixed.70k").note
+    assert paper.claim("sc.reduced_data.30000").how_to_test == (
+        "Train both headline solvers on a fixed 30,000-image subset; compare final test accuracy.")
+    assert paper.claim("sc.headline").how_to_test.startswith(
+        "Train HEADLINE_CLR_SOLVER (10k it.) and HEADLINE_PC_SOLVER (80k it.)")
+    assert paper.claim("onecycle.cyclical_momentum").paper_value_keys == tuple(
+        paper.keys("onecycle.momentum_study")) + ("onecycle.cyclical_momentum.max_momentum",
+                                                   "onecycle.cyclical_momentum.min_momentum")
+
+
+def test_claim_templates():
+    render = paper._render
+    assert render("{sc.fig1b.iterations[1]:k} / {sc.fig1b.acc} / {sc.fig1b.acc:.0f}", ()) == (
+        "20k / 89.7–92.7 / 90–93")
+    assert render("{0} ± {0[std]} at {0[epochs]:,}", ["onecycle.table.cifar10_wrn.step0.1.800ep"]) == (
+        "90.3 ± 1.0 at 800")
+    assert render("{1 - 0:.1f}, {2[weight_decay]:sci}",
+                  ["sc.reduced_data.10000.pc", "sc.reduced_data.10000.clr", "sc.logs.wd.1e-3"]) == (
+        "9.2, 1e-3")
+    assert render("{sc.headline.pc_iters / sc.headline.clr_iters:g}×", ()) == "8×"
+    assert render("{hf.reported.range[lr][1]:g}", ()) == "3"
+    for bad in ("{sc.nope}", "{sc.fig1b.acc_6k[nope]}", "{0}", "{sc.fig1b.acc sc.fig1b.acc}"):
+        with pytest.raises((KeyError, IndexError)):
+            render(bad, ())
+
+
+def _rejected(sections=None, claims_data=None):
+    with pytest.raises(ValueError) as e:
+        if sections is not None:
+            paper._load_sections(sections)
+        else:
+            paper._load_claims(claims_data)
+    return str(e.value)
+
+
+def test_bad_data_is_refused_with_file_and_key():
+    def sections(edit):
+        d = copy.deepcopy(paper._SECTION_DATA)
+        edit(d)
+        return _rejected(sections=d)
+
+    msg = sections(lambda d: d["s1_clr.toml"]["table1"]["facts"][0].update(tags=["X"]))
+    assert msg.startswith("superconv/facts/s1_clr.toml: table1: clr.table1.cifar10.fixed:")
+    assert "'X' is not allowed" in msg
+    msg = sections(lambda d: d["s1_clr.toml"]["table1"]["facts"][1].update(
+        key="clr.table1.cifar10.fixed"))
+    assert "s1_clr.toml" in msg and "duplicate fact key 'clr.table1.cifar10.fixed'" in msg
+    msg = sections(lambda d: d["s1_clr.toml"]["table3"]["adam"]["facts"][0].update(sorce="x"))
+    assert "s1_clr.toml: table3.adam: clr.table3.adam.fixed.70k: unknown field(s) ['sorce']" in msg
+    msg = sections(lambda d: d["s2_super_convergence.toml"]["HEADLINE_CLR_SOLVER"].update(tags=["Q"]))
+    assert "s2_super_convergence.toml: HEADLINE_CLR_SOLVER" in msg and "'Q'" in msg
+    msg = sections(lambda d: d["s7_not_found.toml"]["not_found"][0].update(key="sc.headline.clr_acc"))
+    assert "is a fact" in msg
+
+    def claims_with(edit):
+        d = copy.deepcopy(paper._CLAIM_DATA)
+        edit(d)
+        return _rejected(claims_data=d)
+
+    msg = claims_with(lambda d: d["headline"]["facts"].append("sc.headline.nope"))
+    assert msg.startswith("superconv/facts/claims.toml: headline: sc.headline:")
+    assert "sc.headline.nope" in msg
+    msg = claims_with(lambda d: d["fig1b"].update(statement="up to {sc.fig1b.acc_6k[lr]}"))
+    assert "claims.toml: fig1b: sc.fig1b" in msg and "[lr]" in msg
+    msg = claims_with(lambda d: d["clr_table1"].update(chapter="nope"))
+    assert "chapter='nope'" in msg
+    msg = claims_with(lambda d: d["clr_table1"]["claims"].append("clr.table1.cifar10.fixed"))
+    assert "duplicate claim id" in msg
