@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from superconv import paper
+from superconv import fact_sheet, paper
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "paper_facts.md"
@@ -13,12 +13,12 @@ PAGE = ROOT / "paper_facts.md"
 
 @pytest.fixture(scope="module")
 def text():
-    return paper.fact_sheet_markdown()
+    return fact_sheet.fact_sheet_markdown()
 
 
 def test_committed_page_is_the_generated_one(text):
     assert PAGE.read_text(encoding="utf-8") == text, (
-        "paper_facts.md is stale: regenerate it with `python -m superconv.paper --write "
+        "paper_facts.md is stale: regenerate it with `python -m superconv.fact_sheet --write "
         "paper_facts.md` and commit it")
 
 
