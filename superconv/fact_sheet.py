@@ -100,8 +100,9 @@ def fact_sheet_markdown() -> str:
     files = section_files()
     lines = [
         "# The papers' numbers", "",
-        "Every number, formula and setting of the papers that this book compares against, as the",
-        "reproduction's fact sheet records it. The package reads them from the data files",
+        "Every number, formula and setting of the papers that this book compares against: the",
+        "book's fact sheet. Chapters, tables and the code cite its sections as *paper facts §n*",
+        "(§1 to §7 below). The package reads them from the data files",
         "`superconv/facts/*.toml` (`superconv.paper.get(key)` is one fact); this page is generated",
         "from the same files by `python -m superconv.fact_sheet --write paper_facts.md`. The papers:", "",
         *papers, "",

@@ -9,7 +9,7 @@ all and is generated from them by :mod:`superconv.fact_sheet` (``python -m super
 
 **Confidence tags** (:data:`TAGS`): ``"D"`` the authors' own code or config, ``"P"`` the paper
 text, ``"L"`` the authors' Caffe training logs (single runs of a later replication), ``"S"``
-second-hand (approximate: the book says so). A fact may carry two (``("S", "L")``), and FACTS's
+second-hand (approximate: the book says so). A fact may carry two (``("S", "L")``), and the fact sheet's
 own wording in :attr:`Fact.tag_text` (``"S, logs agree"``); the book shows the tag beside every
 paper number (:func:`cite`).
 
@@ -103,7 +103,7 @@ CHAPTERS: Mapping[str, str] = types.MappingProxyType(dict(_CLAIM_DATA["chapters"
 
 
 class Range(NamedTuple):
-    """FACTS's "a–b": an interval (67.3–67.6) or a cycle's two ends (momentum 0.95–0.85).
+    """The fact sheet's "a–b": an interval (67.3–67.6) or a cycle's two ends (momentum 0.95–0.85).
 
     ``start``/``stop`` keep the printed order; :attr:`lo`/:attr:`hi` are min/max. It is a plain
     2-tuple too: ``Range(67.3, 67.6) == (67.3, 67.6)``.
@@ -467,7 +467,7 @@ def get(key: str) -> Fact:
         return _FACTS[key]
     if key in _NOT_FOUND_KEYS:
         n = _NOT_FOUND_KEYS[key]
-        raise KeyError(f"{key!r}: FACTS says this was not found ({n.what}"
+        raise KeyError(f"{key!r}: the fact sheet says this was not found ({n.what}"
                        f"{'; ' + n.hint if n.hint else ''}); see paper.not_found()")
     below = [k for k in _FACTS if k.startswith(key + ".")]
     close = difflib.get_close_matches(key, list(_FACTS), n=5, cutoff=0.6)
@@ -545,7 +545,7 @@ def format_value(v: Any) -> str:
 
 
 def cite(fact: "Fact | str", *, source: bool = True) -> str:
-    """A table-cell label: ``'92.4 % [S, logs agree] (Super-Convergence (headline run); FACTS §2)'``.
+    """A table-cell label: ``'92.4 % [S, logs agree] (Super-Convergence (headline run); paper facts §2)'``.
 
     ``fact`` may be a key. ``source=False`` drops the parenthesis.
     """
@@ -558,8 +558,8 @@ def cite(fact: "Fact | str", *, source: bool = True) -> str:
     s += f" [{f.label}]"
     if source:
         where = f.source
-        if f.section and f"FACTS {f.section}" not in where:
-            where += f"; FACTS {f.section}"
+        if f.section and f"paper facts {f.section}" not in where:
+            where += f"; paper facts {f.section}"
         s += f" ({where})"
     return s
 
@@ -726,7 +726,7 @@ def depth_table(include_resnet56: bool = True) -> Any:
     headline run, §2) between -20 and -110 unless ``include_resnet56=False``."""
     spec = [("ResNet-20", "sc.depth.resnet20", "")]
     if include_resnet56:
-        spec.append(("ResNet-56", "sc.headline", "the headline run (FACTS §2)"))
+        spec.append(("ResNet-56", "sc.headline", "the headline run (paper facts §2)"))
     spec.append(("ResNet-110", "sc.depth.resnet110", ""))
     rows = []
     for net, prefix, note in spec:

@@ -1,4 +1,4 @@
-"""superconv.paper: the papers' numbers as data (checked against shared/paper/FACTS.md)."""
+"""superconv.paper: the papers' numbers as data, checked value by value against the reproduction's fact sheet."""
 
 import copy
 import dataclasses
@@ -76,7 +76,7 @@ def test_facts_are_immutable_and_portable():
     assert hash(f) == hash(get(f.key))
 
 
-# ----------------------------------------------------------------------------- values vs FACTS
+# ----------------------------------------------------------------------------- values vs the fact sheet
 
 
 def test_headline():
@@ -252,7 +252,7 @@ def test_range_type():
 
 def test_cite():
     assert cite("sc.headline.clr_acc") == (
-        "92.4 % [S, logs agree] (Super-Convergence (headline run); FACTS §2)")
+        "92.4 % [S, logs agree] (Super-Convergence (headline run); paper facts §2)")
     assert cite(get("onecycle.table.mnist_lenet.0.02-0.2/40"), source=False) == "99.35 ± 0.03 % [S]"
     assert cite("imagenet.resnet50.1cycle", source=False) == "~67.3–67.6 % [S]"
     assert cite("sc.solver.clr.weight_decay", source=False) == "1e-4 [D]"
@@ -312,7 +312,7 @@ def test_clr_tables(pandas):
     assert t1.shape[0] == 9 and not t1[["iterations", "acc %"]].isna().any().any()
     t3 = paper.clr_table3()
     assert t3.shape[0] == 12 and not t3["acc %"].isna().any()
-    # iterations are missing only where FACTS does not give them
+    # iterations are missing only where the fact sheet does not give them
     assert set(t3.loc[t3["iterations"].isna(), "key"]) == {
         "clr.table3.adagrad.fixed", "clr.table3.adadelta.fixed", "clr.table3.adadelta.triangular"}
 
@@ -402,7 +402,7 @@ def test_registry_spot_checks():
     assert dict(f.context) == {"optimizer": "AdaGrad", "lr": (0.003, 0.035), "policy": "fixed",
                                "iterations": None, "dataset": "CIFAR-10"}
     assert list(f.context) == ["optimizer", "lr", "policy", "iterations", "dataset"]
-    assert f.note == "iterations not stated in FACTS"
+    assert f.note == "iterations not stated in the fact sheet"
     f = get("sc.reduced_data.10000.clr")
     assert (f.tags, f.tag_text, dict(f.context)) == (
         ("S", "L"), "S; logs L agree", {"train_samples": 10_000, "policy": "CLR"})
