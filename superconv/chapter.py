@@ -15,6 +15,7 @@ build (papermill, plain Python) and refuses non-finite numbers silently becoming
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -22,76 +23,99 @@ from typing import Any, Callable
 
 import torch
 
-from . import __version__
+from . import __version__, _checks
+from ._checks import ParameterError
 from .experiments import PROFILES, resolve_profile
 from .train import device_name
 
-
-class ParameterError(ValueError):
-    """A notebook parameter with a bad value (raised before any work)."""
+__all__ = ["ParameterError", "PROFILE_DEFAULT", "positive", "non_negative", "positive_int", "non_negative_int",
+           "fraction", "one_of", "list_of", "seed", "seed_list", "profile", "device_syntax", "device", "Context",
+           "setup", "hardware", "glue", "pct"]
 
 
 # --------------------------------------------------------------------------- checkers
-# Each checker takes (name, value) and returns the value (possibly normalised) or raises.
+# Each checker takes (name, value) and returns the value (possibly normalised) or raises. They are
+# superconv._checks' checkers whose messages add that a knob left None takes the profile's value.
 
-def _fail(name: str, value: Any, allowed: str) -> None:
-    raise ParameterError(f"{name}={value!r} is not allowed; allowed: {allowed} (or None = the profile's value)")
+#: What a knob's message adds after the allowed values.
+PROFILE_DEFAULT = " (or None = the profile's value)"
 
 
+def _knob(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """``check``, with :data:`PROFILE_DEFAULT` at the end of its message (once: a list's items
+    may be knobs themselves)."""
+    @functools.wraps(check)
+    def knob(name: str, value: Any) -> Any:
+        try:
+            return check(name, value)
+        except ParameterError as e:
+            text = str(e)
+            raise ParameterError(text if text.endswith(PROFILE_DEFAULT) else text + PROFILE_DEFAULT) from None
+    return knob
+
+
+@_knob
 def positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        _fail(name, value, "a finite number > 0")
-    return float(value)
+    return _checks.positive(name, value)
 
 
+@_knob
 def non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        _fail(name, value, "a finite number >= 0")
-    return float(value)
+    return _checks.non_negative(name, value)
 
 
+@_knob
 def positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        _fail(name, value, "an integer >= 1")
-    return value
+    return _checks.positive_int(name, value)
 
 
+@_knob
 def fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        _fail(name, value, "a number in [0, 1)")
-    return float(value)
+    return _checks.fraction(name, value)
+
+
+@_knob
+def non_negative_int(name: str, value: Any) -> int:
+    return _checks.integer(name, value, minimum=0)
+
+
+seed = non_negative_int  # any integer >= 0 seeds a run
 
 
 def one_of(*allowed: Any) -> Callable[[str, Any], Any]:
-    def check(name: str, value: Any) -> Any:
-        if value not in allowed:
-            _fail(name, value, ", ".join(map(repr, allowed)))
-        return value
-    return check
+    return _knob(lambda name, value: _checks.choice(name, value, allowed))
 
 
-def list_of(check: Callable[[str, Any], Any], min_len: int = 1) -> Callable[[str, Any], list]:
-    def check_list(name: str, value: Any) -> list:
-        if not isinstance(value, (list, tuple)) or len(value) < min_len:
-            _fail(name, value, f"a list of at least {min_len} value(s)")
-        return [check(f"{name}[{i}]", v) for i, v in enumerate(value)]
-    return check_list
+def list_of(check: Callable[[str, Any], Any], min_len: int = 1, unique: bool = False) -> Callable[[str, Any], list]:
+    return _knob(_checks.list_of(check, min_len, unique))
 
 
-def seed(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        _fail(name, value, "an integer >= 0")
+#: SEEDS and every other seed list: distinct integers >= 0, at least one.
+seed_list = list_of(seed, unique=True)
+
+
+def profile(name: str, value: Any) -> str | None:
+    """A profile name, or None (then ``$SUPERCONV_PROFILE``, else ``'laptop'``)."""
+    if value is not None and not (isinstance(value, str) and value in PROFILES):
+        _checks.fail(name, value, f"{', '.join(map(repr, PROFILES))} (or None = $SUPERCONV_PROFILE, else 'laptop')")
     return value
 
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
-def device(name: str, value: Any) -> str:
+def device_syntax(name: str, value: Any) -> str:
+    """A device name, whether or not this machine has it (for jobs that run elsewhere)."""
     if not isinstance(value, str) or not _DEVICE.match(value):
-        raise ParameterError(f"{name}={value!r} is not allowed; allowed: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
+        _checks.fail(name, value, "'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
+    return value
+
+
+def device(name: str, value: Any) -> str:
+    """A device name this machine can use."""
+    device_syntax(name, value)
     if value.startswith("cuda") and not torch.cuda.is_available():
-        raise ParameterError(f"{name}={value!r} but this machine has no CUDA device; allowed here: 'auto', 'cpu'")
+        _checks.fail(name, value, "'auto', 'cpu'", why="but this machine has no CUDA device")
     return value
 
 
@@ -135,26 +159,21 @@ def setup(PROFILE: str | None, DEVICE: str, SEEDS: list | None, default_seeds: d
     from the profile" and is passed through unchecked. ``default_seeds`` maps profile -> seeds
     used when ``SEEDS`` is None (default: ``[0]`` for smoke, ``[0, 1, 2]`` otherwise).
     """
-    if PROFILE is not None and PROFILE not in PROFILES:
-        raise ParameterError(f"PROFILE={PROFILE!r} is not allowed; allowed: 'smoke', 'laptop', 'paper' "
-                             "(or None = $SUPERCONV_PROFILE, else 'laptop')")
-    profile = resolve_profile(PROFILE)
+    resolved = resolve_profile(profile("PROFILE", PROFILE))
     dev = device("DEVICE", DEVICE)
     if dev == "auto":
         dev = "cuda" if torch.cuda.is_available() else "cpu"
     if SEEDS is None:
-        seeds = (default_seeds or {}).get(profile, [0] if profile == "smoke" else [0, 1, 2])
+        seeds = (default_seeds or {}).get(resolved, [0] if resolved == "smoke" else [0, 1, 2])
     else:
-        seeds = list_of(seed)("SEEDS", SEEDS)
-        if len(set(seeds)) != len(seeds):
-            raise ParameterError(f"SEEDS={SEEDS!r} has repeated seeds; allowed: distinct integers >= 0")
+        seeds = seed_list("SEEDS", SEEDS)
     checked = {}
     for name, spec in knobs.items():
         if not (isinstance(spec, tuple) and len(spec) == 2 and callable(spec[1])):
             raise TypeError(f"knob {name} must be given as (value, checker)")
         value, check = spec
         checked[name] = None if value is None else check(name, value)
-    return Context(profile=profile, device=dev, seeds=list(seeds), knobs=checked)
+    return Context(profile=resolved, device=dev, seeds=list(seeds), knobs=checked)
 
 
 def hardware(dev: str = "cpu") -> str:

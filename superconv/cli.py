@@ -27,7 +27,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from . import chapter
 from . import sweep as sw
+from .verdicts import papermill_command
 
 CHAPTERS_DIR = Path(__file__).resolve().parents[1] / "chapters"
 PROG = "python -m superconv"
@@ -172,33 +176,21 @@ def check_value(flag: str, name: str, value: Any, default: Any, device_rule: str
     ``device_rule``: ``"here"`` (DEVICE must work on this machine), ``"syntax"`` (jobs run
     elsewhere, e.g. Slurm) or ``"gpus"`` (one GPU per worker: 'auto', 'cuda' or 'cuda:0').
     """
-    from . import chapter
-    from .experiments import PROFILES
-
     if not _plain(value):
         raise UsageError(f"{flag}: {name}={_short(value)} is not allowed; allowed: a finite number, a string, "
                          "True/False, None, or a list/dict of those")
     try:
         if name == "PROFILE":
-            if value is not None and value not in PROFILES:
-                raise chapter.ParameterError(f"PROFILE={_short(value)} is not allowed; allowed: "
-                                             f"{', '.join(map(repr, PROFILES))} (or None = $SUPERCONV_PROFILE, "
-                                             "else 'laptop')")
+            chapter.profile(name, value)
         elif name == "DEVICE":
-            if device_rule == "here":
-                value = chapter.device(name, value)
-            elif not (isinstance(value, str) and chapter._DEVICE.match(value)):
-                raise chapter.ParameterError(f"DEVICE={_short(value)} is not allowed; allowed: "
-                                             "'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
+            value = (chapter.device if device_rule == "here" else chapter.device_syntax)(name, value)
             if device_rule == "gpus" and value not in ("auto", "cuda", "cuda:0"):
                 raise chapter.ParameterError(f"DEVICE={_short(value)} is not allowed with --gpus (each worker sees "
                                              "its one GPU as cuda:0); allowed: 'auto', 'cuda', 'cuda:0'")
         elif is_seed_list(name) and value is not None:
             if isinstance(value, int) and not isinstance(value, bool):
                 value = [value]  # one seed -> a list of one, so `--grid seeds=0,1,2` is three runs
-            value = chapter.list_of(chapter.seed)(name, value)
-            if len(set(value)) != len(value):
-                raise chapter.ParameterError(f"{name}={value!r} has repeated seeds; allowed: distinct integers >= 0")
+            value = chapter.seed_list(name, value)
         elif value is not None and default not in (None, _NO_DEFAULT) and _kind(value) != _kind(default):
             raise chapter.ParameterError(f"{name}={_short(value)} is not allowed; allowed: {_kind(default)} like "
                                          f"the notebook's default {_short(default)}, or None")
@@ -274,25 +266,8 @@ def _prepare(args, device_rule: str):
 
 
 def _papermill_line(path: Path, output: Path, params: dict, env: dict | None = None) -> str:
-    """The papermill command that does what the CLI does for one run."""
-    import shlex
-
-    def papermill_reads_as_string(v: str) -> bool:  # papermill -p: True/False/None, int, float, else str
-        try:
-            float(v)
-            return False
-        except ValueError:
-            return v not in ("True", "False", "None")
-
-    flags = []
-    for k, v in params.items():
-        if v is None or isinstance(v, (bool, int, float)) or (isinstance(v, str) and papermill_reads_as_string(v)):
-            flags.append(f"-p {k} {shlex.quote(str(v))}")
-        else:
-            flags.append(f"-y {shlex.quote(json.dumps({k: v}))}")
-    prefix = [f"{k}={shlex.quote(str(v))}" for k, v in (env or {}).items()]
-    return " ".join([*prefix, "papermill", shlex.quote(str(path)), shlex.quote(str(output)), *flags,
-                     "--cwd", shlex.quote(str(path.parent))])
+    """The papermill command that does what the CLI does for one run (in the chapter's folder)."""
+    return papermill_command(path, params, output, cwd=path.parent, env=env)
 
 
 # --------------------------------------------------------------------------- run
@@ -333,7 +308,6 @@ def _executor_options(args) -> tuple[str, list[str] | None, dict]:
                                  "--executor local: --gpus N")
         gpus = None
         if args.gpus is not None:
-            import torch
             have = torch.cuda.device_count() if torch.cuda.is_available() else 0
             if args.gpus > have:
                 raise UsageError(f"--gpus {args.gpus}: this machine has {have} CUDA device(s); allowed: 1..{have} "

@@ -1,4 +1,5 @@
-"""Data-parallel training with ``torchrun``: one process per GPU (or CPU processes with gloo).
+"""Process-group helpers for data-parallel training with ``torchrun``: who this process is, the
+collectives ``fit`` uses, synchronized BatchNorm, and the DistributedDataParallel wrap.
 
 How ``superconv.train.fit`` splits a run over ``W`` processes ("ranks") -- launched by
 ``torchrun``, it does this by itself; without ``torchrun`` (no ``WORLD_SIZE`` in the
@@ -21,46 +22,44 @@ environment) nothing here is used and a run is exactly what it was before:
 * Only rank 0 shows a progress bar and writes checkpoints (then all ranks wait at a barrier);
   resuming, rank 0 reads the checkpoint and sends it to every rank (no shared disk needed).
 
-Running a run spec of the book (see ``experiments``) on 8 GPUs; the record lands in the results
-store (``$SUPERCONV_RESULTS``), written by rank 0 only, under the same key as a one-process run::
-
-    torchrun --standalone --nproc_per_node 8 -m superconv.distributed --profile paper --policy one_cycle
-    torchrun --standalone --nproc_per_node 8 -m superconv.distributed --profile paper --spec specs.json
-
-``specs.json`` holds a spec, a list of specs, or ``{name: [specs]}`` as the studies' ``specs()``
-return them.
+The results store shares itself the same way (``results.Store(rank0=True)``), and
+``superconv.launch`` is the command line that trains the book's run specs under ``torchrun``.
+This module imports nothing of the package but its argument checks: the training loop and the
+store stand on it.
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import inspect
-import json
 import os
 import pickle
-import sys
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.parallel import DistributedDataParallel
+
+from ._checks import fail
 
 __all__ = ["launched", "active", "world_size", "rank", "local_rank", "is_main", "rank_device", "setup",
            "teardown", "barrier", "all_reduce", "any_each", "from_main", "average_bn_stats", "wrap_ddp",
-           "SyncBatchNorm", "convert_sync_bn", "restore_bn", "DistributedStore", "main"]
+           "SyncBatchNorm", "convert_sync_bn", "restore_bn"]
 
 
 # --------------------------------------------------------------------------- who am I
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
+    if value in (None, ""):
+        return default
     try:
-        return int(value) if value not in (None, "") else default
+        return int(value)
     except ValueError:
-        raise ValueError(f"{name}={value!r} in the environment must be an integer (torchrun sets it)") from None
+        pass  # failed below, outside the handler: one line, no chained traceback
+    fail(name, value, "an integer (torchrun sets it)", why="in the environment is not an integer")
 
 
 def active() -> bool:
@@ -119,8 +118,8 @@ def setup(device=None) -> int:
     dev = rank_device(device)
     if dist.is_initialized():
         if dev.type != "cuda" and "nccl" in str(dist.get_backend()):
-            raise ValueError(f"device={str(dev)!r} cannot train under the NCCL process group this process "
-                             "joined; allowed: a CUDA device (or initialize the group with backend='gloo')")
+            fail("device", str(dev), "a CUDA device (or initialize the group with backend='gloo')",
+                 why="cannot train under the NCCL process group this process joined")
         return dist.get_world_size()
     if world_size() <= 1:
         return 1
@@ -153,7 +152,7 @@ _OPS = {"sum": "SUM", "max": "MAX", "min": "MIN", "mean": "SUM"}
 def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     """Reduce ``tensor`` over ranks in place (``op``: sum, mean, max, min) and return it."""
     if op not in _OPS:
-        raise ValueError(f"op={op!r} is not a reduction; allowed: {', '.join(_OPS)}")
+        fail("op", op, ", ".join(_OPS), why="is not a reduction")
     if active():
         dist.all_reduce(tensor, op=getattr(dist.ReduceOp, _OPS[op]))
         if op == "mean":
@@ -173,18 +172,19 @@ def from_main(fn: Callable[[], Any]) -> Any:
     """``fn()`` run on rank 0 only; every rank returns its result, or raises its exception."""
     if not active():
         return fn()
-    box: list = [None]
+    answer = None
     if dist.get_rank() == 0:
         try:
-            box[0] = (True, fn())
+            answer = (True, fn())
         except Exception as e:  # sent to every rank, so no rank waits for an answer that never comes
             try:
                 pickle.dumps(e)
             except Exception:
                 e = RuntimeError(f"{type(e).__name__}: {e}")
-            box[0] = (False, e)
-    dist.broadcast_object_list(box, src=0)
-    ok, value = box[0]
+            answer = (False, e)
+    sent = [answer]  # broadcast_object_list fills the list in place on the other ranks
+    dist.broadcast_object_list(sent, src=0)
+    ok, value = sent[0]
     if not ok:
         raise value
     return value
@@ -208,11 +208,10 @@ def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
     """``model`` in DistributedDataParallel. Buffers (BN running statistics) are not re-sent from
     rank 0 at every forward: with synchronized BN they are equal on all ranks anyway, without it
     each rank keeps its own and ``fit`` averages them (:func:`average_bn_stats`)."""
-    from torch.nn.parallel import DistributedDataParallel as DDP
     ids = [torch.device(device).index] if torch.device(device).type == "cuda" else None
-    if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters:  # torch >= 2.14
-        return DDP(model, device_ids=ids, forward_sync_buffers=False)
-    return DDP(model, device_ids=ids, broadcast_buffers=False)
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters:  # torch >= 2.14
+        return DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)
+    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
 
 
 # --------------------------------------------------------------------------- synchronized BatchNorm
@@ -308,116 +307,3 @@ def restore_bn(swaps: list) -> None:
     for parent, name, original in reversed(swaps):
         original.train(getattr(parent, name).training)
         setattr(parent, name, original)
-
-
-# --------------------------------------------------------------------------- results store
-
-class DistributedStore:
-    """The results store (``superconv.results.Store``) as the ranks of one job share it: rank 0
-    reads and writes records and checkpoints, every rank gets rank 0's answers. Pass it to
-    ``experiments.run(..., store=)``; in one process it behaves exactly like ``Store``."""
-
-    def __init__(self, root=None):
-        from .results import Store  # here, not at the top: results imports train, which imports us
-        self.store = Store(root)
-
-    @property
-    def root(self) -> Path:
-        return self.store.root
-
-    def path(self, spec: dict, profile: str) -> Path:
-        return self.store.path(spec, profile)
-
-    def checkpoint_path(self, spec: dict, profile: str) -> Path:
-        return self.store.checkpoint_path(spec, profile)
-
-    def get(self, spec: dict, profile: str):
-        return from_main(lambda: self.store.get(spec, profile))
-
-    def put(self, spec: dict, profile: str, history, overwrite: bool = False) -> Path:
-        return from_main(lambda: self.store.put(spec, profile, history, overwrite=overwrite))
-
-    def records(self, profile: str | None = None) -> list:
-        return from_main(lambda: self.store.records(profile))
-
-    def run(self, spec: dict, profile: str, train: Callable, retrain: bool = False):
-        """``Store.run`` with the file operations on rank 0 and ``train(checkpoint)`` on all ranks."""
-        if not retrain:
-            cached = self.get(spec, profile)
-            if cached is not None:
-                return cached
-        ckpt = self.checkpoint_path(spec, profile)
-        if retrain:
-            from_main(lambda: ckpt.unlink(missing_ok=True))
-        history = train(ckpt)
-        self.put(spec, profile, history, overwrite=retrain)
-        from_main(lambda: ckpt.unlink(missing_ok=True))
-        return history
-
-
-# --------------------------------------------------------------------------- command line
-
-def _load_specs(path: str) -> list:
-    """A spec, a list of specs, or ``{name: spec or [specs]}`` from a JSON file, as a list."""
-    try:
-        obj = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"--spec {path!r} cannot be read as JSON ({e})") from e
-    items = obj if isinstance(obj, list) else [obj] if "schedule" in obj else list(obj.values())
-    specs = []
-    for item in items:
-        specs.extend(item if isinstance(item, list) else [item])
-    if not specs or not all(isinstance(s, dict) for s in specs):
-        raise ValueError(f"--spec {path!r} must hold a run spec, a list of them, or {{name: [specs]}}")
-    return specs
-
-
-def main(argv=None) -> int:
-    """``torchrun ... -m superconv.distributed --profile P (--policy NAME | --spec FILE)``."""
-    from . import experiments  # imports the whole package: only the command line needs it
-
-    p = argparse.ArgumentParser(prog="python -m superconv.distributed",
-                                description="Train run specs of the book with DDP under torchrun; "
-                                            "rank 0 writes the results store ($SUPERCONV_RESULTS).")
-    p.add_argument("--profile", required=True, choices=experiments.PROFILES)
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--policy", help="a profile policy (experiments.make_spec(profile, policy))")
-    what.add_argument("--spec", help="JSON file: a run spec, a list of specs, or {name: [specs]}")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="with --policy: one run per seed")
-    p.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK when available), cpu, cuda")
-    p.add_argument("--retrain", action="store_true", help="train again although a record exists")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on rank 0")
-    args = p.parse_args(argv)
-
-    # everything is validated before the process group and any training
-    if args.policy is not None:
-        seeds = args.seeds if args.seeds is not None else [None]
-        specs = [experiments.make_spec(args.profile, args.policy, seed=s) for s in seeds]
-    else:
-        if args.seeds is not None:
-            p.error("--seeds goes with --policy; a --spec file says its seeds itself")
-        specs = _load_specs(args.spec)
-    for s in specs:
-        experiments.build_schedule(s["schedule"])
-
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
-    device = "cpu" if device == "auto" else device
-    setup(device)
-    try:
-        store = DistributedStore()
-        for s in specs:
-            h = experiments.run(s, args.profile, device=device, store=store, progress=not args.no_progress,
-                                retrain=args.retrain)
-            if is_main():
-                print(f"{experiments.describe(s)}: final test acc {h.final_test_acc}, "
-                      f"{h.iterations} it, {h.wall_time:.1f} s on {world_size()} process(es) "
-                      f"-> {store.path(s, args.profile)}", flush=True)
-    finally:
-        teardown()
-    return 0
-
-
-if __name__ == "__main__":
-    # run the package's copy of this module, so that fit and the command line share one set of globals
-    from superconv.distributed import main as _main
-    sys.exit(_main())

@@ -8,8 +8,9 @@ A *run spec* is a plain, JSON-able dict that says everything a training run depe
      "iterations": 800, "batch_size": 128, "weight_decay": 1e-4, "seed": 0, ...}
 
 ``run(spec, profile)`` trains it once through ``superconv.train.fit`` and keeps the result in
-the results store (``superconv.results``); the next call with the same spec (and package version)
-loads it instead of training. Chapters that share a baseline therefore compute it once.
+the results store (``superconv.results``); the next call with the same spec (and the same code,
+``superconv.fingerprint``) loads it instead of training. Chapters that share a baseline
+therefore compute it once.
 
 Three profiles size every experiment (``PROFILES``):
 
@@ -31,8 +32,9 @@ from typing import Any, Iterable
 import torch
 
 from . import data, models, schedules
+from ._checks import ParameterError, fail, integer
 from .results import Store
-from .train import History, fit
+from .train import History, fit, resolve_device
 
 PROFILES = ("smoke", "laptop", "paper")
 
@@ -120,8 +122,8 @@ def resolve_profile(profile: str | None = None) -> str:
     if profile is None:
         profile = os.environ.get("SUPERCONV_PROFILE") or "laptop"
     if profile not in PROFILES:
-        raise ValueError(f"PROFILE={profile!r} is not a profile; allowed: 'smoke', 'laptop', 'paper' "
-                         "(or None for $SUPERCONV_PROFILE, else 'laptop')")
+        fail("PROFILE", profile, "'smoke', 'laptop', 'paper' (or None for $SUPERCONV_PROFILE, else 'laptop')",
+             why="is not a profile")
     return profile
 
 
@@ -136,16 +138,16 @@ def make_spec(profile: str, policy: str | None = None, **overrides) -> dict:
     spec.update(copy.deepcopy(BASE[profile]))
     if policy is not None:
         if policy not in POLICIES[profile]:
-            raise ValueError(f"policy={policy!r} is not a policy; allowed: {', '.join(map(repr, POLICIES[profile]))}")
+            fail("policy", policy, ", ".join(map(repr, POLICIES[profile])), why="is not a policy")
         spec.update(copy.deepcopy(POLICIES[profile][policy]))
     unknown = set(overrides) - set(SPEC_DEFAULTS) - set(OPTIONAL_FIELDS)
     if unknown:
         allowed = sorted(set(SPEC_DEFAULTS) | set(OPTIONAL_FIELDS))
-        raise ValueError(f"unknown spec field(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
+        raise ParameterError(f"unknown spec field(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
     spec.update({k: copy.deepcopy(v) for k, v in overrides.items() if v is not None})
     pb = spec.get("precise_bn")
     if pb is not None and (isinstance(pb, bool) or not isinstance(pb, int) or pb < 1):
-        raise ValueError(f"precise_bn={pb!r} is not allowed; allowed: None or a number of training samples >= 1")
+        fail("precise_bn", pb, "None or a number of training samples >= 1")
     if spec["eval_every"] is None:
         spec["eval_every"] = max(1, spec["iterations"] // EVALS_PER_RUN[profile])
     return spec
@@ -166,8 +168,7 @@ def ladder_spec(profile: str | None, policy: str, **overrides) -> dict:
     n = overrides.pop("iterations", None)
     if n is None:
         n = max(1, round(base["iterations"] * LADDER_FRACTION[profile]))
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"iterations={n!r} is not allowed; allowed: an integer >= 1")
+    n = integer("iterations", n, minimum=1)
     if n != base["iterations"]:
         overrides.setdefault("schedule", scale_schedule(base["schedule"], n / base["iterations"]))
         overrides["iterations"] = n
@@ -178,7 +179,7 @@ def ladder_spec(profile: str | None, policy: str, **overrides) -> dict:
 
 def check_seeds(seeds, param: str = "seeds") -> list:
     """``seeds`` as a list of distinct integers >= 0 (at least one); anything else is a one-line
-    ValueError that names ``param`` and says what is wrong. Every study checks its seeds here."""
+    ``ParameterError`` that names ``param`` and says what is wrong. Every study checks its seeds here."""
     try:
         vals = list(seeds)
     except TypeError:
@@ -187,8 +188,7 @@ def check_seeds(seeds, param: str = "seeds") -> list:
     why = ("not a list" if vals is None else "empty" if not vals else f"has {bad[0]!r}" if bad
            else "repeats a seed" if len(set(vals)) != len(vals) else None)
     if why:
-        raise ValueError(f"{param}={seeds!r} is not allowed ({why}); allowed: a list of distinct integers "
-                         ">= 0, at least one")
+        fail(param, seeds, "a list of distinct integers >= 0, at least one", why=f"is not allowed ({why})")
     return vals
 
 
@@ -226,7 +226,7 @@ def build_schedule(spec: dict) -> schedules.Schedule:
     kind = args.pop("kind", None)
     allowed = ("clr", "one_cycle", "one_cycle_torch", "piecewise_constant", "fixed", "exponential", "inv")
     if kind not in allowed:
-        raise ValueError(f"schedule kind={kind!r} is not a schedule; allowed: {', '.join(allowed)}")
+        fail("schedule kind", kind, ", ".join(allowed), why="is not a schedule")
     if isinstance(args.get("momentum"), list):
         args["momentum"] = tuple(args["momentum"])
     return getattr(schedules, kind)(**args)
@@ -303,9 +303,7 @@ def device_names(histories: Iterable[History]) -> str:
 
 
 def _device(device) -> str:
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
+    return str(resolve_device(device))
 
 
 def describe(spec: dict) -> str:

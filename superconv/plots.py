@@ -11,12 +11,16 @@ from chapter to chapter.
 
 from __future__ import annotations
 
+import html
+import re
 import textwrap
 from typing import Iterable, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import to_hex
+from matplotlib.ticker import NullLocator
 
 # policy / series name -> colour (seaborn "colorblind" palette entries)
 COLORS = {
@@ -29,7 +33,7 @@ COLORS = {
 
 def use_theme() -> None:
     """Apply the book's figure style (call once per notebook)."""
-    import seaborn as sns
+    import seaborn as sns  # an optional dependency (the book's); only notebooks set the theme
     sns.set_theme(context="notebook", style="ticks", palette="colorblind", font_scale=0.95)
     matplotlib.rcParams.update({
         "figure.figsize": (7.0, 3.6), "figure.dpi": 110, "savefig.dpi": 150,
@@ -134,10 +138,7 @@ def show_table(df, caption_text: str | None = None) -> None:
     HTML because the built book renders ``text/markdown`` outputs as CommonMark, which has no
     tables. Cell text is HTML-escaped; backtick spans become ``<code>``. No index column.
     """
-    import html
-    import re
-
-    from IPython.display import HTML, display
+    from IPython.display import HTML, display  # only inside a notebook
 
     def cell(value) -> str:
         return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(str(value)))
@@ -158,13 +159,11 @@ def value_axis(ax, values: Sequence[float], base: float = 2, axis: str = "x", fm
     set_scale, set_ticks = (ax.set_xscale, ax.set_xticks) if axis == "x" else (ax.set_yscale, ax.set_yticks)
     set_scale("log", base=base)
     set_ticks(vals, [fmt.format(v) for v in vals])
-    from matplotlib.ticker import NullLocator
     (ax.xaxis if axis == "x" else ax.yaxis).set_minor_locator(NullLocator())
 
 
 def series_colors(n: int, cmap: str = "viridis", lo: float = 0.1, hi: float = 0.85) -> list:
     """``n`` colours in order along a sequential colormap (ordered series: batch sizes, depths)."""
-    from matplotlib.colors import to_hex
     return [to_hex(plt.get_cmap(cmap)(x)) for x in np.linspace(lo, hi, max(n, 1))][:n]
 
 

@@ -1,10 +1,12 @@
 """The results store: every run saved once, as JSON, with everything needed to trust it.
 
 A run is identified by its *spec* (a JSON-able dict: dataset, model, schedule, iterations, seed,
-...) plus the package version: ``key = sha256(canonical JSON of {spec, version})[:16]``. Its
-record holds the spec, the full ``History`` (per-iteration LR/momentum/loss, evaluations, final
-train accuracy, divergence), and provenance: package version, git commit, torch version, device,
-precision and wall time.
+...) plus the fingerprint of the code that computes results (``superconv.fingerprint``):
+``key = sha256(canonical JSON of {spec, code})[:16]``. A change of that code therefore changes
+every key, and a rebuild computes afresh instead of reusing what older code computed (the old
+records stay on disk, unused). A record holds the spec, the full ``History`` (per-iteration
+LR/momentum/loss, evaluations, final train accuracy, divergence), and provenance: code
+fingerprint, package version, git commit, torch version, device, precision and wall time.
 
 Rules (why this module exists):
 * a run whose record exists is *loaded, not retrained*; ``retrain=True`` trains again and keeps
@@ -12,6 +14,9 @@ Rules (why this module exists):
 * writes are atomic (temp file + ``os.replace``): a killed process never leaves half a record;
 * long runs checkpoint into ``<store>/checkpoints/<key>.pt`` and resume from there when started
   again (see ``superconv.train.fit``); the checkpoint is removed once the record is written.
+* ``Store(rank0=True)``: the ranks of a ``torchrun`` job share one store -- rank 0 alone reads
+  and writes files, every rank gets rank 0's answers (no shared disk needed), and ``run`` trains
+  on every rank (``fit`` is data-parallel). In one process it is the plain store.
 
 Where the store lives: ``$SUPERCONV_RESULTS`` if set; otherwise ``results/`` in the repository
 when the package runs from a checkout (so the book and papermill runs share it); otherwise
@@ -26,10 +31,15 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import __version__
-from .train import History, _atomic_write_bytes, _jsonable
+from ._io import atomic_write_text, dumps, jsonable, read_json
+from .distributed import from_main
+from .fingerprint import code_fingerprint
+from .history import History
+
+__all__ = ["Store", "default_store", "spec_key", "canonical", "git_commit", "FORMAT"]
 
 FORMAT = "superconv-result-1"
 
@@ -47,11 +57,12 @@ def default_store() -> Path:
 
 def canonical(spec: dict) -> str:
     """Canonical JSON of a spec: sorted keys, floats by repr, so equal specs hash equally."""
-    return json.dumps(_jsonable(spec), sort_keys=True, separators=(",", ":"))
+    return json.dumps(jsonable(spec), sort_keys=True, separators=(",", ":"))
 
 
 def spec_key(spec: dict) -> str:
-    blob = canonical({"spec": spec, "superconv": __version__})
+    """The key of ``spec``'s record: its canonical JSON and the code fingerprint, hashed."""
+    blob = canonical({"spec": spec, "code": code_fingerprint()})
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -70,11 +81,21 @@ def git_commit() -> str | None:
     return (head + ("-dirty" if dirty else "")) or None
 
 
-class Store:
-    """A folder of run records: ``<root>/<profile>/<key>.json``."""
+def _backup(path: Path) -> None:
+    path.rename(path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}"))
 
-    def __init__(self, root=None):
+
+class Store:
+    """A folder of run records: ``<root>/<profile>/<key>.json``. ``rank0=True``: under torchrun
+    rank 0 alone touches the files and every rank gets its answers (see the module's rules)."""
+
+    def __init__(self, root=None, rank0: bool = False):
         self.root = Path(root) if root is not None else default_store()
+        self.rank0 = rank0
+
+    def _files(self, fn: Callable[[], Any]) -> Any:
+        """``fn()``, a file operation: on rank 0 only (answer sent to every rank) under ``rank0``."""
+        return from_main(fn) if self.rank0 else fn()
 
     def path(self, spec: dict, profile: str) -> Path:
         return self.root / profile / f"{spec_key(spec)}.json"
@@ -82,94 +103,101 @@ class Store:
     def checkpoint_path(self, spec: dict, profile: str) -> Path:
         return self.root / profile / "checkpoints" / f"{spec_key(spec)}.pt"
 
+    @staticmethod
+    def _record(spec: dict, profile: str, **content) -> dict:
+        return dict(format=FORMAT, key=spec_key(spec), profile=profile, spec=spec, code=code_fingerprint(),
+                    superconv=__version__, git_commit=git_commit(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    **content)
+
+    @staticmethod
+    def _holds(record: dict, spec: dict) -> bool:
+        return (record.get("format") == FORMAT and record.get("code") == code_fingerprint()
+                and record.get("spec") == json.loads(canonical(spec)))
+
     def get(self, spec: dict, profile: str) -> History | None:
+        """The stored History of ``spec`` (None: none stored)."""
+        return self._files(lambda: self._get(spec, profile))
+
+    def _get(self, spec: dict, profile: str) -> History | None:
         path = self.path(spec, profile)
         if not path.exists():
             return None
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise ValueError(f"result file {path} cannot be read ({e}); move it away to recompute it") from e
-        if record.get("format") != FORMAT or record.get("spec") != json.loads(canonical(spec)):
+        record = read_json(path, "result file")
+        if not self._holds(record, spec):
             raise ValueError(f"result file {path} does not hold this spec (hash collision or a "
                              "hand-edited file); move it away to recompute it")
-        return _restore_floats(History.from_dict(record["history"]))
+        return History.from_json(record["history"])
 
     def put(self, spec: dict, profile: str, history: History, overwrite: bool = False) -> Path:
+        return self._files(lambda: self._put(spec, profile, history, overwrite))
+
+    def _put(self, spec: dict, profile: str, history: History, overwrite: bool) -> Path:
         path = self.path(spec, profile)
         if path.exists():
             if not overwrite:
                 raise FileExistsError(f"{path} exists; pass overwrite=True (the old record is kept as a backup)")
-            path.rename(path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}"))
-        record = dict(format=FORMAT, key=spec_key(spec), profile=profile, spec=spec,
-                      superconv=__version__, git_commit=git_commit(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                      history=history.to_dict())
-        _atomic_write_bytes(path, json.dumps(_jsonable(record), indent=1).encode())
+            _backup(path)
+        atomic_write_text(path, dumps(self._record(spec, profile, history=history.to_dict())))
         return path
 
     def records(self, profile: str | None = None) -> list[dict]:
-        """Every record in the store (optionally of one profile), as dicts."""
-        pattern = f"{profile}/*.json" if profile else "*/*.json"
+        """Every record of the current code in the store (optionally of one profile), as dicts;
+        records that older code computed are left out (their keys are no longer asked for)."""
+        return self._files(lambda: self._records(profile))
+
+    def _records(self, profile: str | None) -> list[dict]:
         out = []
-        for p in sorted(self.root.glob(pattern)):
+        for p in sorted(self.root.glob(f"{profile}/*.json" if profile else "*/*.json")):
             try:
-                out.append(json.loads(p.read_text()))
+                record = json.loads(p.read_text())
             except (OSError, ValueError):
                 continue
+            if isinstance(record, dict) and record.get("code") == code_fingerprint():
+                out.append(record)
         return out
 
     def run(self, spec: dict, profile: str, train: Callable[[Path], History], retrain: bool = False) -> History:
-        """The stored history of ``spec``, or ``train(checkpoint_path)`` once and store it."""
+        """The stored history of ``spec``, or ``train(checkpoint_path)`` once and store it.
+        Under ``rank0`` every rank calls ``train`` (a data-parallel ``fit``)."""
         if not retrain:
             cached = self.get(spec, profile)
             if cached is not None:
                 return cached
         ckpt = self.checkpoint_path(spec, profile)
-        if retrain and ckpt.exists():
-            ckpt.unlink()
+        if retrain:
+            self._files(lambda: ckpt.unlink(missing_ok=True))
         history = train(ckpt)
         self.put(spec, profile, history, overwrite=retrain)
-        if ckpt.exists():
-            ckpt.unlink()
+        self._files(lambda: ckpt.unlink(missing_ok=True))
         return history
-
 
     def memo(self, kind: str, spec: dict, profile: str, compute: Callable[[], dict],
              retrain: bool = False) -> dict:
         """Any JSON-able result (a range test, an eigenvalue sweep) computed once per spec.
 
         Stored like runs, under ``<store>/<profile>/<kind>-<key>.json``; ``compute()`` must return
-        a JSON-able dict (non-finite floats become the strings 'nan'/'inf').
+        a JSON-able dict (non-finite floats become the strings 'nan'/'inf'). Under ``rank0``
+        every rank calls ``compute`` and gets rank 0's stored result.
         """
         full = {"kind": kind, **spec}
         path = self.root / profile / f"{kind}-{spec_key(full)}.json"
-        if path.exists() and not retrain:
-            record = json.loads(path.read_text())
-            if record.get("spec") != json.loads(canonical(full)):
-                raise ValueError(f"result file {path} does not hold this spec; move it away to recompute it")
-            return record["result"]
+        if not retrain:
+            cached = self._files(lambda: self._memo_get(path, full))
+            if cached is not None:
+                return cached["result"]
         result = compute()
+        return self._files(lambda: self._memo_put(path, full, profile, result))
+
+    def _memo_get(self, path: Path, full: dict) -> dict | None:
+        if not path.exists():
+            return None
+        record = read_json(path, "result file")
+        if not self._holds(record, full):
+            raise ValueError(f"result file {path} does not hold this spec; move it away to recompute it")
+        return record
+
+    def _memo_put(self, path: Path, full: dict, profile: str, result: dict) -> dict:
         if path.exists():
-            path.rename(path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}"))
-        record = dict(format=FORMAT, key=spec_key(full), profile=profile, spec=full, superconv=__version__,
-                      git_commit=git_commit(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), result=result)
-        _atomic_write_bytes(path, json.dumps(_jsonable(record), indent=1).encode())
+            _backup(path)
+        atomic_write_text(path, dumps(self._record(full, profile, result=result)))
         return json.loads(path.read_text())["result"]
-
-
-def _restore_floats(h: History) -> History:
-    """JSON stores non-finite floats as strings ('nan', 'inf'); turn them back into floats."""
-    def fix(v):
-        if isinstance(v, str) and v in ("nan", "inf", "-inf"):
-            return float(v)
-        if isinstance(v, list):
-            return [fix(x) for x in v]
-        return v
-    for name in ("train_loss", "test_loss", "test_acc"):
-        setattr(h, name, fix(getattr(h, name)))
-    for name in ("train_acc", "train_eval_loss"):
-        setattr(h, name, fix(getattr(h, name)))
-    return h
-
-
-__all__ = ["Store", "default_store", "spec_key", "canonical", "git_commit", "FORMAT"]

@@ -2,56 +2,30 @@
 
 Each study module (``superconv.studies.*``) knows how to judge the claims its chapter tests. It
 exposes ``findings(profile, store=None) -> list[Finding]`` that reads the results store only
-(never trains) and returns one :class:`Finding` per claim id of :func:`superconv.paper.claims`
-it covers -- with verdict ``"not run"`` when the runs are not in the store.
-
-A verdict is one of :data:`VERDICTS` and is computed by the rule written in ``Finding.rule``.
+(never trains) and returns one :class:`~superconv.verdicts.Finding` per claim id of
+:func:`superconv.paper.claims` it covers -- with verdict ``"not run"`` when the runs are not in the
+store. The finding type, the verdicts and the commands are :mod:`superconv.verdicts` (re-exported
+here for the chapter).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from . import experiments, paper
+from .results import Store, canonical
+from .studies import (batch_size, clr, datasets, depth, hessian_free, imagenet, less_data, one_cycle,
+                      range_tests, regularization)
+from .verdicts import JUDGED, VERDICTS, Finding, command, not_run
 
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "not run", "no paper number")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Our result for one claim at one profile.
-
-    ``ours``: our number(s) as text, e.g. ``"88.4 ± 0.3 % vs 89.2 % (n = 3 / 1)"``;
-    ``verdict``: one of :data:`VERDICTS`; ``rule``: the rule that computed it, in words;
-    ``detail``: what differs from the paper's setup (dataset, model, budget), or how to run it.
-    """
-
-    claim_id: str
-    profile: str
-    ours: str
-    verdict: str
-    rule: str
-    detail: str = ""
-
-    def __post_init__(self):
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict={self.verdict!r} is not a verdict; allowed: {', '.join(VERDICTS)}")
-
-
-def command(notebook: str, profile: str) -> str:
-    """The papermill command that computes a chapter's results at ``profile``."""
-    cmd = f"papermill {notebook} out.ipynb -p PROFILE {profile}"
-    return cmd + (" -p DEVICE cuda" if profile == "paper" else "")
-
-
-def not_run(claim_id: str, profile: str, rule: str, command: str) -> Finding:
-    """The finding for a claim whose runs are not in the store: says how to run them."""
-    return Finding(claim_id, profile, "—", "not run", rule, f"run: {command}")
+__all__ = ["VERDICTS", "Finding", "command", "not_run", "STUDIES", "NOTEBOOKS", "UNTESTED_RULE", "findings",
+           "table", "counts", "POLICY_FIELDS", "policy_pairs", "speedup_table", "provenance"]
 
 
 # --------------------------------------------------------------------------- collecting
 
 #: The study module of each chapter, in book order; each has ``findings(profile, store)``.
-STUDIES = ("clr", "range_tests", "one_cycle", "regularization", "hessian_free",
-           "less_data", "depth", "batch_size", "datasets", "imagenet")
+_MODULES = (clr, range_tests, one_cycle, regularization, hessian_free, less_data, depth, batch_size, datasets,
+            imagenet)
+STUDIES = tuple(m.__name__.rsplit(".", 1)[1] for m in _MODULES)
 
 #: The notebook that tests each claim topic (``paper.Claim.chapter``).
 NOTEBOOKS = {
@@ -74,13 +48,9 @@ UNTESTED_RULE = "no chapter of this book runs this claim's setting"
 def findings(profile: str, store=None) -> dict:
     """``{claim id: Finding}`` at ``profile`` over every chapter's study (stored results only).
     Claims no study covers get a "not run" finding that says how the paper tested them."""
-    import importlib
-    from . import paper
-    from .experiments import resolve_profile
-    profile = resolve_profile(profile)
+    profile = experiments.resolve_profile(profile)
     out: dict = {}
-    for name in STUDIES:
-        module = importlib.import_module(f"superconv.studies.{name}")
+    for module in _MODULES:
         for f in module.findings(profile, store=store):
             out.setdefault(f.claim_id, f)
     for c in paper.claims():
@@ -96,8 +66,7 @@ def findings(profile: str, store=None) -> dict:
 def table(profiles=("laptop", "paper"), store=None):
     """The scorecard: one row per claim of :func:`superconv.paper.claims` with the paper's
     number(s) and confidence tags, and for each profile our number(s) and the verdict."""
-    import pandas as pd
-    from . import paper
+    import pandas as pd  # an optional dependency (the book's); only the chapter makes tables
     per = {p: findings(p, store) for p in profiles}
     rows = []
     for c in paper.claims():
@@ -108,7 +77,7 @@ def table(profiles=("laptop", "paper"), store=None):
         for p in profiles:
             f = per[p][c.id]
             verdict = f.verdict
-            if c.missing and verdict in ("reproduced", "partly reproduced", "not reproduced"):
+            if c.missing and verdict in JUDGED:
                 verdict = "no paper number"
             row[f"ours ({p})"] = f.ours
             row[f"verdict ({p})"] = verdict
@@ -142,8 +111,6 @@ def policy_pairs(profile: str, store=None) -> list:
     Returns dicts ``{"pair": "headline"|"ladder", "setting": dict, "one_cycle": [History],
     "pc_lr": [History], "seeds": {...}}`` for groups with at least one run of each policy.
     """
-    from . import experiments
-    from .results import Store, canonical
     store = store or Store()
     profile = experiments.resolve_profile(profile)
     makers = {"headline": experiments.make_spec, "ladder": experiments.ladder_spec}
@@ -178,21 +145,20 @@ def speedup_table(profile: str, store=None):
     """Time to accuracy for every :func:`policy_pairs` group: the iterations (and wall time)
     1cycle needs to reach PC-LR's final test accuracy, on the seed-mean curves, as ratios
     PC-LR / 1cycle (the paper's headline: 80k / 10k = 8). "not reached" where it never did."""
-    import pandas as pd
-    from .studies import one_cycle as oc
+    import pandas as pd  # an optional dependency (the book's); only the chapter makes tables
     rows = []
     for g in policy_pairs(profile, store):
         s = g["setting"]
         width = s.get("model_kwargs", {}).get("width")
-        sp = oc.speedup(g["one_cycle"], g["pc_lr"])
-        a, b = oc.summarize(g["one_cycle"], g["seeds"]["one_cycle"]), oc.summarize(g["pc_lr"], g["seeds"]["pc_lr"])
+        sp = one_cycle.speedup(g["one_cycle"], g["pc_lr"])
+        a, b = (one_cycle.summarize(g[p], g["seeds"][p]) for p in ("one_cycle", "pc_lr"))
         reached = [r for r in sp["per_seed"] if r is not None]
         rows.append({
             "pair": g["pair"], "dataset": s["dataset"],
             "train size": s["train_size"] if s["train_size"] is not None else "all",
             "model": s["model"] + (f" w{width}" if width else ""), "batch": s["batch_size"],
             "1cycle it": a["iterations"], "PC-LR it": b["iterations"],
-            "1cycle acc %": oc.format_acc(a), "PC-LR acc %": oc.format_acc(b),
+            "1cycle acc %": one_cycle.format_acc(a), "PC-LR acc %": one_cycle.format_acc(b),
             "iteration ratio": sp["iteration_ratio"], "training-time ratio": sp["time_ratio"],
             "seeds reaching": f"{len(reached)} of {len(sp['per_seed'])}",
         })
@@ -202,7 +168,6 @@ def speedup_table(profile: str, store=None):
 def provenance(profile: str, store=None) -> dict:
     """What produced the stored results of ``profile``: number of runs, hardware, precision,
     package versions and git commits, summed training wall time (seconds)."""
-    from .results import Store
     store = store or Store()
     recs = [r for r in store.records(profile) if "history" in r]
     cfgs = [r["history"].get("config", {}) for r in recs]

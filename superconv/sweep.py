@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import multiprocessing as mp
 import os
 import re
 import shutil
@@ -366,8 +367,6 @@ def run_local(tasks: Iterable[dict], gpus: list[str] | None, on_start: Callable,
 
     ``on_start(task, pid=, gpu=)`` and ``on_finish(task, result)`` run in this process.
     """
-    import multiprocessing as mp
-
     ctx = mp.get_context("spawn")  # no fork of a process that may hold CUDA or threads
     queue = list(tasks)
     slots: list[str | None] = list(gpus) if gpus else [None]

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # torchrun runs this file as a script; pytest imports it
     sys.path.insert(0, str(HERE))
 
-from superconv import data, distributed, experiments  # noqa: E402
+from superconv import checkpoint, data, distributed, experiments, launch, results  # noqa: E402
 from superconv.results import Store  # noqa: E402
 from superconv.train import fit  # noqa: E402
 from toy import Interrupt, KillAt, small_model, toy_split  # noqa: E402
@@ -115,12 +115,10 @@ def _bn_against_torch(rank):
 
 
 def worker(out: Path) -> None:
-    import superconv.results as results
-    import superconv.train as train
     distributed.setup("cpu")
     r = distributed.rank()
-    saves = train._atomic_torch_save = Counter(train._atomic_torch_save)
-    writes = results._atomic_write_bytes = Counter(results._atomic_write_bytes)
+    saves = checkpoint.atomic_torch_save = Counter(checkpoint.atomic_torch_save)
+    writes = results.atomic_write_text = Counter(results.atomic_write_text)
     res = {"bn": _bn_against_torch(r)}
 
     model = small_model()
@@ -153,7 +151,7 @@ def worker(out: Path) -> None:
     res["resume"] = dict(history=toy_fit(model, checkpoint=ckpt, checkpoint_every=10).to_dict(),
                          state=model.state_dict())
 
-    store, trained, writes.calls, saves.calls = distributed.DistributedStore(out / "store"), [], 0, 0
+    store, trained, writes.calls, saves.calls = Store(out / "store", rank0=True), [], 0, 0
 
     def train_fn(path):
         trained.append(path)
@@ -168,7 +166,7 @@ def worker(out: Path) -> None:
             spec_file.write_text(json.dumps({"one_cycle": [smoke_spec()]}))
         distributed.barrier()
         writes.calls = saves.calls = 0
-        distributed.main(["--profile", "smoke", "--spec", str(spec_file), "--device", "cpu", "--no-progress"])
+        launch.main(["--profile", "smoke", "--spec", str(spec_file), "--device", "cpu", "--no-progress"])
         res["cli"] = dict(writes=writes.calls, saves=saves.calls)
     torch.save(res, out / f"rank{r}.pt")
 
@@ -347,8 +345,8 @@ def test_sync_bn_conversion_shares_the_tensors_and_is_undone(device, cls):
     assert all(not m.training for m in bns)  # the mode set meanwhile is kept
 
 
-def test_distributed_store_in_one_process_is_the_store(tmp_path, one_thread):
-    store, calls = distributed.DistributedStore(tmp_path), []
+def test_rank0_store_in_one_process_is_the_store(tmp_path, one_thread):
+    store, calls = Store(tmp_path, rank0=True), []
 
     def train(ckpt):
         calls.append(ckpt)
@@ -363,9 +361,9 @@ def test_spec_files_and_command_line_errors(tmp_path):
     spec = experiments.make_spec("smoke", "one_cycle")
     for obj in (spec, [spec, spec], {"one_cycle": [spec], "pc_lr": [spec]}):
         (tmp_path / "s.json").write_text(json.dumps(obj))
-        assert distributed._load_specs(str(tmp_path / "s.json")) == [spec] * (1 if obj is spec else 2)
+        assert launch.load_specs(str(tmp_path / "s.json")) == [spec] * (1 if obj is spec else 2)
     with pytest.raises(ValueError, match="policy='nope'"):  # before any process group or training
-        distributed.main(["--profile", "smoke", "--policy", "nope"])
+        launch.main(["--profile", "smoke", "--policy", "nope"])
 
 
 def smoke_spec():
@@ -375,7 +373,7 @@ def smoke_spec():
 
 @pytest.mark.skipif(not os.path.exists(FMNIST), reason="Debian's dataset-fashion-mnist is not installed")
 def test_command_line_runs_a_spec_under_torchrun_into_the_store(ranks, one_thread):
-    """``python -m superconv.distributed --profile smoke --spec FILE`` (called by the torchrun worker)."""
+    """``python -m superconv.launch --profile smoke --spec FILE`` (called by the torchrun worker)."""
     (r0, r1), out = ranks
     spec = smoke_spec()
     ddp = Store(out / "results").get(spec, "smoke")

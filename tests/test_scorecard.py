@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from superconv import experiments, paper, scorecard
+from superconv import experiments, paper, scorecard, verdicts
 from superconv.results import Store
 from superconv.studies import one_cycle
 
@@ -91,3 +91,27 @@ def test_provenance_counts_the_runs(smoke_pair):
     assert prov["runs"] == 2
     assert prov["wall_time"] == pytest.approx(sum(h.wall_time for h in hist.values()))
     assert prov["hardware"] and prov["superconv"]
+
+
+# --------------------------------------------------------------------------- verdict rules and commands
+
+def test_shared_verdict_rules():
+    assert verdicts.from_conditions(True, True) == "reproduced"
+    assert verdicts.from_conditions(True, False) == "partly reproduced"
+    assert verdicts.from_conditions(False, False) == "not reproduced"
+    assert [verdicts.excess_verdict(x, 1.0) for x in (2.0, 0.5, -0.5, math.nan)] == \
+        ["reproduced", "partly reproduced", "not reproduced", "not reproduced"]
+    assert scorecard.Finding is verdicts.Finding and scorecard.VERDICTS == verdicts.VERDICTS
+    assert set(verdicts.JUDGED) < set(verdicts.VERDICTS)
+
+
+def test_one_papermill_command_builder():
+    assert verdicts.command("chapters/03_one_cycle.ipynb", "paper") == \
+        "papermill chapters/03_one_cycle.ipynb out.ipynb -p PROFILE paper -p DEVICE cuda"
+    assert verdicts.command("chapters/x.ipynb", "laptop", N=3) == \
+        "papermill chapters/x.ipynb out.ipynb -p PROFILE laptop -p N 3"
+    # what papermill -p would read back changed goes as YAML (-y); everything is shell-quoted
+    line = verdicts.papermill_command("my nb.ipynb", {"SEEDS": [0, 1], "TAG": "3", "LR": 0.5, "X": None},
+                                      output="out dir/o.ipynb", cwd="chapters", env={"A": "b c"})
+    assert line == ("A='b c' papermill 'my nb.ipynb' 'out dir/o.ipynb' -y '{\"SEEDS\": [0, 1]}' "
+                    "-y '{\"TAG\": \"3\"}' -p LR 0.5 -p X None --cwd chapters")

@@ -71,7 +71,7 @@ def test_config_overrides_and_errors():
         clr.config("smoke", lr=0.1)
     with pytest.raises(ValueError, match="PROFILE='huge'"):
         clr.config("huge")
-    with pytest.raises(ValueError, match="'cosine' is not a CLR policy"):
+    with pytest.raises(ValueError, match=r"policies\[1\]='cosine' is not allowed; allowed: 'triangular'"):
         clr.check_policies(["triangular", "cosine"])
     assert clr.check_policies(None) == clr.DEFAULT_POLICIES
     assert clr.check_policies(["exp_range", "exp_range"]) == ("exp_range",)
@@ -130,6 +130,8 @@ def test_cycle_phase_accuracy():
 def test_mean_history():
     m = clr.mean_history([_h([1, 2], [10, 20]), _h([1, 2], [30, 40])])
     assert m.test_acc == [20, 30] and m.eval_iters == [1, 2] and not m.diverged
+    m = clr.mean_history([_h([1, 2], [10, 20]), _h([1], [30], diverged=True)])  # the evaluations all seeds share
+    assert m.eval_iters == [1] and m.test_acc == [20] and m.diverged
     with pytest.raises(ValueError):
         clr.mean_history([])
 

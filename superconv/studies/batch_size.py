@@ -55,7 +55,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import experiments, paper, scorecard
+from .. import _checks, chapter, experiments, paper, verdicts
 from ..results import Store
 from ..train import History
 from .regularization import epochs, model_data_text, n_test_images, sampling_std
@@ -101,17 +101,7 @@ def default_seeds(profile: str | None) -> list:
 
 def check_batch_sizes(name: str, value: Any) -> list:
     """A ``chapter.setup`` checker: a list of distinct integers >= 1."""
-    from .. import chapter
-    sizes = chapter.list_of(chapter.positive_int)(name, value)
-    if len(set(sizes)) != len(sizes):
-        raise chapter.ParameterError(f"{name}={value!r} repeats a batch size; allowed: distinct integers >= 1")
-    return sizes
-
-
-def _check_choice(name: str, value: str, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed; allowed: {', '.join(map(repr, allowed))}")
-    return value
+    return chapter.list_of(chapter.positive_int, unique=True)(name, value)
 
 
 train_size = experiments.train_images  # training images of a spec
@@ -119,7 +109,7 @@ train_size = experiments.train_images  # training images of a spec
 
 def lr_factor(batch_size: int, reference: int, lr_scaling: str) -> float:
     """The LR multiplier of ``lr_scaling`` at ``batch_size`` (reference batch: factor 1)."""
-    _check_choice("lr_scaling", lr_scaling, LR_SCALINGS)
+    _checks.choice("lr_scaling", lr_scaling, LR_SCALINGS)
     ratio = batch_size / reference
     return {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[lr_scaling]
 
@@ -146,10 +136,9 @@ def batch_spec(profile: str | None, batch_size: int, seed: int = 0, *, hold: str
     and ``lr_scaling`` say.
     """
     profile = experiments.resolve_profile(profile)
-    _check_choice("hold", hold, HOLDS)
-    _check_choice("lr_scaling", lr_scaling, LR_SCALINGS)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} is not allowed; allowed: an integer >= 1")
+    _checks.choice("hold", hold, HOLDS)
+    _checks.choice("lr_scaling", lr_scaling, LR_SCALINGS)
+    _checks.positive_int("batch_size", batch_size)
     ref = experiments.ladder_spec(profile, "one_cycle", seed=seed)
     n_train = train_size(ref)
     if batch_size > n_train:
@@ -175,11 +164,8 @@ def specs(profile: str | None, batch_sizes: Sequence[int] | None = None, seeds: 
     """``{batch_size: [spec per seed]}`` in increasing batch order (None: :data:`CONFIG` /
     :data:`DEFAULT_SEEDS`). Validates everything before any work."""
     cfg = config(profile)
-    sizes = cfg["batch_sizes"] if batch_sizes is None else list(batch_sizes)
-    if not sizes:
-        raise ValueError("batch_sizes=[]: at least one batch size is needed")
-    if len(set(sizes)) != len(sizes):
-        raise ValueError(f"batch_sizes={sizes!r} repeats a value; allowed: distinct integers >= 1")
+    sizes = (cfg["batch_sizes"] if batch_sizes is None else
+             _checks.list_of(_checks.positive_int, unique=True)("batch_sizes", batch_sizes))
     seeds = experiments.check_seeds(default_seeds(profile) if seeds is None else seeds)
     hold = cfg["hold"] if hold is None else hold
     lr_scaling = cfg["lr_scaling"] if lr_scaling is None else lr_scaling
@@ -207,8 +193,8 @@ def design_text(profile: str | None, hold: str | None = None, lr_scaling: str | 
     """What is held fixed across batch sizes, in words (for the chapter and the findings)."""
     profile = experiments.resolve_profile(profile)
     cfg = config(profile)
-    hold = cfg["hold"] if hold is None else _check_choice("hold", hold, HOLDS)
-    lr_scaling = cfg["lr_scaling"] if lr_scaling is None else _check_choice("lr_scaling", lr_scaling, LR_SCALINGS)
+    hold = cfg["hold"] if hold is None else _checks.choice("hold", hold, HOLDS)
+    lr_scaling = cfg["lr_scaling"] if lr_scaling is None else _checks.choice("lr_scaling", lr_scaling, LR_SCALINGS)
     ref = experiments.ladder_spec(profile, "one_cycle")
     n, b0, n_train = ref["iterations"], ref["batch_size"], train_size(ref)
     if hold == "iterations":
@@ -277,7 +263,7 @@ def trend(summary: Sequence[dict], metric: str, n_test: int) -> dict:
     Returns ``direction`` (one of :data:`TREND_WORDS`), ``change`` (largest batch − smallest, in
     points; NaN if undetermined), ``noise`` and ``sentence``.
     """
-    _check_choice("metric", metric, ("acc", "gap", "train"))
+    _checks.choice("metric", metric, ("acc", "gap", "train"))
     name = {"acc": "test accuracy", "gap": "the generalization gap", "train": "train accuracy"}[metric]
     cells = list(summary)
     means = [c[f"{metric}_mean"] for c in cells]
@@ -366,8 +352,7 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
 
 def run_command(profile: str = "paper", notebook: str = NOTEBOOK) -> str:
     """The papermill command that computes this chapter's runs at ``profile``."""
-    cmd = f"papermill {notebook} out.ipynb -p PROFILE {profile}"
-    return cmd + (" -p DEVICE cuda" if profile == "paper" else "")
+    return verdicts.command(notebook, profile)
 
 
 # --------------------------------------------------------------------------- summaries
@@ -420,10 +405,10 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     store = store or Store()
     sweep = run_sweep(profile, store=store, train=False)
     if not sweep["complete"]:
-        return [scorecard.not_run(CLAIM_ID, profile, RULE, run_command(profile))]
+        return [verdicts.not_run(CLAIM_ID, profile, RULE, run_command(profile))]
     detail = (f"{sweep['setup']}; 1cycle ladder run, {sweep['design']}. Paper numbers not found: "
               f"{not_found_text()}. No 1cycle/PC-LR pair in this study, so no time-to-accuracy.")
-    return [scorecard.Finding(CLAIM_ID, profile, ours_text(sweep), verdict(sweep), RULE, detail)]
+    return [verdicts.Finding(CLAIM_ID, profile, ours_text(sweep), verdict(sweep), RULE, detail)]
 
 
 __all__ = ["CLAIM_ID", "NOTEBOOK", "HOLDS", "LR_SCALINGS", "CONFIG", "DEFAULT_SEEDS", "TREND_WORDS", "RULE",

@@ -31,16 +31,17 @@ by *epochs* (batch 100 there): 70k -> 7,000 iterations (140 epochs) for the fixe
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
-from .. import data, experiments, schedules
+from .. import _checks, data, experiments, paper, schedules
 from ..results import Store
 from ..train import History
+from ..verdicts import Finding, command, not_run
+from .seed_mean import mean_history
 
 #: every policy this study can run; ``fixed`` is the baseline and always runs
 POLICIES = ("fixed", "triangular", "triangular2", "exp_range")
@@ -85,13 +86,9 @@ def config(profile: str | None, **overrides) -> dict:
     cfg = dict(CONFIGS[profile])
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     for k in ("step_size", "cycles", "fixed_iterations", "eval_every", "fixed_eval_every"):
-        v = cfg[k]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{k}={v!r} must be an integer >= 1")
+        _checks.positive_int(k, cfg[k])  # checked, not converted: the value goes into run specs as given
     for k in ("base_lr", "max_lr"):
-        v = cfg[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{k}={v!r} must be a finite number > 0")
+        _checks.positive(k, cfg[k])
     if cfg["base_lr"] >= cfg["max_lr"]:
         raise ValueError(f"base_lr={cfg['base_lr']!r} must be < max_lr={cfg['max_lr']!r}")
     if cfg["fixed_lr"] is None:
@@ -112,23 +109,18 @@ def check_policies(policies: Iterable[str] | None) -> tuple:
     if isinstance(policies, str):
         policies = [policies]
     out = []
-    for p in policies:
-        if p not in CLR_POLICIES:
-            raise ValueError(f"policy {p!r} is not a CLR policy; allowed: "
-                             + ", ".join(map(repr, CLR_POLICIES)))
-        if p not in out:
+    for i, p in enumerate(policies):
+        if _checks.choice(f"policies[{i}]", p, CLR_POLICIES) not in out:
             out.append(p)
     if not out:
-        raise ValueError("policies is empty; allowed: a list of 'triangular', 'triangular2', 'exp_range'")
+        _checks.fail("policies", policies, "a list of " + ", ".join(map(repr, CLR_POLICIES)), why="is empty")
     return tuple(out)
 
 
 def schedule_spec(policy: str, cfg: dict, total_steps: int | None = None) -> dict:
     """The schedule of ``policy`` as an ``experiments`` schedule dict."""
-    if policy == "fixed":
+    if _checks.choice("policy", policy, POLICIES) == "fixed":
         return {"kind": "fixed", "lr": cfg["fixed_lr"]}
-    if policy not in CLR_POLICIES:
-        raise ValueError(f"policy {policy!r} is not a policy; allowed: " + ", ".join(map(repr, POLICIES)))
     s = {"kind": "clr", "base_lr": cfg["base_lr"], "max_lr": cfg["max_lr"],
          "step_size": cfg["step_size"], "mode": policy,
          "total_steps": total_steps or cfg["clr_iterations"]}
@@ -178,25 +170,6 @@ def iterations_per_epoch(cfg: dict) -> float:
 
 
 # --------------------------------------------------------------------------- summaries
-
-def mean_history(histories: Sequence[History]) -> History:
-    """A History whose test accuracy is the mean over seeds at each evaluated iteration.
-
-    If any seed diverged the mean is marked diverged (it must not count as "reaching" anything).
-    """
-    if not histories:
-        raise ValueError("histories is empty")
-    grid = list(max((h.eval_iters for h in histories), key=len))
-    accs = np.full((len(histories), len(grid)), np.nan)
-    for i, h in enumerate(histories):
-        accs[i, :len(h.test_acc)] = h.test_acc[:len(grid)]
-    diverged = any(h.diverged for h in histories) or bool(np.isnan(accs).any())
-    mean = np.nanmean(accs, axis=0) if not np.isnan(accs).all() else accs[0]
-    return History(eval_iters=grid, test_acc=[float(a) for a in mean],
-                   iterations=max(h.iterations for h in histories),
-                   wall_time=float(np.mean([h.wall_time for h in histories])),
-                   eval_time=experiments.mean_eval_time(histories), diverged=diverged)
-
 
 @dataclass
 class Study:
@@ -309,9 +282,7 @@ def run(profile: str | None, seeds: Sequence[int], device="auto", store: Store |
     """
     cfg = config(profile, **knobs)
     pols = check_policies(policies)
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds is empty; allowed: a list of integers >= 0")
+    seeds = experiments.check_seeds(seeds)
     all_specs = {p: [spec(p, cfg, s) for s in seeds] for p in ("fixed",) + pols}
     for ss in all_specs.values():  # validate every schedule before any work
         experiments.build_schedule(ss[0]["schedule"])
@@ -413,15 +384,14 @@ FINDING_RULE = ("the paper's outcome is whether its CLR run reached the fixed-LR
 def findings(profile: str = "laptop", store: Store | None = None) -> list:
     """Scorecard findings for the CLR-table claims chapter 1 tests (:data:`CLAIM_POLICIES`),
     from stored results only (seeds [0] at smoke, [0, 1, 2] otherwise: the chapter's default)."""
-    from .. import paper, scorecard
     profile = experiments.resolve_profile(profile)
     seeds = [0] if profile == "smoke" else [0, 1, 2]
     st = load(profile, seeds, store=store, policies=CLR_POLICIES)
-    cmd = scorecard.command("chapters/01_cyclical_learning_rates.ipynb", profile)
+    cmd = command("chapters/01_cyclical_learning_rates.ipynb", profile)
     out = []
     for cid, (policy, k_clr, k_fixed) in CLAIM_POLICIES.items():
         if st is None or policy not in st.histories:
-            out.append(scorecard.not_run(cid, profile, FINDING_RULE, cmd))
+            out.append(not_run(cid, profile, FINDING_RULE, cmd))
             continue
         reached = paper.get(k_clr).value >= paper.get(k_fixed).value
         r = st.reach(policy)
@@ -433,7 +403,7 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
                  f"{r['seeds_reached']} of {r['n_seeds']} seeds reached the fixed-LR accuracy")
         word = st.verdict(policy, reached)
         word = "not reproduced" if word.startswith("not reproduced") else word
-        out.append(scorecard.Finding(cid, profile, ours, word, FINDING_RULE, setup_text(st.config)))
+        out.append(Finding(cid, profile, ours, word, FINDING_RULE, setup_text(st.config)))
     return out
 
 

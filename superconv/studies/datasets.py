@@ -64,7 +64,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import data, experiments, models, paper, scorecard
+from .. import _checks, data, experiments, models, paper, verdicts
 from ..results import Store
 from ..train import History
 from .one_cycle import format_acc, speedup
@@ -153,8 +153,7 @@ ROW_RULE = (f"paper profile (the row's own data, net and schedule): reproduced i
 def iterations_for(epochs: float, train_size: int, batch_size: int) -> int:
     """Iterations of ``epochs`` passes over ``train_size`` images at ``batch_size``, rounded down
     (as the authors' logs: 23 epochs of 50k at 512 -> 2,246)."""
-    if not (isinstance(epochs, (int, float)) and math.isfinite(epochs) and epochs > 0):
-        raise ValueError(f"epochs={epochs!r} is not allowed; allowed: a finite number > 0")
+    _checks.positive("epochs", epochs)
     return max(1, math.floor(epochs * train_size / batch_size + 1e-9))
 
 
@@ -182,9 +181,7 @@ def net_setup(group: str) -> dict:
         "mnist_lenet": dict(dataset="mnist", model="lenet5", model_kwargs={}, flip=False),
         "cifar100_resnet56": dict(dataset="cifar100", model="resnet56", model_kwargs={"width": 16}, flip=True),
     }
-    if group not in nets:
-        raise ValueError(f"group={group!r} is not a net of the table; allowed: {', '.join(map(repr, nets))}")
-    return nets[group]
+    return nets[_checks.choice("group", group, tuple(nets))]
 
 
 # --------------------------------------------------------------------------- the paper's table
@@ -215,7 +212,7 @@ def paper_rows(group: str | None = None) -> list:
             r["step_size"] = iterations_for(c["lr_stepsize_epochs"], n, c["batch_size"])
         out.append(r)
     if group is not None and not out:
-        raise ValueError(f"group={group!r} has no rows; allowed: {', '.join(map(repr, TABLE_GROUPS))}")
+        _checks.fail("group", group, ", ".join(map(repr, TABLE_GROUPS)), why="has no rows")
     return out
 
 
@@ -245,7 +242,7 @@ def schedule_of(row: dict, iterations: int, step_size: int | None = None) -> dic
     if row["policy"] == "inv":
         paper_its = row["iterations"]
         return dict(kind="inv", base_lr=lo, gamma=INV_GAMMA * paper_its / iterations, power=INV_POWER)
-    raise ValueError(f"policy={row['policy']!r} is not a table policy; allowed: 'step', 'inv', '1cycle'")
+    _checks.fail("policy", row["policy"], "'step', 'inv', '1cycle'", why="is not a table policy")
 
 
 def paper_pair_text(group: str) -> str:
@@ -312,12 +309,11 @@ def check_groups(profile: str | None, groups: Sequence[str] | None) -> list:
     if groups is None:
         return list(allowed)
     if isinstance(groups, str) or not isinstance(groups, (list, tuple)) or not groups:
-        raise ValueError(f"GROUPS={groups!r} is not allowed; allowed: a non-empty list of "
-                         f"{', '.join(map(repr, allowed))} (profile {profile})")
+        _checks.fail("GROUPS", groups, f"a non-empty list of {', '.join(map(repr, allowed))} (profile {profile})")
     bad = [g for g in groups if g not in allowed]
     if bad or len(set(groups)) != len(groups):
-        raise ValueError(f"GROUPS={list(groups)!r} is not allowed at profile {profile}; allowed: distinct "
-                         f"values of {', '.join(map(repr, allowed))}")
+        _checks.fail("GROUPS", list(groups), f"distinct values of {', '.join(map(repr, allowed))}",
+                     why=f"is not allowed at profile {profile}")
     return list(groups)
 
 
@@ -352,8 +348,7 @@ def lenet_rows(profile: str, seeds: list, fraction: float | None = None, max_lr:
                          f"not {profile!r}; at the paper profile the LeNet rows are the paper's own")
     cfg = LENET[profile]
     frac = cfg["fraction"] if fraction is None else fraction
-    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac <= 10:
-        raise ValueError(f"LENET_FRACTION={fraction!r} is not allowed; allowed: a number in (0, 10]")
+    _checks.real("LENET_FRACTION", frac, "a number in (0, 10]", lambda v: 0 < v <= 10)
     peak = cfg["max_lr"] if max_lr is None else max_lr
     base_key, one_key = paper_pair("mnist_lenet")
     table = {r["key"]: r for r in paper_rows("mnist_lenet")}
@@ -362,9 +357,9 @@ def lenet_rows(profile: str, seeds: list, fraction: float | None = None, max_lr:
     n = train_size(base0)
     out = []
     one_row = dict(table[one_key])
-    if isinstance(peak, bool) or not isinstance(peak, (int, float)) or not one_row["lr"][0] < peak <= 10:
-        raise ValueError(f"LENET_MAX_LR={max_lr!r} is not allowed; allowed: a number in ({one_row['lr'][0]:g}, 10]")
-    one_row["lr"] = (one_row["lr"][0], float(peak))
+    start = one_row["lr"][0]
+    _checks.real("LENET_MAX_LR", peak, f"a number in ({start:g}, 10]", lambda v: start < v <= 10)
+    one_row["lr"] = (start, float(peak))
     table[one_key] = one_row
     n_one = iterations_for(one_row["epochs"] * frac, n, bs)
     ss = iterations_for(one_row["lr_ss_epochs"] * frac, n, bs)
@@ -454,8 +449,8 @@ def rows(profile: str | None, seeds: Sequence[int] | None = None, groups: Sequen
     if profile == "paper":
         for name, v in (("LENET_FRACTION", lenet_fraction), ("LENET_MAX_LR", lenet_max_lr)):
             if v is not None:
-                raise ValueError(f"{name}={v!r} is not allowed at the paper profile; allowed: None "
-                                 "(the paper profile runs the paper's own LeNet rows)")
+                _checks.fail(name, v, "None (the paper profile runs the paper's own LeNet rows)",
+                             why="is not allowed at the paper profile")
         return _paper_rows(seeds, groups)
     out = []
     if "fmnist_resnet8" in groups:
@@ -481,7 +476,6 @@ def pair_ids(profile: str | None, groups: Sequence[str] | None = None) -> dict:
 def check_models(profile: str | None = "paper", groups: Sequence[str] | None = None) -> list:
     """Build every model the profile's groups need once (CPU, no training): a clear error naming
     the model if the registry lacks it. Returns the model names."""
-    from .. import models
     profile = experiments.resolve_profile(profile)
     names = {}
     for r in rows(profile, seeds=[0], groups=groups):
@@ -644,9 +638,7 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
 
 def run_command(profile: str = "paper") -> str:
     """The papermill command that computes this chapter's runs at ``profile``."""
-    profile = experiments.resolve_profile(profile)
-    dev = " -p DEVICE cuda" if profile == "paper" else ""
-    return f"papermill {NOTEBOOK} out.ipynb -p PROFILE {profile}{dev}"
+    return verdicts.command(NOTEBOOK, profile)
 
 
 # --------------------------------------------------------------------------- text
@@ -691,7 +683,7 @@ def claim_ids() -> list:
 
 
 def findings(profile: str | None, store: Store | None = None) -> list:
-    """One :class:`scorecard.Finding` per claim of :func:`claim_ids` at ``profile`` (reads the
+    """One :class:`verdicts.Finding` per claim of :func:`claim_ids` at ``profile`` (reads the
     store only, never trains).
 
     smoke/laptop: the Fashion-MNIST pairs stand in for the paper pairs they mirror
@@ -713,7 +705,7 @@ def findings(profile: str | None, store: Store | None = None) -> list:
             rid = cid.replace("onecycle.table.", "")
             s = study.summary.get(rid) if study else None
             if not s:
-                out.append(scorecard.not_run(cid, profile, ROW_RULE, paper_cmd))
+                out.append(verdicts.not_run(cid, profile, ROW_RULE, paper_cmd))
                 continue
             fact = paper.get(cid)
             r = study.row(rid)
@@ -724,7 +716,7 @@ def findings(profile: str | None, store: Store | None = None) -> list:
                 extra = (f" The net's strongest pair in the paper ({pair['baseline_label']} vs "
                          f"{pair['one_cycle_label']}) by the pair rule: {pair['verdict']['verdict']}; "
                          f"{time_text(pair['speedup'])}.")
-            out.append(scorecard.Finding(
+            out.append(verdicts.Finding(
                 cid, profile, f"{acc_text(s)} vs paper {paper.cite(fact, source=False)}",
                 row_verdict(s["final_mean"], fact.value, diverged=bool(s["diverged"])), ROW_RULE,
                 f"{r.label}: {r.iterations:,} iterations at batch {r.specs[0]['batch_size']} "
@@ -740,7 +732,7 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     for cid in claim_ids():
         g = mirrored.get(cid)
         if g is None:
-            out.append(scorecard.not_run(cid, profile, PAIR_RULE, paper_cmd))
+            out.append(verdicts.not_run(cid, profile, PAIR_RULE, paper_cmd))
             continue
         out.append(_pair_finding(study, g, cid, profile, cmd_here, _analog_detail(g, cid, profile)))
     return out
@@ -766,11 +758,11 @@ def _analog_detail(group: str, cid: str, profile: str) -> str:
 
 
 def _pair_finding(study: Study | None, group: str, cid: str, profile: str, command: str,
-                  detail: str) -> scorecard.Finding:
+                  detail: str) -> verdicts.Finding:
     pair = study.pairs.get(group) if study else None
     if pair is None:
-        return scorecard.not_run(cid, profile, PAIR_RULE, command)
-    return scorecard.Finding(cid, profile, pair_text(study, group), pair["verdict"]["verdict"], PAIR_RULE,
+        return verdicts.not_run(cid, profile, PAIR_RULE, command)
+    return verdicts.Finding(cid, profile, pair_text(study, group), pair["verdict"]["verdict"], PAIR_RULE,
                              f"{detail} {pair['verdict']['sentence']}; {time_text(pair['speedup'])}.")
 
 

@@ -44,9 +44,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import data, experiments, models, paper
+from .. import _checks, data, experiments, models, paper, verdicts
 from ..results import Store
-from ..scorecard import Finding, not_run
+from ..verdicts import Finding, not_run
 from . import ladder, one_cycle
 
 POLICIES = one_cycle.POLICIES
@@ -99,20 +99,17 @@ def default_depths(profile: str | None) -> list:
 def default_seeds(profile: str | None, policy: str) -> list:
     """The seeds a policy runs with at ``profile`` when the notebook leaves them None."""
     profile = experiments.resolve_profile(profile)
-    if policy not in POLICIES:
-        raise ValueError(f"policy={policy!r} is not a policy; allowed: 'one_cycle', 'pc_lr'")
-    return list(DEFAULT_SEEDS[profile][policy])
+    return list(DEFAULT_SEEDS[profile][_checks.choice("policy", policy, POLICIES)])
 
 
 def check_depths(depths: Any, name: str = "DEPTHS") -> list:
-    """Depths sorted shallowest first, or a ValueError naming ``name`` and what is allowed."""
+    """Depths sorted shallowest first, or a ``ParameterError`` naming ``name`` and what is allowed."""
     ok = (isinstance(depths, (list, tuple)) and len(depths) >= 2
           and all(isinstance(d, int) and not isinstance(d, bool) and d >= 8 and (d - 2) % 6 == 0
                   for d in depths)
           and len(set(depths)) == len(depths))
     if not ok:
-        raise ValueError(f"{name}={depths!r} is not allowed; allowed: a list of at least 2 distinct "
-                         "ResNet depths 6n+2 (8, 14, 20, 32, 44, 56, 110, ...)")
+        _checks.fail(name, depths, "a list of at least 2 distinct ResNet depths 6n+2 (8, 14, 20, 32, 44, 56, 110, ...)")
     return sorted(depths)
 
 
@@ -121,19 +118,14 @@ check_seeds = one_cycle.check_seeds  # a chapter.setup checker for PC_SEEDS
 
 def depths_checker(name: str, value: Any) -> list:
     """A ``chapter.setup`` checker for DEPTHS (a ``ParameterError`` on a bad value)."""
-    from .. import chapter
-    try:
-        return check_depths(value, name)
-    except ValueError as e:
-        raise chapter.ParameterError(str(e)) from None
+    return check_depths(value, name)
 
 
 def spec(profile: str | None, policy: str, depth: int, seed: int = 0, **overrides) -> dict:
     """The ladder spec of one run: the profile's ladder pair with ``model=f"resnet{depth}"``
     (and any further ``overrides``, e.g. ``model_kwargs`` for the exercises)."""
     profile = experiments.resolve_profile(profile)
-    if policy not in POLICIES:
-        raise ValueError(f"policy={policy!r} is not a policy; allowed: 'one_cycle', 'pc_lr'")
+    _checks.choice("policy", policy, POLICIES)
     if profile == "smoke":
         overrides.setdefault("iterations", SMOKE_ITERATIONS[policy])
     return experiments.ladder_spec(profile, policy, model=f"resnet{depth}", seed=seed, **overrides)
@@ -324,7 +316,7 @@ def stored(profile: str = "paper", store: Store | None = None, depths: Sequence[
 
 def command(profile: str | None = "paper", notebook: str = NOTEBOOK) -> str:
     """The papermill command that computes ``profile``'s runs (on a GPU for paper)."""
-    return ladder.command(profile, notebook)
+    return verdicts.command(notebook, profile)
 
 
 def run_command(notebook: str = NOTEBOOK) -> str:
@@ -358,7 +350,7 @@ def stand_ins(depths: Sequence[int]) -> dict:
 # --------------------------------------------------------------------------- scorecard
 
 def findings(profile: str | None, store: Store | None = None) -> list:
-    """One :class:`~superconv.scorecard.Finding` for ``sc.depth.resnet20`` and one for
+    """One :class:`~superconv.verdicts.Finding` for ``sc.depth.resnet20`` and one for
     ``sc.depth.resnet110``; reads the store only (never trains). Below the paper profile our
     shallowest net stands in for ResNet-20 and our deepest for ResNet-110 (``detail`` says so,
     and gives the trend over depth)."""

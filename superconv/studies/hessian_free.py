@@ -61,12 +61,12 @@ import copy
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
-from .. import data, experiments, paper
+from .. import _checks, data, experiments, paper, verdicts
 from ..hessian import HessianFreeEstimate, curvature_bounds, top_eigenvalue
 from ..results import Store
 from ..train import History, fit
@@ -106,22 +106,6 @@ OVERRIDABLE = ("base_lr", "max_lr", "ramp", "iterations", "momentum", "every", "
 
 # --------------------------------------------------------------------------- configs
 
-def _fail(name: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
-
-
-def _pos_int(name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        _fail(name, v, "an integer >= 1")
-    return v
-
-
-def _pos_real(name: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-        _fail(name, v, "a finite number > 0")
-    return float(v)
-
-
 def config(profile: Optional[str], probes: bool = True, **overrides) -> dict:
     """The study settings of ``profile`` with ``overrides`` (``None`` values keep the profile's).
 
@@ -135,50 +119,40 @@ def config(profile: Optional[str], probes: bool = True, **overrides) -> dict:
     cfg = copy.deepcopy(CONFIGS[profile])
     given = {k: copy.deepcopy(v) for k, v in overrides.items() if v is not None}
     if "ramp" in given:
-        _pos_int("ramp", given["ramp"])
+        _checks.positive_int("ramp", given["ramp"])
         if "iterations" not in given:  # keep the share of the ramp that is trained
             given["iterations"] = max(1, round(cfg["iterations"] * given["ramp"] / cfg["ramp"]))
     if "inc" in given and "every" not in given:  # room for the three snapshots
-        _pos_int("inc", given["inc"])
+        _checks.positive_int("inc", given["inc"])
         given["every"] = max(cfg["every"], 2 * given["inc"])
     if "iterations" in given and "probe_at" not in given:  # the probes keep their relative places
-        _pos_int("iterations", given["iterations"])
+        _checks.positive_int("iterations", given["iterations"])
         scale = given["iterations"] / cfg["iterations"]
         given["probe_at"] = sorted({min(given["iterations"], max(1, round(a * scale))) for a in cfg["probe_at"]})
     cfg.update(given)
     if not probes:
         cfg["probe_at"] = []
     for k in ("ramp", "iterations", "every", "inc", "probe_size", "probe_iters", "evals"):
-        _pos_int(k, cfg[k])
-    top = _pos_real("max_lr", cfg["max_lr"])
-    base = cfg["base_lr"]
-    if isinstance(base, bool) or not isinstance(base, (int, float)) or not 0 <= base < top:
-        _fail("base_lr", base, f"a number in [0, max_lr={top:g})")
-    cfg["base_lr"], cfg["max_lr"] = float(base), top
-    if isinstance(cfg["momentum"], bool) or not isinstance(cfg["momentum"], (int, float)) \
-            or not 0 <= cfg["momentum"] < 1:
-        _fail("momentum", cfg["momentum"], "a number in [0, 1)")
-    cfg["momentum"] = float(cfg["momentum"])
+        _checks.positive_int(k, cfg[k])
+    top = _checks.positive("max_lr", cfg["max_lr"])
+    cfg["base_lr"] = _checks.real("base_lr", cfg["base_lr"], f"a number in [0, max_lr={top:g})",
+                                  lambda v: 0 <= v < top)
+    cfg["max_lr"] = top
+    cfg["momentum"] = _checks.fraction("momentum", cfg["momentum"])
     if cfg["iterations"] > 2 * cfg["ramp"]:
-        _fail("iterations", cfg["iterations"], f"at most 2*ramp = {2 * cfg['ramp']} (one cycle)")
+        _checks.fail("iterations", cfg["iterations"], f"at most 2*ramp = {2 * cfg['ramp']} (one cycle)")
     if cfg["every"] < 2 * cfg["inc"]:
-        _fail("every", cfg["every"], f"an integer >= 2*inc = {2 * cfg['inc']} (three snapshots inc apart)")
-    if cfg["group"] not in GROUPS:
-        _fail("group", cfg["group"], "'module', 'tensor'")
-    at = cfg["probe_at"]
-    if not isinstance(at, (list, tuple)) or any(isinstance(a, bool) or not isinstance(a, int)
-                                                 or not 1 <= a <= cfg["iterations"] for a in at):
-        _fail("probe_at", at, f"a list of integers in 1..iterations={cfg['iterations']}")
+        _checks.fail("every", cfg["every"], f"an integer >= 2*inc = {2 * cfg['inc']} (three snapshots inc apart)")
+    _checks.choice("group", cfg["group"], GROUPS)
+    at = _checks.list_of(lambda name, a: _checks.integer(name, a, 1, cfg["iterations"]), min_len=0)(
+        "probe_at", cfg["probe_at"])
     cfg["probe_at"] = sorted(set(at))
-    tol = cfg["probe_tol"]
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not math.isfinite(tol) or tol < 0:
-        _fail("probe_tol", tol, "a finite number >= 0")
+    _checks.non_negative("probe_tol", cfg["probe_tol"])  # checked, not converted: it is part of the spec
     if cfg["report_until"] is not None:
-        _pos_int("report_until", cfg["report_until"])
+        _checks.positive_int("report_until", cfg["report_until"])
     if "batch_size" in cfg:
-        _pos_int("batch_size", cfg["batch_size"])
-    if cfg.get("precision", "fp32") not in ("fp32", "bf16", "auto"):
-        _fail("precision", cfg["precision"], "'fp32', 'bf16', 'auto'")
+        _checks.positive_int("batch_size", cfg["batch_size"])
+    _checks.choice("precision", cfg.get("precision", "fp32"), ("fp32", "bf16", "auto"))
     return cfg
 
 
@@ -243,7 +217,7 @@ class EigenProbe:
 
 def probe_batch(split: data.Split, size: int, seed: int = 0) -> tuple:
     """A fixed batch of ``size`` training images (seeded choice, normalized, no augmentation)."""
-    size = min(_pos_int("size", size), len(split))
+    size = min(_checks.positive_int("size", size), len(split))
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:size]
     return next(data.eval_batches(split.subset(idx.to(split.labels.device)), size))
 
@@ -274,8 +248,7 @@ def run(profile: Optional[str], seed: int = 0, device: str = "auto", store: Opti
         retrain: bool = False, progress: bool = False, probes: bool = True, **overrides) -> "HFResult":
     """Train (or load from the store) one study run and return an :class:`HFResult`."""
     profile = experiments.resolve_profile(profile)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        _fail("seed", seed, "an integer >= 0")
+    _checks.integer("seed", seed, minimum=0)
     cfg = config(profile, probes=probes, **overrides)
     spec = study_spec(profile, cfg, seed)
     experiments.build_schedule(spec["run"]["schedule"])  # validates before any work
@@ -315,7 +288,7 @@ def stored(profile: str = "paper", seeds: Sequence[int] = (0,), store: Optional[
 
 def command(notebook: str = "chapters/05_hessian_free_estimate.ipynb") -> str:
     """The papermill command that computes the paper-profile results."""
-    return f"papermill {notebook} out.ipynb -p PROFILE paper -p DEVICE cuda"
+    return verdicts.command(notebook, "paper")
 
 
 # --------------------------------------------------------------------------- results
@@ -386,8 +359,7 @@ class HFResult:
         ``per_layer_secant`` (secant form); rows in the model's order."""
         import pandas as pd
         rec = self._rec("hessian_free")
-        if key not in ("per_layer", "per_layer_secant"):
-            _fail("key", key, "'per_layer', 'per_layer_secant'")
+        _checks.choice("key", key, ("per_layer", "per_layer_secant"))
         layers = rec.get(key, {})
         its = [int(i) for i in rec.get("iteration", [])]
         return pd.DataFrame({g: [_num(v) for v in vals] for g, vals in layers.items()}, index=its).T
@@ -488,10 +460,8 @@ def noise_ratio(momentum: float = 0.9, inc: int = 1) -> float:
     For ``inc = 1`` this is ``1/sqrt(2(1-μ))``: 0.707 for plain SGD, 2.236 for μ = 0.9. A run
     whose ``eps*/eps`` sits at this value is measuring its own LR, not the curvature.
     """
-    mu = float(momentum)
-    if not 0 <= mu < 1:
-        _fail("momentum", momentum, "a number in [0, 1)")
-    inc = _pos_int("inc", inc)
+    mu = _checks.fraction("momentum", momentum)
+    inc = _checks.positive_int("inc", inc)
     gamma = lambda k: mu ** abs(k) / (1 - mu * mu)
     var_s = sum(gamma(i - j) for i in range(inc) for j in range(inc))
     cov = sum(gamma(j - i) for i in range(inc) for j in range(inc, 2 * inc))
@@ -639,17 +609,16 @@ FINDING_RULE = (f"reproduced if the median of ε* over the reported phase is wit
 
 def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
     """Scorecard finding for ``hf.range`` from stored results only (seed 0)."""
-    from .. import scorecard
     profile = experiments.resolve_profile(profile)
     res = stored(profile, store=store)
     if not res:
-        return [scorecard.not_run("hf.range", profile, FINDING_RULE,
-                                  scorecard.command("chapters/05_hessian_free_estimate.ipynb", profile))]
+        return [verdicts.not_run("hf.range", profile, FINDING_RULE,
+                                 verdicts.command("chapters/05_hessian_free_estimate.ipynb", profile))]
     s = pooled_summary(res)["eps_star"]
     v = verdict(s["median"])
     until = res[0].cfg["report_until"]
     phase = f"the first {until} iterations" if until else "the whole ramp"
-    return [scorecard.Finding("hf.range", profile, f"ε* {_fmt_stats(s)} over {phase} ({v})",
+    return [verdicts.Finding("hf.range", profile, f"ε* {_fmt_stats(s)} over {phase} ({v})",
                               "reproduced" if v == "same order" else "not reproduced", FINDING_RULE,
                               describe(res[0].spec["run"]))]
 

@@ -60,9 +60,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .. import data, experiments, imagefolder, models, paper
+from .. import _checks, chapter, data, experiments, imagefolder, launch, models, paper, verdicts
 from ..results import Store
 from ..train import History, fit
+from ..verdicts import Finding
 from . import one_cycle
 
 POLICIES = ("one_cycle", "step")
@@ -102,7 +103,7 @@ SYNTHETIC_VERSION = 2  # bump when write_synthetic_folder draws different images
 
 def run_command(notebook: str = NOTEBOOK) -> str:
     """The papermill command that computes the paper-profile results (one GPU, in the notebook)."""
-    return f"papermill {notebook} out.ipynb -p PROFILE paper -p DEVICE cuda -p IMAGENET_DIR /path/to/imagenet"
+    return verdicts.command(notebook, "paper", IMAGENET_DIR="/path/to/imagenet")
 
 
 def torchrun_command(gpus: int = 8) -> str:
@@ -134,9 +135,7 @@ TEXTURES = ("horizontal stripes", "vertical stripes", "checkerboard", "rings", "
 def synthetic_classes(n: int = 10) -> list:
     """Class names of the synthetic folder: texture and palette (e.g. ``"rings-warm"``)."""
     names = [f"{t.replace(' ', '_')}-{p}" for p in ("warm", "cool") for t in TEXTURES]
-    if not 1 <= n <= len(names):
-        raise ValueError(f"classes={n!r} is not allowed; allowed: 1..{len(names)}")
-    return names[:n]
+    return names[:_checks.integer("classes", n, 1, len(names))]
 
 
 def synthetic_image(label: int, rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -242,10 +241,8 @@ def make_spec(profile: str | None, policy: str, seed: int = 0, **changes) -> dic
     ``changes`` replace spec fields (``weight_decay``, ``augment``, ...); ``schedule`` may be a
     dict of schedule fields to change (e.g. ``schedule={"max_lr": 0.5}``)."""
     profile = experiments.resolve_profile(profile)
-    if policy not in POLICIES:
-        raise ValueError(f"policy={policy!r} is not a policy; allowed: 'one_cycle', 'step'")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer >= 0")
+    _checks.choice("policy", policy, POLICIES)
+    _checks.integer("seed", seed, minimum=0)
     if profile == "paper":
         recipe, size = imagenet_recipe(), PAPER_DATA
         batch = paper.IMAGENET["resnet50_log"]["batch_size"]
@@ -277,9 +274,7 @@ def make_spec(profile: str | None, policy: str, seed: int = 0, **changes) -> dic
 def specs(profile: str | None, seeds: Sequence[int] | None = None) -> dict:
     """``{"one_cycle": [spec per seed], "step": [spec per seed]}`` (None: :data:`DEFAULT_SEEDS`)."""
     profile = experiments.resolve_profile(profile)
-    seeds = list(DEFAULT_SEEDS[profile] if seeds is None else seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds!r} must be a non-empty list of distinct integers >= 0")
+    seeds = experiments.check_seeds(DEFAULT_SEEDS[profile] if seeds is None else seeds)
     return {p: [make_spec(profile, p, seed=s) for s in seeds] for p in POLICIES}
 
 
@@ -410,27 +405,20 @@ def run_variant(profile: str | None, policy: str = "one_cycle", seed: int = 0, d
 
 def check_dir(name: str, value: Any) -> str:
     """A ``chapter.setup`` checker: an existing folder (the ImageNet root)."""
-    from .. import chapter
     if not isinstance(value, str) or not Path(value).expanduser().is_dir():
-        raise chapter.ParameterError(f"{name}={value!r} is not allowed; allowed: the path of an existing folder "
-                                     f"(or None = ${imagefolder.ENV})")
+        _checks.fail(name, value, f"the path of an existing folder (or None = ${imagefolder.ENV})")
     return str(Path(value).expanduser())
 
 
 def check_workers(name: str, value: Any) -> int:
     """A ``chapter.setup`` checker: a number of decoding workers (0: decode in the notebook's process)."""
-    from .. import chapter
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise chapter.ParameterError(f"{name}={value!r} is not allowed; allowed: an integer >= 0 "
-                                     "(or None = the profile's value)")
-    return value
+    return chapter.non_negative_int(name, value)
 
 
 def require_data(profile: str, root=None, seeds: Sequence[int] | None = None, store: Store | None = None,
                  param: str = "IMAGENET_DIR") -> None:
     """At the paper profile, fail before any work (one line, ``chapter.ParameterError``) when no
     ImageNet folder is given and some of the runs are not in the store yet."""
-    from .. import chapter
     if profile != "paper" or resolve_root(profile, root) is not None:
         return
     store = store or Store()
@@ -465,8 +453,8 @@ def verdict(one: dict, base: dict, ratio: float | None) -> dict:
     a, b = one["final_mean"], base["final_mean"]
     acc = bool(math.isfinite(a) and math.isfinite(b) and a >= b - ACC_TOLERANCE)
     speed = ratio is not None and ratio >= MIN_RATIO
-    word = {2: "reproduced", 1: "partly reproduced", 0: "not reproduced"}[acc + speed]
-    return dict(verdict=word, accuracy_holds=acc, ratio_holds=speed, difference=a - b, rule=RULE)
+    return dict(verdict=verdicts.from_conditions(acc, speed), accuracy_holds=acc, ratio_holds=speed,
+                difference=a - b, rule=RULE)
 
 
 def speedup_text(sp: dict | None) -> str:
@@ -584,7 +572,6 @@ def findings(profile: str | None = "laptop", store: Store | None = None) -> list
     """Scorecard findings for ``imagenet.resnet50`` and ``imagenet.inception_resnet_v2`` (stored
     results only). Below the paper profile both are "not run": the tiny runs are a pipeline
     check, never a reproduction."""
-    from ..scorecard import Finding
     profile = experiments.resolve_profile(profile)
     how = f"{torchrun_command()} (or {run_command()})"
     out = []
@@ -611,13 +598,8 @@ def findings(profile: str | None = "laptop", store: Store | None = None) -> list
 
 # --------------------------------------------------------------------------- command line
 
-def _duration(seconds: float) -> str:
-    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds:.0f} s"
-
-
 def main(argv=None) -> int:
     """``[torchrun ...] -m superconv.studies.imagenet --data DIR --profile paper [--policy ...]``."""
-    from .. import distributed
     p = argparse.ArgumentParser(prog="python -m superconv.studies.imagenet",
                                 description="Train chapter 10's runs (1cycle vs the step baseline) into the "
                                             "results store ($SUPERCONV_RESULTS); under torchrun data-parallel.")
@@ -643,22 +625,10 @@ def main(argv=None) -> int:
             imagefolder.find_root(resolve_root("paper", args.data))
         except imagefolder.ImageFolderNotFoundError as e:
             p.error(str(e))
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
-    device = "cpu" if device == "auto" else device
-    distributed.setup(device)
-    try:
-        store = distributed.DistributedStore()
-        for policy in args.policy:
-            for s in spec_map[policy]:
-                h = run_one(s, args.profile, device, store, args.data, args.workers, not args.no_progress,
-                            retrain=args.retrain)
-                if distributed.is_main():
-                    print(f"{LABELS[policy]} seed {s['seed']}: final top-1 {h.final_test_acc} % after "
-                          f"{h.iterations:,} it, {_duration(h.wall_time)} on {distributed.world_size()} "
-                          f"process(es) -> {store.path(s, args.profile)}", flush=True)
-    finally:
-        distributed.teardown()
-    return 0
+    runs = [(f"{LABELS[policy]} seed {s['seed']}", s) for policy in args.policy for s in spec_map[policy]]
+    return launch.train_specs(runs, args.profile, args.device,
+                              lambda spec, store: run_one(spec, args.profile, args.device, store, args.data,
+                                                          args.workers, not args.no_progress, retrain=args.retrain))
 
 
 __all__ = ["check_dir", "check_workers", "require_data", "preview", "POLICIES", "LABELS", "BASELINE_SOLVER", "TINY", "DEFAULT_SEEDS", "ACC_TOLERANCE", "MIN_RATIO", "RULE",
@@ -669,7 +639,5 @@ __all__ = ["check_dir", "check_workers", "require_data", "preview", "POLICIES", 
            "findings", "main"]
 
 
-if __name__ == "__main__":
-    # run the package's copy of this module (torchrun -m runs this file as __main__)
-    from superconv.studies.imagenet import main as _main
-    sys.exit(_main())
+if __name__ == "__main__":  # torchrun -m superconv.studies.imagenet: nothing imports this module back
+    sys.exit(main())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-from .. import experiments
+from .. import experiments, verdicts
 from ..results import Store
 from . import one_cycle
 
@@ -66,7 +66,7 @@ def end_to_end(points: dict, favoured, other, gap_key: str, floor: float) -> dic
     """The trend over a ladder: ``difference`` = gap at ``favoured`` (the rung where the paper
     saw the larger gain) - gap at ``other``; ``threshold`` T = max(``floor``, root-sum-square of
     the seed stds of the four run groups at the two ends); the verdict is
-    ``one_cycle.excess_verdict(difference, T)``. ``toward`` counts the steps, walking the
+    ``verdicts.excess_verdict(difference, T)``. ``toward`` counts the steps, walking the
     complete rungs from ``other`` to ``favoured``, at which the gap grew."""
     full = {k: p for k, p in points.items() if p.get("complete")}
     if favoured not in full or other not in full:
@@ -76,7 +76,7 @@ def end_to_end(points: dict, favoured, other, gap_key: str, floor: float) -> dic
     threshold = max(floor, math.sqrt(math.fsum(x * x for x in sds)))  # fsum: the same in either order
     walk = sorted(full, reverse=other > favoured)
     steps = [full[b][gap_key] - full[a][gap_key] for a, b in zip(walk, walk[1:])]
-    return dict(verdict=one_cycle.excess_verdict(difference, threshold), difference=difference,
+    return dict(verdict=verdicts.excess_verdict(difference, threshold), difference=difference,
                 threshold=threshold, toward=sum(d > 0 for d in steps), steps=len(steps))
 
 
@@ -107,9 +107,7 @@ def speedup_text(sp: dict) -> str:
 
 def command(profile: str | None, notebook: str) -> str:
     """The papermill command that computes ``profile``'s runs of ``notebook`` (on a GPU for paper)."""
-    profile = experiments.resolve_profile(profile)
-    extra = " -p DEVICE cuda" if profile == "paper" else ""
-    return f"papermill {notebook} out.ipynb -p PROFILE {profile}{extra}"
+    return verdicts.command(notebook, profile)
 
 
 def shortened_note(profile: str | None) -> str:

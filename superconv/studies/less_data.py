@@ -43,9 +43,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import data, experiments, paper
+from .. import _checks, data, experiments, paper, verdicts
 from ..results import Store
-from ..scorecard import Finding, not_run
+from ..verdicts import Finding, not_run
 from . import ladder, one_cycle
 
 POLICIES = one_cycle.POLICIES
@@ -99,13 +99,11 @@ def default_sizes(profile: str | None) -> list:
 def default_seeds(profile: str | None, policy: str) -> list:
     """The seeds a policy runs with at ``profile`` when the notebook leaves them None."""
     profile = experiments.resolve_profile(profile)
-    if policy not in POLICIES:
-        raise ValueError(f"policy={policy!r} is not a policy; allowed: 'one_cycle', 'pc_lr'")
-    return list(DEFAULT_SEEDS[profile][policy])
+    return list(DEFAULT_SEEDS[profile][_checks.choice("policy", policy, POLICIES)])
 
 
 def check_sizes(profile: str | None, sizes: Sequence[int], name: str = "TRAIN_SIZES") -> list:
-    """Sizes sorted largest first, or a ValueError naming ``name`` and what is allowed:
+    """Sizes sorted largest first, or a ``ParameterError`` naming ``name`` and what is allowed:
     at least two distinct integers, multiples of the class count, at most the training split."""
     s = base_spec(profile)
     k, top = data.NUM_CLASSES[s["dataset"]], data.TRAIN_SPLIT_SIZES[s["dataset"]]
@@ -115,7 +113,7 @@ def check_sizes(profile: str | None, sizes: Sequence[int], name: str = "TRAIN_SI
     ok = isinstance(sizes, (list, tuple)) and len(sizes) >= 2 and all(
         isinstance(n, int) and not isinstance(n, bool) and k <= n <= top and n % k == 0 for n in sizes)
     if not ok or len(set(sizes)) != len(sizes):
-        raise ValueError(f"{name}={sizes!r} is not allowed; allowed: {allowed}")
+        _checks.fail(name, sizes, allowed)
     return sorted(sizes, reverse=True)
 
 
@@ -123,11 +121,7 @@ def sizes_checker(profile: str | None):
     """A ``chapter.setup`` checker for TRAIN_SIZES; the profile is resolved when it runs (after
     ``setup`` has validated PROFILE)."""
     def check(name: str, value: Any) -> list:
-        from .. import chapter
-        try:
-            return check_sizes(profile, value, name)
-        except ValueError as e:
-            raise chapter.ParameterError(str(e)) from None
+        return check_sizes(profile, value, name)
     return check
 
 
@@ -306,7 +300,7 @@ def full_length_pair(profile: str | None, store: Store | None = None) -> dict | 
 
 def command(profile: str, notebook: str = NOTEBOOK) -> str:
     """The papermill command that computes ``profile``'s runs (on a GPU for paper)."""
-    return ladder.command(profile, notebook)
+    return verdicts.command(notebook, profile)
 
 
 def run_command(notebook: str = NOTEBOOK) -> str:
@@ -377,7 +371,7 @@ def comparison_rows(study: Study) -> list:
 # --------------------------------------------------------------------------- scorecard
 
 def findings(profile: str | None, store: Store | None = None) -> list:
-    """One :class:`~superconv.scorecard.Finding` per ``sc.reduced_data.<n>`` claim and one for
+    """One :class:`~superconv.verdicts.Finding` per ``sc.reduced_data.<n>`` claim and one for
     ``sc.limited_data_trend``; reads the store only (never trains).
 
     Below the paper profile our sizes differ from Table 1's: each paper size is judged at our

@@ -38,9 +38,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .. import data, experiments, schedules
+from .. import _checks, chapter, data, experiments, schedules
 from ..results import Store, spec_key
 from ..train import History
+from ..verdicts import Finding, command, from_conditions, not_run
+from .seed_mean import mean_history
 
 POLICIES = ("one_cycle", "pc_lr")
 LABELS = {"one_cycle": "1cycle", "pc_lr": "PC-LR"}
@@ -70,9 +72,7 @@ MIN_RATIO = 5.0       # the issue's goal: >= 5x fewer iterations to PC-LR's fina
 def default_seeds(profile: str | None, policy: str) -> list:
     """The seeds a policy runs with at ``profile`` when the notebook leaves them None."""
     profile = experiments.resolve_profile(profile)
-    if policy not in POLICIES:
-        raise ValueError(f"policy={policy!r} is not a policy; allowed: 'one_cycle', 'pc_lr'")
-    return list(DEFAULT_SEEDS[profile][policy])
+    return list(DEFAULT_SEEDS[profile][_checks.choice("policy", policy, POLICIES)])
 
 
 def specs(profile: str | None, seeds: Sequence[int] | None = None,
@@ -91,11 +91,7 @@ def specs(profile: str | None, seeds: Sequence[int] | None = None,
 
 def check_seeds(name: str, value: Any) -> list:
     """A ``chapter.setup`` checker for a seed list (PC_SEEDS): distinct integers >= 0."""
-    from .. import chapter
-    seeds = chapter.list_of(chapter.seed)(name, value)
-    if len(set(seeds)) != len(seeds):
-        raise chapter.ParameterError(f"{name}={value!r} has repeated seeds; allowed: distinct integers >= 0")
-    return seeds
+    return chapter.seed_list(name, value)
 
 
 def effective_momentum(spec: dict) -> Any:
@@ -209,20 +205,6 @@ def describe_setup(profile: str | None) -> str:
 
 # --------------------------------------------------------------------------- summaries
 
-def mean_history(histories: Sequence[History]) -> History:
-    """One ``History`` whose evaluations are the seed-mean test accuracy (over the evaluation
-    points all seeds share), with the mean wall and evaluation times; for :func:`experiments.time_to_accuracy`."""
-    if not histories:
-        raise ValueError("mean_history needs at least one History")
-    n = min(len(h.test_acc) for h in histories)
-    grid = list(histories[0].eval_iters[:n])
-    acc = [sum(h.test_acc[i] for h in histories) / len(histories) for i in range(n)]
-    return History(eval_iters=grid, test_acc=acc,
-                   iterations=max(h.iterations for h in histories),
-                   wall_time=sum(h.wall_time for h in histories) / len(histories),
-                   eval_time=experiments.mean_eval_time(histories))
-
-
 def summarize(histories: Sequence[History], seeds: Sequence[int]) -> dict:
     """Final / best test accuracy (mean, std, n) and wall time of one policy's runs."""
     final = experiments.mean_std(h.final_test_acc for h in histories)
@@ -249,14 +231,6 @@ def gap_verdict(s1: dict, spc: dict, floor: float) -> tuple:
     if not math.isfinite(gap) or gap < -noise:
         return "not reproduced", gap, noise
     return ("reproduced" if gap > noise else "partly reproduced"), gap, noise
-
-
-def excess_verdict(excess: float, threshold: float) -> str:
-    """Part 2's trend rule: "reproduced" if ``excess`` > ``threshold``, "partly reproduced" if
-    it is positive but not above it, else (or non-finite) "not reproduced"."""
-    if math.isfinite(excess) and excess > threshold:
-        return "reproduced"
-    return "partly reproduced" if math.isfinite(excess) and excess > 0 else "not reproduced"
 
 
 def format_acc(summary: dict, digits: int = 2) -> str:
@@ -307,7 +281,7 @@ def verdict(one_cycle: dict, pc_lr: dict, ratio: float | None, tolerance: float 
     a, b = one_cycle["final_mean"], pc_lr["final_mean"]
     acc_holds = bool(math.isfinite(a) and math.isfinite(b) and a >= b - tolerance)
     ratio_holds = ratio is not None and ratio >= min_ratio
-    word = {2: "reproduced", 1: "partly reproduced", 0: "not reproduced"}[acc_holds + ratio_holds]
+    word = from_conditions(acc_holds, ratio_holds)
     if ratio is None:
         speed = "1cycle did not reach PC-LR's final test accuracy within its run"
     else:
@@ -470,13 +444,14 @@ def ladder_evaluation_texts(profile: str | None) -> tuple[str, str]:
 
 def run_command(notebook: str = "chapters/03_one_cycle.ipynb") -> str:
     """The papermill command that computes the paper-profile results on a GPU."""
-    return f"papermill {notebook} out.ipynb -p PROFILE paper -p DEVICE cuda"
+    return command(notebook, "paper")
 
 
 __all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "ABLATION_MOMENTA",
            "ACC_TOLERANCE", "MIN_RATIO", "default_seeds", "specs", "check_seeds", "effective_momentum",
            "with_momentum", "ablation_specs", "variant_spec", "run_variant", "schedule_gallery",
-           "describe_run", "describe_setup", "mean_history", "summarize", "seed_std", "gap_verdict", "excess_verdict", "format_acc", "accuracy_at", "speedup", "verdict",
+           "describe_run", "describe_setup", "mean_history", "summarize", "seed_std", "gap_verdict", "format_acc",
+           "accuracy_at", "speedup", "verdict",
            "bn_statistics_rows", "bn_statistics_text", "ladder_evaluation_texts",
            "Study", "run_study", "stored", "run_command"]
 
@@ -488,9 +463,8 @@ ABLATION_RULE = (f"reproduced if cyclical momentum 0.95→0.85 ends ≥ constant
 
 
 def findings(profile: str = "laptop", store: Store | None = None) -> list:
-    """Scorecard findings (``superconv.scorecard.Finding``) for the headline claim and the
+    """Scorecard findings (``superconv.verdicts.Finding``) for the headline claim and the
     cyclical-momentum claim, from stored results only."""
-    from ..scorecard import Finding, not_run
     profile = experiments.resolve_profile(profile)
     st = stored(profile, store)
     rule = verdict(dict(final_mean=0.0), dict(final_mean=0.0), None)["rule"]

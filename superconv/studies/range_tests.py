@@ -30,9 +30,10 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .. import data, experiments
+from .. import _checks, data, experiments, paper
 from ..range_test import (SUGGESTIONS, RangeTestResult, RangeTestSeeds, lr_range_test)
 from ..results import Store
+from ..verdicts import Finding, command, from_conditions, not_run
 
 TESTS = ("main", "exp", "contrast")
 MODES = ("linear", "exp")
@@ -84,11 +85,6 @@ MIN_DECADES = 1.0     # potential shown when the high range spans at least this 
 
 # --------------------------------------------------------------------------- configs
 
-def _check(name: str, value, ok: bool, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
-
-
 def config(profile: str, *, iterations: Optional[int] = None, lr_max: Optional[float] = None,
            mode: Optional[str] = None, eval_every: Optional[int] = None,
            contrast_model: Optional[str] = None) -> dict:
@@ -99,19 +95,15 @@ def config(profile: str, *, iterations: Optional[int] = None, lr_max: Optional[f
     profile = experiments.resolve_profile(profile)
     s = copy.deepcopy(SETTINGS[profile])
     if iterations is not None:
-        _check("iterations", iterations, isinstance(iterations, int) and not isinstance(iterations, bool)
-               and iterations >= 2, "an integer >= 2")
+        _checks.integer("iterations", iterations, minimum=2)
     if lr_max is not None:
-        _check("lr_max", lr_max, isinstance(lr_max, (int, float)) and not isinstance(lr_max, bool)
-               and math.isfinite(lr_max) and lr_max > 0, "a finite number > 0")
+        _checks.positive("lr_max", lr_max)
     if mode is not None:
-        _check("mode", mode, mode in MODES, "'linear', 'exp'")
+        _checks.choice("mode", mode, MODES)
     if eval_every is not None:
-        _check("eval_every", eval_every, isinstance(eval_every, int) and not isinstance(eval_every, bool)
-               and eval_every >= 1, "an integer >= 1")
+        _checks.positive_int("eval_every", eval_every)
     if contrast_model is not None:
-        _check("contrast_model", contrast_model, contrast_model in CONTRAST_MODELS,
-               ", ".join(map(repr, CONTRAST_MODELS)))
+        _checks.choice("contrast_model", contrast_model, CONTRAST_MODELS)
     main = dict(s["linear"], mode="linear")
     if mode is not None:
         main["mode"] = mode
@@ -268,11 +260,8 @@ def _seeds_of(test: str, seeds: Sequence[int]) -> list:
 
 
 def _check_analysis(tolerance, smooth) -> None:
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance) \
-            or tolerance < 0:
-        raise ValueError(f"tolerance={tolerance!r} is not allowed; allowed: a finite number >= 0 (accuracy points)")
-    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
-        raise ValueError(f"smooth={smooth!r} is not allowed; allowed: an integer >= 1 (evaluation points)")
+    _checks.real("tolerance", tolerance, "a finite number >= 0 (accuracy points)", lambda v: v >= 0)
+    _checks.positive_int("smooth", smooth)
 
 
 def run_study(profile: str, seeds: Sequence[int] = (0, 1, 2), device: str = "auto",
@@ -285,12 +274,12 @@ def run_study(profile: str, seeds: Sequence[int] = (0, 1, 2), device: str = "aut
     profile = experiments.resolve_profile(profile)
     seeds = [int(s) for s in seeds]
     if not seeds:
-        raise ValueError("seeds=[] is empty: give at least one seed")
+        _checks.fail("seeds", seeds, "at least one seed", why="is empty")
     smooth = SETTINGS[profile]["smooth"] if smooth is None else smooth
     _check_analysis(tolerance, smooth)
     bad = [t for t in tests if t not in TESTS]
     if bad:
-        raise ValueError(f"tests={list(tests)!r} is not allowed; allowed: a subset of {list(TESTS)}")
+        _checks.fail("tests", list(tests), f"a subset of {list(TESTS)}")
     all_specs = specs(profile, **overrides)  # validates the overrides before any work
     store = store or Store()
     out, used, walls = {}, {}, {}
@@ -505,7 +494,7 @@ def ratio_max_over_min(study: RangeTestStudy, test: str = "main") -> float:
 
 # --------------------------------------------------------------------------- paper vs ours
 
-PAPER_COMMAND = ("papermill chapters/02_lr_range_test.ipynb out.ipynb -p PROFILE paper -p DEVICE cuda")
+PAPER_COMMAND = command("chapters/02_lr_range_test.ipynb", "paper")
 ROWS = ("ramp", "ratio", "clr_example", "fig3a", "fig3b", "one_cycle")
 
 
@@ -580,7 +569,6 @@ def paper_vs_ours(study: RangeTestStudy, paper_study: Optional[RangeTestStudy] =
     in the store, else "not run" and the command), and our verdict by the rules of
     :func:`potential_verdict`, :func:`contrast_verdict` and :func:`bounds_check`."""
     import pandas as pd
-    from .. import paper
     c = lambda key: paper.cite(key, source=False)  # noqa: E731
     its = paper.get("sc.range_test.iterations")
     paper_text = {
@@ -631,7 +619,6 @@ FINDING_RULE = ("reproduced if max_lr / min_lr_rise lies in 3–4 (the CLR rule)
 
 def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
     """Scorecard finding for ``clr.range_test`` from stored results only."""
-    from ..scorecard import Finding, command, not_run
     profile = experiments.resolve_profile(profile)
     study = load_cached(profile, store=store)
     if study is None:
@@ -640,8 +627,8 @@ def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
     r = ratio_max_over_min(study)
     ratio_ok = math.isfinite(r) and 3 <= r <= 4
     plateau_ok = o["fig3a"][1] == "potential shown"
-    word = {2: "reproduced", 1: "partly reproduced", 0: "not reproduced"}[ratio_ok + plateau_ok]
-    return [Finding("clr.range_test", profile, f"{o['ratio'][0]}; {o['fig3a'][0]}", word, FINDING_RULE,
+    return [Finding("clr.range_test", profile, f"{o['ratio'][0]}; {o['fig3a'][0]}",
+                    from_conditions(ratio_ok, plateau_ok), FINDING_RULE,
                     describe(study.specs["main"]))]
 
 

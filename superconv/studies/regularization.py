@@ -57,9 +57,10 @@ import copy
 import math
 from typing import Any, Iterable, Sequence
 
-from .. import data, experiments
+from .. import _checks, chapter, data, experiments
 from ..results import Store
 from ..train import History
+from ..verdicts import Finding, command, from_conditions, not_run
 
 POLICIES = ("one_cycle", "pc_lr")
 LABELS = {"one_cycle": "1cycle", "pc_lr": "PC-LR"}
@@ -97,22 +98,11 @@ def default_seeds(profile: str | None) -> list:
     return list(DEFAULT_SEEDS[experiments.resolve_profile(profile)])
 
 
-def _check_policy(policy: str) -> None:
-    if policy not in POLICIES:
-        raise ValueError(f"policy={policy!r} is not a policy; allowed: 'one_cycle', 'pc_lr'")
-
-
 def _check_positive(name: str, values: Iterable, integer: bool = False) -> list:
+    """``values`` as a list if they are distinct and each > 0 (``integer``: integers >= 1), at
+    least one; the values are kept as given (they go into run specs)."""
     values = list(values)
-    if not values:
-        raise ValueError(f"{name}=[]: at least one value is needed")
-    for v in values:
-        bad = isinstance(v, bool) or not isinstance(v, int if integer else (int, float))
-        if bad or not math.isfinite(v) or v <= 0:
-            kind = "integers >= 1" if integer else "finite numbers > 0"
-            raise ValueError(f"{name} has {v!r}; allowed: {kind}")
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name}={values!r} repeats a value")
+    _checks.list_of(_checks.positive_int if integer else _checks.positive, unique=True)(name, values)
     return values
 
 
@@ -127,13 +117,12 @@ def sweep_spec(profile: str | None, policy: str, weight_decay: float | None = No
     spec is exactly ``experiments.make_spec(profile, policy, seed=seed)`` (shared with chapter 3).
     """
     profile = experiments.resolve_profile(profile)
-    _check_policy(policy)
+    _checks.choice("policy", policy, POLICIES)
     cfg = CONFIG[profile]
     base = experiments.make_spec(profile, policy)
     n = iterations if iterations is not None else cfg["iterations"][policy]
     n = base["iterations"] if n is None else n
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"iterations={n!r} must be an integer >= 1")
+    _checks.positive_int("iterations", n)
     overrides: dict = dict(weight_decay=weight_decay, seed=seed, crop_pad=crop_pad)
     if n != base["iterations"]:
         overrides["iterations"] = n
@@ -160,7 +149,7 @@ def batch_spec(profile: str | None, batch_size: int, seed: int = 0, *, weight_de
     sweep's 1cycle run (shared)."""
     ref = sweep_spec(profile, "one_cycle", weight_decay, seed, iterations=iterations, max_lr=max_lr,
                      crop_pad=crop_pad)
-    _check_positive("batch_size", [batch_size], integer=True)
+    _checks.positive_int("batch_size", batch_size)
     if batch_size == ref["batch_size"]:
         return ref
     profile = experiments.resolve_profile(profile)
@@ -462,7 +451,7 @@ def sweep_field(profile: str | None, policy: str, field: str, values: Sequence[A
     """A sweep over any spec field (``crop_pad``, ``flip``, ``train_size``, ...) for one policy,
     from the sweep's run at ``weight_decay``: rows and a summary keyed by ``value`` (exercises)."""
     profile = experiments.resolve_profile(profile)
-    _check_policy(policy)
+    _checks.choice("policy", policy, POLICIES)
     if field not in experiments.SPEC_DEFAULTS or field in ("schedule", "iterations", "seed"):
         allowed = sorted(set(experiments.SPEC_DEFAULTS) - {"schedule", "iterations", "seed"})
         raise ValueError(f"field={field!r} cannot be swept here; allowed: {', '.join(allowed)}")
@@ -579,7 +568,6 @@ def validate_knobs(profile: str | None, *, weight_decays=None, iterations=None, 
                    batch_sizes=None) -> None:
     """Build every spec the notebook's knobs imply (cheap, no data) and turn any ``ValueError``
     into one ``chapter.ParameterError`` that names the notebook parameter."""
-    from ..chapter import ParameterError
     profile = experiments.resolve_profile(profile)
     cfg = CONFIG[profile]
     checks = [
@@ -595,7 +583,7 @@ def validate_knobs(profile: str | None, *, weight_decays=None, iterations=None, 
         try:
             check()
         except ValueError as e:
-            raise ParameterError(f"{name}={value!r} is not allowed: {e} (or None = the profile's value)") from None
+            raise chapter.ParameterError(f"{name}={value!r} is not allowed: {e}{chapter.PROFILE_DEFAULT}") from None
     if batch_sizes is None:
         _check_batches(profile, cfg["batch_sizes"], iterations)
 
@@ -623,15 +611,13 @@ FINDING_RULE = ("the chapter's three weight-decay comparisons (too much WD diver
 
 def findings(profile: str = "laptop", store: Store | None = None) -> list:
     """Scorecard finding for ``sc.regularization`` from stored results only."""
-    from ..scorecard import Finding, command, not_run
     profile = experiments.resolve_profile(profile)
     both = stored(profile, store=store)
     if both is None:
         return [not_run("sc.regularization", profile, FINDING_RULE,
                         command("chapters/04_regularization_balance.ipynb", profile))]
     rows = [r for r in claim_rows(both["weight_decay"], both["batch"]) if r["id"] != "batch"]
-    n = sum(r["verdict"] == "reproduced" for r in rows)
-    word = "reproduced" if n == len(rows) else ("partly reproduced" if n else "not reproduced")
+    word = from_conditions(*(r["verdict"] == "reproduced" for r in rows))
     ours = "; ".join(f"{r['short']}: {r['verdict']} ({r['ours']})" for r in rows)
     return [Finding("sc.regularization", profile, ours, word, FINDING_RULE, setup_text(both["weight_decay"]))]
 

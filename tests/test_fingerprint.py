@@ -1,0 +1,95 @@
+"""The code fingerprint in every result key: docstring and comment edits keep it, behaviour changes move it."""
+
+import ast
+import json
+import shutil
+
+import pytest
+
+from superconv import fingerprint as fp
+from superconv import results
+from superconv.results import Store, spec_key
+from superconv.train import History
+
+
+@pytest.fixture
+def sources(tmp_path):
+    """Copies of the computing modules' sources in a temp folder (the package is never edited)."""
+    for name in fp.COMPUTING_MODULES:
+        shutil.copy(fp.PACKAGE_DIR / f"{name}.py", tmp_path / f"{name}.py")
+    return tmp_path
+
+
+def edit(folder, name, old, new):
+    path = folder / f"{name}.py"
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+
+
+def test_the_fingerprint_of_the_copies_is_the_packages(sources):
+    assert fp.fingerprint(fp.read_sources(folder=sources)) == fp.code_fingerprint()
+    assert fp.code_fingerprint() is fp.code_fingerprint()  # computed once per process
+
+
+def test_docstrings_comments_and_layout_keep_the_fingerprint(sources):
+    before = fp.fingerprint(fp.read_sources(folder=sources))
+    edit(sources, "train", '    """Train ``model`` with SGD', '    """Train the given ``model`` with SGD')
+    edit(sources, "evaluation", "EVAL_BATCH = {", "# a comment that says why\n\nEVAL_BATCH = {  # per device\n")
+    edit(sources, "schedules", '"""Learning-rate and momentum schedules', '"""Schedules.\n\nLearning-rate and momentum schedules')
+    assert fp.fingerprint(fp.read_sources(folder=sources)) == before
+
+
+@pytest.mark.parametrize("name, old, new", [
+    ("evaluation", 'EVAL_BATCH = {"cpu": 256}', 'EVAL_BATCH = {"cpu": 512}'),   # a changed constant
+    ("fit_config", "DEFAULT_MOMENTUM = 0.9", "DEFAULT_MOMENTUM = 0.95"),
+    ("train", "optimizer.zero_grad(set_to_none=True)", "optimizer.zero_grad(set_to_none=False)"),
+])
+def test_a_behaviour_change_moves_the_fingerprint(sources, name, old, new):
+    before = fp.fingerprint(fp.read_sources(folder=sources))
+    edit(sources, name, old, new)
+    assert fp.fingerprint(fp.read_sources(folder=sources)) != before
+
+
+def _package_imports(name):
+    tree = ast.parse((fp.PACKAGE_DIR / f"{name}.py").read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            out.update([node.module] if node.module else [a.name for a in node.names])
+    return out - {"__version__"}
+
+
+def test_every_module_that_training_and_the_specs_use_is_fingerprinted():
+    seen, todo = set(), ["train", "experiments", "range_test", "hessian", "imagefolder"]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_package_imports(name) - {"results", "fingerprint"})  # the store itself computes nothing
+    assert seen <= set(fp.COMPUTING_MODULES), seen - set(fp.COMPUTING_MODULES)
+
+
+def test_keys_and_records_follow_the_code(tmp_path, monkeypatch):
+    store, spec = Store(tmp_path), {"toy": 1}
+    path = store.put(spec, "smoke", History(iterations=3))
+    record = json.loads(path.read_text())
+    assert record["code"] == fp.code_fingerprint() and record["key"] == spec_key(spec) == path.stem
+    memo = store.memo("probe", spec, "smoke", lambda: {"n": 1})
+    specs = sorted(json.dumps(r["spec"], sort_keys=True) for r in store.records("smoke"))
+    assert specs == sorted(json.dumps(s, sort_keys=True) for s in ({"kind": "probe", **spec}, spec))
+
+    monkeypatch.setattr(results, "code_fingerprint", lambda: "0" * 16)  # other code computes
+    assert spec_key(spec) != path.stem and store.get(spec, "smoke") is None and store.records("smoke") == []
+    assert store.memo("probe", spec, "smoke", lambda: {"n": 2}) == {"n": 2} != memo
+    monkeypatch.undo()
+    assert store.get(spec, "smoke").iterations == 3 and store.memo("probe", spec, "smoke", lambda: {"n": 3}) == memo
+
+
+def test_a_record_that_does_not_hold_its_spec_is_refused(tmp_path):
+    store, spec = Store(tmp_path), {"toy": 2}
+    path = store.put(spec, "smoke", History())
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "spec": {"toy": 3}}))
+    with pytest.raises(ValueError, match="does not hold this spec"):
+        store.get(spec, "smoke")
