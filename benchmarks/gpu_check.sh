@@ -130,7 +130,7 @@ cat > "$WORK/ddp.md" <<EOF
 Not run: this machine has $NGPU CUDA device(s); a data-parallel check needs two (one process per
 GPU under torchrun, NCCL). Without GPUs, \`tests/test_distributed.py\` (part of (b)'s selection)
 runs \`fit\` under torchrun as 2 CPU processes with gloo and compares them with one process. On a
-2-GPU machine: \`torchrun --standalone --nproc_per_node 2 -m superconv.distributed --profile paper
+2-GPU machine: \`torchrun --standalone --nproc_per_node 2 -m superconv.launch --profile paper
 --policy one_cycle\` (needs CIFAR-10 there).
 EOF
 echo "| (e) 2-GPU DDP | not possible on $NGPU GPU(s) | 0 |" >> "$WORK/stages.md"

@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ._io import atomic_write_text
+
 FORMAT = "superconv-sweep-1"
 STATUSES = ("pending", "running", "done", "failed")
 MAX_NAME = 180  # characters of a run name before it is shortened (file systems allow 255)
@@ -233,13 +235,6 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 class SweepLocked(RuntimeError):
     """Another live driver holds the manifest."""
 
@@ -271,7 +266,7 @@ class Manifest:
 
     def save(self) -> None:
         self.data["updated"] = _now()
-        _atomic_write(self.path, json.dumps(self.data, indent=1) + "\n")
+        atomic_write_text(self.path, json.dumps(self.data, indent=1) + "\n")
 
     # A lock file (pid, host) keeps two drivers from writing the same manifest.
     def acquire(self) -> None:

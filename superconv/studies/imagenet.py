@@ -353,7 +353,7 @@ def build_model(spec: dict, num_classes: int) -> torch.nn.Module:
 def run_one(spec: dict, profile: str, device: str = "auto", store: Store | None = None, root=None,
             workers: int | None = None, progress: bool = False, cache=None, retrain: bool = False) -> History:
     """Train ``spec`` once (or load its stored record). The data is opened only if it trains.
-    ``store`` may be a ``distributed.DistributedStore`` (under torchrun)."""
+    ``store`` may be ``results.Store(rank0=True)`` (under torchrun: rank 0 reads and writes)."""
     profile = experiments.resolve_profile(profile)
     store = store or Store()
     sched = experiments.build_schedule(spec["schedule"])
