@@ -189,3 +189,12 @@ def test_only_optional_third_party_modules_are_imported_lazily():
         print("function-level import: " + line)
     assert not lazy, ("function-level imports of modules that belong at the top (or in LAZY_THIRD_PARTY, "
                       "with the reason):\n" + "\n".join(lazy))
+
+
+def test_package_docstring_lists_every_module():
+    """``superconv/__init__.py``'s docstring is the map of the package: every module is on it."""
+    doc = ast.get_docstring(ast.parse((ROOT / "__init__.py").read_text()))
+    names = {m.split(".")[-1] for m in modules() if m.count(".") == 1} - {"__main__", "studies"}
+    names |= {"studies/", "facts/*.toml"}  # the subpackage and the data folder
+    missing = sorted(n for n in names if f"``{n}``" not in doc)
+    assert not missing, f"superconv/__init__.py's docstring does not name: {', '.join(missing)}"
