@@ -18,7 +18,7 @@ import numbers
 from typing import Any, Callable, NoReturn, Sequence
 
 __all__ = ["ParameterError", "fail", "integer", "positive_int", "real", "positive", "non_negative",
-           "fraction", "boolean", "choice", "list_of", "distinct"]
+           "fraction", "boolean", "choice", "list_of", "distinct", "optional"]
 
 
 class ParameterError(ValueError):
@@ -110,3 +110,14 @@ def distinct(name: str, values: Sequence[Any]) -> list:
             fail(name, values, "distinct values", why=f"repeats {v!r}")
         seen.append(v)
     return values
+
+
+def optional(check: Callable[[str, Any], Any], name: str, value: Any, allowed: str) -> Any:
+    """``None``, or ``value`` if it passes ``check``; else one line that offers both."""
+    if value is None:
+        return None
+    try:
+        return check(name, value)
+    except ParameterError:
+        pass  # raised below, outside the handler: one line, no chained traceback
+    fail(name, value, f"None or {allowed}")

@@ -32,7 +32,7 @@ from typing import Any, Iterable
 import torch
 
 from . import data, models, schedules
-from ._checks import ParameterError, fail, integer
+from ._checks import ParameterError, fail, integer, optional, positive_int
 from .results import Store
 from .train import History, fit, resolve_device
 
@@ -145,9 +145,7 @@ def make_spec(profile: str, policy: str | None = None, **overrides) -> dict:
         allowed = sorted(set(SPEC_DEFAULTS) | set(OPTIONAL_FIELDS))
         raise ParameterError(f"unknown spec field(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
     spec.update({k: copy.deepcopy(v) for k, v in overrides.items() if v is not None})
-    pb = spec.get("precise_bn")
-    if pb is not None and (isinstance(pb, bool) or not isinstance(pb, int) or pb < 1):
-        fail("precise_bn", pb, "None or a number of training samples >= 1")
+    optional(positive_int, "precise_bn", spec.get("precise_bn"), "a number of training samples >= 1")
     if spec["eval_every"] is None:
         spec["eval_every"] = max(1, spec["iterations"] // EVALS_PER_RUN[profile])
     return spec

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from . import distributed
-from ._checks import ParameterError, boolean, choice, fail, fraction, non_negative, positive_int, real
+from ._checks import ParameterError, boolean, choice, fail, fraction, non_negative, optional, positive_int, real
 from .data import Split
 from .devices import resolve_precision
 from .evaluation import resolve_eval_batch
@@ -43,18 +43,6 @@ def check_source(param: str, value) -> None:
     if missing:
         raise ParameterError(f"{param} must be a data.Split or a streaming source (has {', '.join(STREAMING_SOURCE)}); "
                              f"{type(value).__name__} lacks {', '.join(missing)}")
-
-
-def _none_or(check: Callable, name: str, value, allowed: str) -> None:
-    """``value`` is None or passes ``check``; the one-line error names both."""
-    if value is None:
-        return
-    try:
-        check(name, value)
-        return
-    except ParameterError:
-        pass  # failed below, outside the handler: one line, no chained traceback
-    fail(name, value, f"None or {allowed}")
 
 
 def _as_schedule(value, name: str) -> Callable[[int], float | None]:
@@ -144,15 +132,15 @@ class FitConfig:
         boolean("sync_bn", self.sync_bn)
         non_negative("weight_decay", self.weight_decay)
         choice("sgd", self.sgd, SGD_KINDS)
-        _none_or(positive_int, "eval_every", self.eval_every, "an integer >= 1")
-        _none_or(positive_int, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
+        optional(positive_int, "eval_every", self.eval_every, "an integer >= 1")
+        optional(positive_int, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
         if self.checkpoint_every is not None and self.checkpoint is None:
             fail("checkpoint_every", self.checkpoint_every, "None without checkpoint= (the file to save to)",
                  why="is set but checkpoint is None")
         positive_int("log_every", self.log_every)
-        _none_or(lambda name, v: real(name, v, ok=lambda v: 0.0 <= v <= 1.0), "bn_momentum", self.bn_momentum,
+        optional(lambda name, v: real(name, v, ok=lambda v: 0.0 <= v <= 1.0), "bn_momentum", self.bn_momentum,
                  "a number in [0, 1] (PyTorch convention)")
-        _none_or(positive_int, "precise_bn", self.precise_bn, "a number of training samples >= 1")
+        optional(positive_int, "precise_bn", self.precise_bn, "a number of training samples >= 1")
         if self.world > 1:
             self.device = distributed.rank_device(self.device)
         self.precision = resolve_precision(self.precision, self.device)
