@@ -1,25 +1,27 @@
 """superconv: the code behind the super-convergence reproduction book.
 
-Modules, one idea each, layered so that imports run one way (a module imports only the layers
-below it; ``tests/test_architecture.py`` checks it):
+Modules, one idea each, in layers; a module imports only its own layer or the layers below
+(``tests/test_architecture.py`` checks it, and that there is no cycle). Top first:
 
 * command line: ``cli`` (``python -m superconv``: chapters through papermill), ``sweep`` (grids,
-  locally or on Slurm), ``launch`` (``torchrun -m superconv.launch``: run specs data-parallel);
+  locally or on Slurm);
 * ``scorecard``: every claim of the papers beside the stored results;
-* ``studies/`` (one module per chapter), ``chapter`` (notebook parameters, provenance, glue),
-  ``plots`` (figure theme and tables);
-* ``verdicts``: ``Finding``, ``not_run``, shared verdict rules, the papermill command builder;
-* ``experiments``: profiles, run specs, ``run(spec)`` through the store;
-* ``results`` (the store) and ``fingerprint`` (result keys follow the code that computes them);
-* ``train`` (``fit``), built from ``fit_config``, ``history``, ``evaluation``, ``checkpoint``,
-  ``callbacks`` and ``devices``; ``distributed`` (process-group helpers for torchrun);
-* the method: ``schedules`` (CLR, 1cycle, PC-LR), ``range_test`` (the LR range test),
-  ``hessian`` (the Hessian-free LR estimate), ``optim`` (SGD in torch's and Caffe's conventions);
-* data and nets: ``data`` (datasets as tensors on the device), ``imagefolder`` (streamed image
-  folders), ``models`` (CIFAR ResNets, WRN, DenseNet, LeNet, ResNet-50);
+* chapters: ``studies/``, one module per chapter;
+* chapter tools: ``verdicts`` (``Finding``, ``not_run``, shared verdict rules, the papermill
+  command builder), ``chapter`` (notebook parameters, provenance, glue), ``plots`` (figures, tables);
+* ``experiments`` (profiles, run specs, ``run(spec)`` through the store) and ``launch``
+  (``torchrun -m superconv.launch``: run specs data-parallel);
+* the store: ``results``;
+* training: ``train`` (``fit``), built from ``fit_config``, ``evaluation``, ``checkpoint`` and
+  ``callbacks``; ``range_test`` (the LR range test, which trains with ``fit``);
+* data, nets and the method: ``data`` (datasets as tensors on the device), ``imagefolder``
+  (streamed image folders), ``models``, ``schedules`` (CLR, 1cycle, PC-LR), ``optim`` (SGD in
+  torch's and Caffe's conventions), ``hessian`` (the Hessian-free LR estimate), ``distributed``
+  (process-group helpers for torchrun), ``history`` (what a run measured), ``devices``;
 * facts: ``paper`` (the papers' numbers, read from ``facts/*.toml``), ``fact_sheet`` (their book
   page, ``paper_facts.md``; "paper facts §n" in the code and the book is its section n);
-* helpers: ``_checks`` (argument checks), ``_io`` (JSON with NaN, atomic writes, RNG state).
+* helpers: ``_checks`` (argument checks), ``_io`` (JSON with NaN, atomic writes, RNG state),
+  ``fingerprint`` (the code fingerprint in every result's key).
 """
 
 __version__ = "0.2.0"

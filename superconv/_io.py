@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["jsonable", "restore_float", "restore_floats", "dumps", "read_json", "atomic_write_bytes",
+__all__ = ["jsonable", "restore_float", "restore_floats", "dumps", "read_json", "atomic_write", "atomic_write_bytes",
            "atomic_write_text", "atomic_torch_save", "rng_state", "set_rng_state"]
 
 _NON_FINITE = ("nan", "inf", "-inf")
@@ -63,16 +63,17 @@ def read_json(path: Path, what: str = "file") -> Any:
     path = Path(path)
     try:
         return json.loads(path.read_text())
-    except ValueError as e:
-        raise ValueError(f"{what} {path} is not valid JSON ({e}); move it away to recompute it") from e
+    except (OSError, ValueError) as e:  # unreadable, truncated or hand-broken: say which file
+        raise ValueError(f"{what} {path} cannot be read ({type(e).__name__}: {e}); move it away to recompute it") from e
 
 
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
-def _replace_from_tmp(path: Path, write) -> None:
-    """``write(tmp)`` then move ``tmp`` onto ``path``; a failed write leaves no temp file."""
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary path beside ``path``, then move it onto ``path``; a failed
+    write leaves neither a temp file nor a half-written ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
@@ -85,7 +86,7 @@ def _replace_from_tmp(path: Path, write) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    _replace_from_tmp(path, lambda tmp: tmp.write_bytes(data))
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -93,7 +94,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    _replace_from_tmp(path, lambda tmp: torch.save(obj, tmp))
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def rng_state(device: torch.device | str | None = None) -> dict:

@@ -69,7 +69,7 @@ import torch.nn.functional as F
 import torchvision.datasets as tvd
 
 from . import _checks
-from ._io import atomic_write_text
+from ._io import atomic_write, atomic_write_text
 
 DATASETS = ("cifar10", "cifar100", "mnist", "fashion-mnist")
 # What is known of each dataset without reading it: its name in prose, split sizes, classes and
@@ -379,19 +379,18 @@ def _gunzip(src: Path, dest: Path, name: str) -> None:
     """Decompress ``src`` to ``dest`` unless an up-to-date copy is there; atomic."""
     if dest.is_file() and dest.stat().st_mtime >= src.stat().st_mtime:
         return
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")  # never leave half a file behind
-    try:
+
+    def decompress(tmp: Path) -> None:
         with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
             while chunk := fin.read(1 << 22):
                 fout.write(chunk)
-        os.replace(tmp, dest)
+
+    try:
+        atomic_write(dest, decompress)  # never leaves half a file behind
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise DatasetCorruptError(
             f"{name}: {src} is not a valid gzip file ({type(e).__name__}: {e}); it is probably truncated. "
             f"Delete it and provide the file again.") from e
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _try_root(name: str, root: Path, looked: list) -> Optional[Path]:

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import distributed
-from ._checks import fail
+from ._checks import optional, positive_int
 from .data import Split, eval_batches
 from .devices import autocast, resolve_precision
 from .history import History
@@ -31,9 +31,7 @@ def resolve_eval_batch(device: torch.device, batch_size: int | None = None) -> i
     """``batch_size`` if given, else the device's default evaluation batch (:data:`EVAL_BATCH`)."""
     if batch_size is None:
         return EVAL_BATCH.get(torch.device(device).type, EVAL_BATCH_OTHER)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        fail("eval batch_size", batch_size, "None or an integer >= 1")
-    return batch_size
+    return optional(positive_int, "eval batch_size", batch_size, "an integer >= 1")
 
 
 def set_bn_momentum(model: nn.Module, momentum: float) -> None:

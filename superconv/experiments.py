@@ -268,7 +268,7 @@ def run(spec: dict, profile: str, device="auto", store: Store | None = None, pro
     sched = build_schedule(spec["schedule"])  # validates before any work
 
     def train(checkpoint) -> History:
-        dev = _device(device)
+        dev = device_string(device)
         train_split, test_split = load_data(spec, dev)
         model = build_model(spec, train_split)
         every = max(100, spec["iterations"] // 10)
@@ -300,7 +300,8 @@ def device_names(histories: Iterable[History]) -> str:
     return ", ".join(sorted({h.config.get("device_name") or h.config.get("device") or "?" for h in histories}))
 
 
-def _device(device) -> str:
+def device_string(device) -> str:
+    """The device a run trains on, as a string (``"auto"``/None: CUDA when available, else CPU)."""
     return str(resolve_device(device))
 
 

@@ -22,10 +22,13 @@ __all__ = ["COMPUTING_MODULES", "PACKAGE_DIR", "fingerprint", "read_sources", "c
 
 #: The modules of the package whose code decides what a run or a memo computes: the training
 #: loop and its parts, the process-group helpers, data, models, schedules, the optimizer, the
-#: range test, the Hessian tools, the run specs and the helpers they share.
+#: range test, the Hessian tools, the run specs and the helpers they share; and the studies that
+#: train or compute themselves (their own ``fit`` calls, or ``Store.memo`` computations) rather
+#: than through ``experiments.run``.
 COMPUTING_MODULES = (
     "_checks", "_io", "callbacks", "checkpoint", "data", "devices", "distributed", "evaluation", "experiments",
     "fit_config", "hessian", "history", "imagefolder", "models", "optim", "range_test", "schedules", "train",
+    "studies.hessian_free", "studies.imagenet", "studies.range_tests",
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -43,8 +46,15 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _empty_text(node) -> bool:
+    # Python 3.12.1 puts an empty Constant('') into some f-string format specs; others do not
+    return isinstance(node, ast.Constant) and node.value == ""
+
+
 def _plain(node):
     """The tree as nested lists: node type and its non-empty fields (positions are not fields)."""
+    if isinstance(node, ast.JoinedStr):
+        return ["JoinedStr", {"values": [_plain(v) for v in node.values if not _empty_text(v)]}]
     if isinstance(node, ast.AST):
         return [type(node).__name__,
                 {name: _plain(value) for name, value in ast.iter_fields(node) if value is not None and value != []}]
@@ -60,8 +70,8 @@ def fingerprint(sources: Mapping[str, str]) -> str:
 
 
 def read_sources(names=COMPUTING_MODULES, folder: Path = PACKAGE_DIR) -> dict[str, str]:
-    """``{name: text of folder/name.py}``."""
-    return {name: (Path(folder) / f"{name}.py").read_text(encoding="utf-8") for name in names}
+    """``{name: text of folder/name.py}`` (a dotted name is a file in a subpackage)."""
+    return {name: (Path(folder) / f"{name.replace('.', '/')}.py").read_text(encoding="utf-8") for name in names}
 
 
 @functools.lru_cache(maxsize=None)

@@ -120,8 +120,8 @@ class FitConfig:
         check_source("train_data", train_data)
         if test_data is not None:
             check_source("test_data", test_data)
-        positive_int("iterations", self.iterations)
-        positive_int("batch_size", self.batch_size)
+        self.iterations = positive_int("iterations", self.iterations)  # NumPy integers become ints
+        self.batch_size = positive_int("batch_size", self.batch_size)
         n = len(train_data)
         if self.batch_size > n:
             fail("batch_size", self.batch_size, f"1..{n}", why=f"is larger than the training data ({n} samples)")
@@ -132,15 +132,15 @@ class FitConfig:
         boolean("sync_bn", self.sync_bn)
         non_negative("weight_decay", self.weight_decay)
         choice("sgd", self.sgd, SGD_KINDS)
-        optional(positive_int, "eval_every", self.eval_every, "an integer >= 1")
-        optional(positive_int, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
+        self.eval_every = optional(positive_int, "eval_every", self.eval_every, "an integer >= 1")
+        self.checkpoint_every = optional(positive_int, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
         if self.checkpoint_every is not None and self.checkpoint is None:
             fail("checkpoint_every", self.checkpoint_every, "None without checkpoint= (the file to save to)",
                  why="is set but checkpoint is None")
-        positive_int("log_every", self.log_every)
+        self.log_every = positive_int("log_every", self.log_every)
         optional(lambda name, v: real(name, v, ok=lambda v: 0.0 <= v <= 1.0), "bn_momentum", self.bn_momentum,
                  "a number in [0, 1] (PyTorch convention)")
-        optional(positive_int, "precise_bn", self.precise_bn, "a number of training samples >= 1")
+        self.precise_bn = optional(positive_int, "precise_bn", self.precise_bn, "a number of training samples >= 1")
         if self.world > 1:
             self.device = distributed.rank_device(self.device)
         self.precision = resolve_precision(self.precision, self.device)

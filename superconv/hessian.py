@@ -529,8 +529,7 @@ def top_eigenvalue(model: nn.Module, loss_fn: Optional[Callable] = None, batch=N
     """
     iters = _checks.positive_int("iters", iters)
     tol = _checks.real("tol", tol, "a finite number >= 0", lambda v: v >= 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed={seed!r} must be an int")
+    seed = _checks.integer("seed", seed)
     bn_mode = _checks.choice("bn_mode", bn_mode, BN_MODES)
     batches = _as_batches(batch)
     loss_fn = loss_fn or _default_loss

@@ -12,8 +12,8 @@ return them. How ``fit`` splits a run over the processes: ``superconv.distribute
 :func:`train_specs` is what every torchrun command line shares (chapter 10's,
 ``-m superconv.studies.imagenet``, too): join the process group, train each spec on every rank
 with a rank-0 store, report on rank 0, leave the group. ``-m superconv.launch`` runs this file as
-``__main__``, and nothing in the package imports it back under its own name, so the entry point
-is the module's only copy.
+``__main__``; nothing that it imports imports ``superconv.launch`` back (only ``studies.imagenet``,
+a module above it, imports it), so the entry point is the module's only copy in that process.
 """
 
 from __future__ import annotations

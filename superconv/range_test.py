@@ -184,10 +184,6 @@ class Potential:
     note: str = ""
 
 
-def _num_list(values) -> list:
-    return [float(v) for v in values]
-
-
 @dataclass
 class RangeTestResult:
     """One range test. Per iteration ``i`` (0-based): ``lrs[i]`` (LR of batch i), ``losses[i]``

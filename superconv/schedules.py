@@ -94,20 +94,12 @@ MomentumSpec = Union[None, float, Tuple[float, float]]
 # validation helpers: every error names the parameter and the allowed values
 # ----------------------------------------------------------------------------------------------
 
-def _real(name: str, value: Any) -> float:
-    return _checks.real(name, value)
-
-
 def _lr_value(name: str, value: Any) -> float:
     return _checks.real(name, value, "a finite learning rate >= 0", lambda v: v >= 0)
 
 
-_positive = _checks.positive
-_positive_int = _checks.positive_int
-
-
 def _opt_total_steps(value: Any) -> Optional[int]:
-    return None if value is None else _positive_int("total_steps", value)
+    return None if value is None else _checks.positive_int("total_steps", value)
 
 
 def _momentum_value(name: str, value: Any) -> float:
@@ -225,7 +217,7 @@ class Schedule(abc.ABC):
             stop = self.total_steps
         if isinstance(stop, bool) or not isinstance(stop, numbers.Integral) or stop < 0:
             raise ValueError(f"stop={stop!r} must be an integer >= 0")
-        step = _positive_int("step", step)
+        step = _checks.positive_int("step", step)
         its = np.arange(start, int(stop), step, dtype=np.int64)
         n = self.total_steps
         clamp = (lambda i: i if i < n else n - 1) if n is not None else (lambda i: i)
@@ -262,7 +254,7 @@ def _check_cycle_bounds(sched) -> None:
     s(sched, "max_lr", _lr_value("max_lr", sched.max_lr))
     if sched.base_lr >= sched.max_lr:
         raise ValueError(f"base_lr={sched.base_lr!r} must be < max_lr={sched.max_lr!r}")
-    s(sched, "step_size", _positive_int("step_size", sched.step_size))
+    s(sched, "step_size", _checks.positive_int("step_size", sched.step_size))
 
 
 @dataclass(frozen=True)
@@ -283,9 +275,9 @@ class CLR(Schedule):
         s = object.__setattr__
         _check_cycle_bounds(self)
         s(self, "step_size_down", self.step_size if self.step_size_down is None
-          else _positive_int("step_size_down", self.step_size_down))
+          else _checks.positive_int("step_size_down", self.step_size_down))
         _choice("mode", self.mode, CLR_MODES, "a CLR mode")
-        s(self, "gamma", _positive("gamma", self.gamma))
+        s(self, "gamma", _checks.positive("gamma", self.gamma))
         if self.mode != "exp_range" and self.gamma != 1.0:
             raise ValueError(f"gamma={self.gamma!r} only applies to mode='exp_range' "
                              f"(mode={self.mode!r}); leave gamma=1.0")
@@ -419,7 +411,7 @@ class OneCycle(Schedule):
     def __post_init__(self):
         s = object.__setattr__
         _check_cycle_bounds(self)
-        s(self, "total_steps", _positive_int("total_steps", self.total_steps))
+        s(self, "total_steps", _checks.positive_int("total_steps", self.total_steps))
         if self.total_steps < 2 * self.step_size:
             raise ValueError(f"total_steps={self.total_steps} is shorter than the cycle; need "
                              f"total_steps >= 2 * step_size = {2 * self.step_size}")
@@ -541,14 +533,14 @@ class OneCycleTorch(Schedule):
     def __post_init__(self):
         s = object.__setattr__
         s(self, "max_lr", _lr_value("max_lr", self.max_lr))
-        s(self, "total_steps", _positive_int("total_steps", self.total_steps))
-        p = _real("pct_start", self.pct_start)
+        s(self, "total_steps", _checks.positive_int("total_steps", self.total_steps))
+        p = _checks.real("pct_start", self.pct_start)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"pct_start={self.pct_start!r} must be in [0, 1]")
         s(self, "pct_start", p)
         _checks.choice("anneal_strategy", self.anneal_strategy, ("cos", "linear"))
-        s(self, "div_factor", _positive("div_factor", self.div_factor))
-        s(self, "final_div_factor", _positive("final_div_factor", self.final_div_factor))
+        s(self, "div_factor", _checks.positive("div_factor", self.div_factor))
+        s(self, "final_div_factor", _checks.positive("final_div_factor", self.final_div_factor))
         s(self, "three_phase", bool(self.three_phase))
         s(self, "cycle_momentum", bool(self.cycle_momentum))
         if self.cycle_momentum:
@@ -671,7 +663,7 @@ class PiecewiseConstant(Schedule):
         if any(b <= a for a, b in zip(ms, ms[1:])):
             raise ValueError(f"milestones={list(ms)!r} must be strictly increasing")
         s(self, "milestones", ms)
-        s(self, "gamma", _positive("gamma", self.gamma))
+        s(self, "gamma", _checks.positive("gamma", self.gamma))
         s(self, "momentum_value", _momentum_spec(self.momentum_value, allow_cycle=False))
         s(self, "total_steps", _opt_total_steps(self.total_steps))
 
@@ -747,7 +739,7 @@ class Exponential(Schedule):
 
     def __post_init__(self):
         object.__setattr__(self, "base_lr", _lr_value("base_lr", self.base_lr))
-        object.__setattr__(self, "gamma", _positive("gamma", self.gamma))
+        object.__setattr__(self, "gamma", _checks.positive("gamma", self.gamma))
         object.__setattr__(self, "momentum_value",
                            _momentum_spec(self.momentum_value, allow_cycle=False))
         object.__setattr__(self, "total_steps", _opt_total_steps(self.total_steps))
@@ -787,8 +779,8 @@ class Inv(Schedule):
 
     def __post_init__(self):
         object.__setattr__(self, "base_lr", _lr_value("base_lr", self.base_lr))
-        object.__setattr__(self, "gamma", _positive("gamma", self.gamma))
-        p = _real("power", self.power)
+        object.__setattr__(self, "gamma", _checks.positive("gamma", self.gamma))
+        p = _checks.real("power", self.power)
         if p < 0:
             raise ValueError(f"power={self.power!r} must be >= 0")
         object.__setattr__(self, "power", p)

@@ -44,7 +44,6 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from . import __version__, distributed
 from ._io import rng_state, set_rng_state
@@ -310,6 +309,9 @@ class _Losses:
 def _progress(enabled: bool, total: int, initial: int, desc: str):
     if not enabled:
         return _NoBar()
+    # here, not at the top: in a notebook kernel without ipywidgets, importing tqdm.auto writes a
+    # warning to stderr, which would fail every chapter's -W book build (chapters show no bars)
+    from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True)
 
 

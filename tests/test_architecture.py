@@ -23,6 +23,7 @@ LAZY_THIRD_PARTY = {
     "papermill",  # executing notebooks (the book's extra), not needed to import the CLI
     "submitit",   # Slurm sweeps only
     "PIL",        # image files: synthetic ImageNet folders and JPEG decoding
+    "tqdm",       # progress bars: tqdm.auto warns on import in a kernel without ipywidgets
 }
 
 
@@ -198,3 +199,35 @@ def test_package_docstring_lists_every_module():
     names |= {"studies/", "facts/*.toml"}  # the subpackage and the data folder
     missing = sorted(n for n in names if f"``{n}``" not in doc)
     assert not missing, f"superconv/__init__.py's docstring does not name: {', '.join(missing)}"
+
+
+#: The package's layers, bottom first (README's table, top first). A module imports only modules of
+#: its own layer or below; within a layer, the cycle test above keeps the order one way.
+LAYERS = (
+    ("helpers", {"superconv", "_checks", "_io", "fingerprint"}),
+    ("facts", {"paper", "fact_sheet"}),
+    ("data, nets and the method", {"data", "imagefolder", "models", "schedules", "optim", "hessian", "devices",
+                                   "distributed", "history"}),
+    ("training", {"evaluation", "fit_config", "checkpoint", "callbacks", "train", "range_test"}),
+    ("the store", {"results"}),
+    ("experiments", {"experiments", "launch"}),
+    ("chapter tools", {"verdicts", "chapter", "plots"}),
+    ("chapters", {"studies"}),
+    ("scorecard", {"scorecard"}),
+    ("command line", {"cli", "sweep", "__main__"}),
+)
+
+
+def layer(module: str) -> int:
+    parts = module.split(".")
+    name = parts[1] if len(parts) > 1 else parts[0]
+    for i, (_, names) in enumerate(LAYERS):
+        if name in names:
+            return i
+    raise AssertionError(f"{module} is in no layer of LAYERS: add it where it belongs")
+
+
+def test_imports_run_down_the_layers():
+    upward = [f"{m} ({LAYERS[layer(m)][0]}) imports {t} ({LAYERS[layer(t)][0]})"
+              for m, targets in graph().items() for t in targets if layer(t) > layer(m)]
+    assert not upward, "imports up the layers:\n" + "\n".join(upward)

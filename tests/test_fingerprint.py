@@ -16,12 +16,14 @@ from superconv.train import History
 def sources(tmp_path):
     """Copies of the computing modules' sources in a temp folder (the package is never edited)."""
     for name in fp.COMPUTING_MODULES:
-        shutil.copy(fp.PACKAGE_DIR / f"{name}.py", tmp_path / f"{name}.py")
+        rel = f"{name.replace('.', '/')}.py"
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(fp.PACKAGE_DIR / rel, tmp_path / rel)
     return tmp_path
 
 
 def edit(folder, name, old, new):
-    path = folder / f"{name}.py"
+    path = folder / f"{name.replace('.', '/')}.py"
     text = path.read_text()
     assert text.count(old) == 1, old
     path.write_text(text.replace(old, new))
@@ -68,6 +70,26 @@ def test_every_module_that_training_and_the_specs_use_is_fingerprinted():
             seen.add(name)
             todo.extend(_package_imports(name) - {"results", "fingerprint"})  # the store itself computes nothing
     assert seen <= set(fp.COMPUTING_MODULES), seen - set(fp.COMPUTING_MODULES)
+
+
+def test_every_study_that_computes_by_itself_is_fingerprinted():
+    """A study that calls ``fit`` or ``Store.memo``/``store.run`` itself stores what its own code
+    computed: its code is part of the key, as the training loop's is."""
+    for path in sorted((fp.PACKAGE_DIR / "studies").glob("*.py")):
+        calls = {node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                 for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)}
+        text = path.read_text()
+        computes = "fit" in calls or "memo" in calls or "store.run(" in text
+        assert not computes or f"studies.{path.stem}" in fp.COMPUTING_MODULES, path.name
+
+
+def test_python_versions_agree_on_f_string_format_specs():
+    # Python 3.12.1 alone parses f"{x:{w}}"'s format spec with an extra empty Constant('')
+    plain = ast.parse('f"{x:{w}}"')
+    spec = plain.body[0].value.values[0].format_spec
+    padded = ast.JoinedStr(values=[*spec.values, ast.Constant("")])
+    plain_fp = fp._plain(spec)
+    assert fp._plain(padded) == plain_fp
 
 
 def test_keys_and_records_follow_the_code(tmp_path, monkeypatch):

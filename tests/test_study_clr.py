@@ -130,8 +130,8 @@ def test_cycle_phase_accuracy():
 def test_mean_history():
     m = clr.mean_history([_h([1, 2], [10, 20]), _h([1, 2], [30, 40])])
     assert m.test_acc == [20, 30] and m.eval_iters == [1, 2] and not m.diverged
-    m = clr.mean_history([_h([1, 2], [10, 20]), _h([1], [30], diverged=True)])  # the evaluations all seeds share
-    assert m.eval_iters == [1] and m.test_acc == [20] and m.diverged
+    m = clr.mean_history([_h([1, 2], [10, 20]), _h([1], [30], diverged=True)])  # every evaluation any seed reached
+    assert m.eval_iters == [1, 2] and m.test_acc == [20, 20] and m.diverged
     with pytest.raises(ValueError):
         clr.mean_history([])
 

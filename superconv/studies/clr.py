@@ -41,7 +41,7 @@ from .. import _checks, data, experiments, paper, schedules
 from ..results import Store
 from ..train import History
 from ..verdicts import Finding, command, not_run
-from .seed_mean import mean_history
+from . import seed_mean
 
 #: every policy this study can run; ``fixed`` is the baseline and always runs
 POLICIES = ("fixed", "triangular", "triangular2", "exp_range")
@@ -170,6 +170,12 @@ def iterations_per_epoch(cfg: dict) -> float:
 
 
 # --------------------------------------------------------------------------- summaries
+
+def mean_history(histories: Sequence[History]) -> History:
+    """The seed-mean curve over every evaluation any seed reached (``seed_mean.mean_history``
+    with ``over="any"``): a seed that diverged early leaves the later points to the others."""
+    return seed_mean.mean_history(histories, over="any")
+
 
 @dataclass
 class Study:

@@ -226,7 +226,7 @@ def probe_batch(split: data.Split, size: int, seed: int = 0) -> tuple:
 
 def _compute(spec: dict, device: str, progress: bool) -> dict:
     rs, est, pr = spec["run"], spec["estimate"], spec["probe"]
-    dev = experiments._device(device)
+    dev = experiments.device_string(device)
     train, test = experiments.load_data(rs, dev)
     model = experiments.build_model(rs, train)
     callbacks = [HessianFreeEstimate(every=est["every"], inc=est["inc"], smoothing=est["smoothing"],
@@ -294,11 +294,7 @@ def command(notebook: str = "chapters/05_hessian_free_estimate.ipynb") -> str:
 # --------------------------------------------------------------------------- results
 
 def _num(v) -> float:
-    if v is None:
-        return math.nan
-    if isinstance(v, str):
-        return float(v)  # 'nan' / 'inf' as JSON stores them
-    return float(v)
+    return math.nan if v is None else float(v)  # float() reads the 'nan' / 'inf' that JSON stores
 
 
 @dataclass

@@ -369,7 +369,7 @@ def run_one(spec: dict, profile: str, device: str = "auto", store: Store | None 
                        batch_size=spec["batch_size"], weight_decay=spec["weight_decay"], nesterov=spec["nesterov"],
                        sgd=spec["sgd"], precision=spec["precision"], bn_momentum=spec["bn_momentum"],
                        eval_every=spec["eval_every"], eval_batch_size=250 if big else None, seed=spec["seed"],
-                       flip=spec["flip"], device=experiments._device(device), progress=progress,
+                       flip=spec["flip"], device=experiments.device_string(device), progress=progress,
                        desc=f"{LABELS[_policy(spec)]} ({profile})", checkpoint=checkpoint,
                        checkpoint_every=steps_per_epoch(spec) if big else max(100, spec["iterations"] // 10))
 
