@@ -231,16 +231,40 @@ class Schedule(abc.ABC):
             moms = np.full(len(its), np.nan)
         return its, lrs, moms
 
-    def to_scheduler(self, optimizer: torch.optim.Optimizer) -> "ScheduledLR":
+    def to_scheduler(self, optimizer: torch.optim.Optimizer,
+                     lr_scales: Optional[Sequence[float]] = None) -> "ScheduledLR":
         """A ``torch.optim.lr_scheduler.LRScheduler`` driving ``optimizer`` with this schedule.
 
-        At construction the optimizer's param groups get ``lr(0)`` (and ``momentum(0)``); each
-        ``scheduler.step()`` (after ``optimizer.step()``) sets the next batch's values. Every
-        param group gets the same LR. Momentum goes to ``group["betas"][0]`` for optimizers with
-        ``betas`` (Adam, AdamW, NAdam, ...) or else to ``group["momentum"]`` (SGD, RMSprop);
-        an optimizer with neither raises ``ValueError`` if the schedule sets momentum.
+        At construction the optimizer's param groups get their LRs for batch 0 (and
+        ``momentum(0)``); each ``scheduler.step()`` (after ``optimizer.step()``) sets the next
+        batch's values. **Parameter groups** keep their ratio to the first group: group ``i``
+        trains with ``lr(it) * lr_scales[i]``, and by default ``lr_scales[i]`` is group ``i``'s
+        LR divided by group 0's as the optimizer was built (groups at 0.01 and 0.1 stay 1 : 10;
+        equal groups all follow the schedule). That is torch's ``OneCycleLR`` with a list
+        ``max_lr`` of the same ratios (tested), without a list per bound. Momentum is the same
+        for every group: ``group["betas"][0]`` for optimizers with ``betas`` (Adam, AdamW,
+        NAdam, ...), else ``group["momentum"]`` (SGD, RMSprop); an optimizer with neither raises
+        ``ValueError`` if the schedule sets momentum.
         """
-        return ScheduledLR(optimizer, self)
+        return ScheduledLR(optimizer, self, lr_scales=lr_scales)
+
+    def plot(self, ax=None, stop: Optional[int] = None, momentum: bool = True):
+        """Draw the LR (and the momentum, on a right-hand axis, if the schedule sets it) against
+        the iteration on ``ax`` (None: a new figure); ``stop`` as in :meth:`sample`. Returns ``ax``."""
+        import matplotlib.pyplot as plt  # optional: matplotlib is in the book's extra
+
+        its, lrs, moms = self.sample(stop=stop)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3))
+        ax.plot(its, lrs, color="C0", label="learning rate")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("learning rate")
+        ax.set_title(self.describe(), fontsize="small")
+        if momentum and self.has_momentum:
+            right = ax.twinx()
+            right.plot(its, moms, color="C1", ls="--", label="momentum")
+            right.set_ylabel("momentum")
+        return ax
 
 
 # ----------------------------------------------------------------------------------------------
@@ -813,6 +837,24 @@ def inv(base_lr: float, gamma: float = 1e-4, power: float = 0.75,
 # the torch adapter
 # ----------------------------------------------------------------------------------------------
 
+def _group_scales(optimizer: torch.optim.Optimizer, lr_scales: Optional[Sequence[float]]) -> list:
+    """Each param group's LR factor: ``lr_scales`` as given (one finite number > 0 per group), or
+    each group's LR as built (``initial_lr`` once a scheduler has run) over group 0's."""
+    groups = optimizer.param_groups
+    if lr_scales is not None:
+        scales = _checks.list_of(_checks.positive)("lr_scales", lr_scales)
+        if len(scales) != len(groups):
+            _checks.fail("lr_scales", lr_scales, f"one number per param group ({len(groups)})")
+        return scales
+    built = [float(g.get("initial_lr", g["lr"])) for g in groups]
+    if len(built) == 1:
+        return [1.0]
+    if not built[0] > 0:
+        _checks.fail("lr_scales", None, "a list of one factor per param group",
+                     why=f"cannot be read off groups whose first LR is {built[0]}")
+    return [lr / built[0] for lr in built]
+
+
 class ScheduledLR(LRScheduler):
     """Drive a torch optimizer with a :class:`Schedule` (use ``schedule.to_scheduler(opt)``).
 
@@ -828,12 +870,13 @@ class ScheduledLR(LRScheduler):
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule,
-                 last_epoch: int = -1):
+                 last_epoch: int = -1, lr_scales: Optional[Sequence[float]] = None):
         if not isinstance(schedule, Schedule):
             raise TypeError(f"schedule={schedule!r} must be a superconv.schedules.Schedule")
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not a torch.optim.Optimizer")
         self.schedule = schedule
+        self.lr_scales = _group_scales(optimizer, lr_scales)
         self._momentum_key: Optional[str] = None
         if schedule.has_momentum:
             if "betas" in optimizer.defaults:
@@ -862,7 +905,7 @@ class ScheduledLR(LRScheduler):
         it = self.last_epoch
         self._apply_momentum(it)
         lr = self.schedule.lr(it)
-        return [lr for _ in self.optimizer.param_groups]
+        return [lr * scale for scale in self.lr_scales]
 
     def _get_closed_form_lr(self):
         return self.get_lr()
@@ -870,20 +913,33 @@ class ScheduledLR(LRScheduler):
     def state_dict(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "schedule")}
         state["schedule"] = self.schedule.describe()
+        state["schedule_repr"] = repr(self.schedule)  # every field, floats in full
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Resume from ``state_dict``; a state saved by another schedule (or for another number
+        of parameter groups, or other scales) is a ``ValueError`` that says what differs."""
         state = dict(state_dict)
-        state.pop("schedule", None)
+        saved = state.pop("schedule_repr", None)
+        described = state.pop("schedule", None)
+        if (saved if saved is not None else described) != (repr(self.schedule) if saved is not None
+                                                          else self.schedule.describe()):
+            raise ValueError(f"state_dict was saved by another schedule ({described}); this scheduler runs "
+                             f"{self.schedule.describe()}: build the schedule that saved it")
+        scales = [float(x) for x in state.get("lr_scales", [1.0] * len(self.lr_scales))]
+        if scales != self.lr_scales:
+            raise ValueError(f"state_dict has lr_scales={scales} but this optimizer's groups have "
+                             f"{self.lr_scales}: load it into an optimizer built like the saved one")
+        state["lr_scales"] = scales
         self.__dict__.update(state)
         # put the optimizer on the restored batch, whatever order things were loaded in
         it = self.last_epoch
         if it >= 0:
             self._apply_momentum(it)
             lr = self.schedule.lr(it)
-            for group in self.optimizer.param_groups:
+            for group, scale in zip(self.optimizer.param_groups, self.lr_scales):
                 if isinstance(group["lr"], torch.Tensor):
-                    group["lr"].fill_(lr)
+                    group["lr"].fill_(lr * scale)
                 else:
-                    group["lr"] = lr
+                    group["lr"] = lr * scale
             self._last_lr = [group["lr"] for group in self.optimizer.param_groups]

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 LAZY_THIRD_PARTY = {
     "pandas",     # tables, only for notebooks
     "seaborn",    # the book's figure theme
+    "matplotlib", # Schedule.plot: figures are the book's extra, not a core dependency
     "IPython",    # display and glue, only inside a notebook
     "myst_nb",    # glue, only inside a book build
     "papermill",  # executing notebooks (the book's extra), not needed to import the CLI

@@ -464,7 +464,7 @@ def test_to_scheduler_is_lrscheduler_and_sets_batch0():
     model = torch.nn.Linear(3, 2)
     opt = SGD([{"params": [model.weight]}, {"params": [model.bias], "lr": 7.0}], lr=5.0,
               momentum=0.0)
-    sch = s.to_scheduler(opt)
+    sch = s.to_scheduler(opt, lr_scales=[1.0, 1.0])  # every group on the schedule itself
     assert isinstance(sch, LRScheduler)
     assert [g["lr"] for g in opt.param_groups] == [0.1, 0.1]
     assert [g["momentum"] for g in opt.param_groups] == [0.95, 0.95]
@@ -475,6 +475,69 @@ def test_to_scheduler_is_lrscheduler_and_sets_batch0():
         assert sch.last_epoch == k
         assert sch.get_last_lr() == [s.lr(k)] * 2
         assert all(g["momentum"] == s.momentum(k) for g in opt.param_groups)
+
+
+def test_param_groups_keep_their_ratio_to_the_first():
+    s = one_cycle(0.1, 1.0, 10, 30)
+    model = torch.nn.Linear(3, 2)
+    opt = SGD([{"params": [model.weight], "lr": 0.01}, {"params": [model.bias], "lr": 0.1}], momentum=0.9)
+    sch = s.to_scheduler(opt)
+    assert sch.lr_scales == [1.0, 10.0]
+    for k in range(1, 35):
+        opt.step()
+        sch.step()
+        assert sch.get_last_lr() == [s.lr(k), s.lr(k) * 10.0]
+    with pytest.raises(ValueError, match=r"lr_scales=\[1\.0\] is not allowed; allowed: one number per param group \(2\)"):
+        s.to_scheduler(SGD([{"params": [model.weight]}, {"params": [model.bias]}], lr=0.1), lr_scales=[1.0])
+    with pytest.raises(ValueError, match=r"lr_scales\[1\]=0 is not allowed"):
+        s.to_scheduler(SGD([{"params": [model.weight]}, {"params": [model.bias]}], lr=0.1), lr_scales=[1.0, 0])
+
+
+def test_param_group_ratios_equal_torch_one_cycle_with_a_list_of_max_lr():
+    """torch's OneCycleLR with ``max_lr=[m, r*m]`` is one_cycle_torch(m) with groups 1 : r."""
+    from torch.optim.lr_scheduler import OneCycleLR
+    n, m, r = 60, 0.4, 0.25
+    w1, w2 = (torch.nn.Parameter(torch.zeros(2)) for _ in range(2))
+    opt_t = SGD([{"params": [w1]}, {"params": [w2]}], lr=1.0, momentum=0.9)
+    ref = OneCycleLR(opt_t, max_lr=[m, r * m], total_steps=n)
+    opt_s = SGD([{"params": [w1.detach().clone()], "lr": 1.0}, {"params": [w2.detach().clone()], "lr": r}],
+                momentum=0.9)
+    ours = one_cycle_torch(m, n).to_scheduler(opt_s)
+    for _ in range(n - 1):
+        for got, want in zip(ours.get_last_lr(), ref.get_last_lr()):
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
+        assert [g["momentum"] for g in opt_s.param_groups] == pytest.approx([g["momentum"] for g in opt_t.param_groups])
+        opt_t.step(); opt_s.step(); ref.step(); ours.step()
+
+
+def test_load_state_dict_refuses_another_schedules_state():
+    model = torch.nn.Linear(3, 2)
+    s = one_cycle(0.1, 1.0, 10, 30)
+    sch = s.to_scheduler(SGD(model.parameters(), lr=0.1, momentum=0.9))
+    for _ in range(5):
+        sch.optimizer.step(); sch.step()
+    state = sch.state_dict()
+    same = one_cycle(0.1, 1.0, 10, 30).to_scheduler(SGD(model.parameters(), lr=0.1, momentum=0.9))
+    same.load_state_dict(state)
+    assert same.last_epoch == 5 and same.get_last_lr() == sch.get_last_lr()
+    other = one_cycle(0.1, 1.0000001, 10, 30).to_scheduler(SGD(model.parameters(), lr=0.1, momentum=0.9))
+    with pytest.raises(ValueError, match="saved by another schedule"):
+        other.load_state_dict(state)
+    groups = SGD([{"params": [model.weight], "lr": 0.1}, {"params": [model.bias], "lr": 0.2}], momentum=0.9)
+    with pytest.raises(ValueError, match="lr_scales"):
+        s.to_scheduler(groups).load_state_dict(state)
+
+
+def test_schedule_plot_draws_lr_and_momentum():
+    import matplotlib
+    matplotlib.use("Agg")
+    s = one_cycle(0.1, 1.0, 10, 30)
+    ax = s.plot()
+    assert len(ax.lines) == 1 and list(ax.lines[0].get_ydata()) == [s.lr(i) for i in range(30)]
+    assert len(ax.figure.axes) == 2  # the momentum on a right-hand axis
+    with pytest.raises(ValueError, match="stop"):
+        fixed(0.1).plot()
+    assert len(fixed(0.1).plot(stop=5).figure.axes) == 1  # no momentum, no second axis
 
 
 def test_to_scheduler_adam_beta1():
