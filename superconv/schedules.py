@@ -84,9 +84,14 @@ __all__ = [
     "exponential",
     "inv",
     "CLR_MODES",
+    "ScheduleEndWarning",
 ]
 
 CLR_MODES = ("triangular", "triangular2", "exp_range")
+
+
+class ScheduleEndWarning(UserWarning):
+    """A run trains past its schedule's ``total_steps`` (the schedule holds its last value there)."""
 MomentumSpec = Union[None, float, Tuple[float, float]]
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any, Sequence
 
 import torch
@@ -56,6 +57,7 @@ from .evaluation import (EVAL_BATCH, EVAL_BATCH_OTHER, Evaluator, evaluate, reco
 from .fit_config import DEFAULT_MOMENTUM, STREAMING_SOURCE, FitConfig
 from .history import History, StepContext
 from .optim import make_optimizer, set_hyperparameters
+from .schedules import ScheduleEndWarning
 
 __all__ = ["fit", "History", "StepContext", "evaluate", "recompute_bn_stats", "set_bn_momentum", "resolve_device",
            "resolve_precision", "resolve_eval_batch", "bf16_supported", "device_name", "rng_state", "set_rng_state",
@@ -126,6 +128,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                     crop_pad=crop_pad, device=resolve_device(device), max_loss=max_loss, log_every=log_every,
                     progress=progress, desc=desc, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                     compile=compile, sync_bn=sync_bn, precise_bn=precise_bn)
+    _warn_past_schedule_end(lr, cfg.iterations)
     dev, world = cfg.device, cfg.world
     if dev.type == "cuda":
         # fixed shapes every step: let cuDNN pick the fastest convolution algorithms once
@@ -181,6 +184,16 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
     finally:
         distributed.restore_bn(swaps)  # the caller's model keeps its own BatchNorm modules
     return history
+
+
+def _warn_past_schedule_end(lr, iterations: int) -> None:
+    """One warning when a bounded schedule ends before the run: its last LR would be held, which
+    is rarely what was meant (a schedule built for another run length)."""
+    total = getattr(lr, "total_steps", None)
+    if isinstance(total, int) and iterations > total:
+        warnings.warn(f"fit(iterations={iterations}) trains past the schedule's end (total_steps={total}): "
+                      f"batches {total}..{iterations - 1} hold its last LR {lr.lr(total - 1):.4g}; build the "
+                      f"schedule for {iterations} iterations", ScheduleEndWarning, stacklevel=3)
 
 
 def _loop(cfg: FitConfig, model, train_model, optimizer, batches, test_data, train_eval_data, history: History,

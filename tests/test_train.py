@@ -3,11 +3,13 @@
 import copy
 import math
 import os
+import warnings
 
 import pytest
 import torch
 
 from superconv import data, models, train
+from superconv.schedules import ScheduleEndWarning, one_cycle
 from superconv.train import History, evaluate, fit, recompute_bn_stats
 from toy import Interrupt, KillAt, small_model, toy_split
 
@@ -288,3 +290,12 @@ def test_old_records_have_no_evaluation_time_and_no_mixed_time_ratio():
     t = ex.time_to_accuracy(new, old)
     assert t["iteration_ratio"] == 5.0 and t["time_ratio"] is None and t["fast_seconds"] is None
     assert ex.mean_eval_time([new, old]) is None and ex.mean_eval_time([new, new]) == 2.0
+
+
+def test_training_past_the_schedules_end_warns_once():
+    with pytest.warns(ScheduleEndWarning, match=r"iterations=40\) trains past the schedule's end \(total_steps=30\)") as rec:
+        run(iterations=40, lr=one_cycle(0.05, 0.2, 10, 30))
+    assert len([w for w in rec if issubclass(w.category, ScheduleEndWarning)]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScheduleEndWarning)
+        run(iterations=30, lr=one_cycle(0.05, 0.2, 10, 30))  # the schedule's own length: silent
