@@ -77,14 +77,15 @@ def boolean(name: str, value: Any) -> bool:
     return value
 
 
-def choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
-    """``value`` if it is one of ``allowed`` (compared by equality, so str choices stay strs)."""
+def choice(name: str, value: Any, allowed: Sequence[Any], what: str | None = None) -> Any:
+    """``value`` if it is one of ``allowed`` (compared by equality, so str choices stay strs);
+    ``what`` names the kind of value in the message (``"is not a CLR mode"``)."""
     try:
         ok = value in allowed and not (isinstance(value, bool) and not any(a is value for a in allowed))
     except TypeError:  # an unhashable value in a set of choices
         ok = False
     if not ok:
-        fail(name, value, ", ".join(map(repr, allowed)))
+        fail(name, value, ", ".join(map(repr, allowed)), why=f"is not {what}" if what else "is not allowed")
     return value
 
 

@@ -32,7 +32,7 @@ from typing import Any, Iterable
 import torch
 
 from . import data, models, schedules
-from ._checks import ParameterError, fail, integer, optional, positive_int
+from ._checks import ParameterError, choice, fail, integer, optional, positive_int
 from .results import Store
 from .train import History, fit, resolve_device
 
@@ -137,8 +137,7 @@ def make_spec(profile: str, policy: str | None = None, **overrides) -> dict:
     spec = copy.deepcopy(SPEC_DEFAULTS)
     spec.update(copy.deepcopy(BASE[profile]))
     if policy is not None:
-        if policy not in POLICIES[profile]:
-            fail("policy", policy, ", ".join(map(repr, POLICIES[profile])), why="is not a policy")
+        choice("policy", policy, tuple(POLICIES[profile]), "a policy")
         spec.update(copy.deepcopy(POLICIES[profile][policy]))
     unknown = set(overrides) - set(SPEC_DEFAULTS) - set(OPTIONAL_FIELDS)
     if unknown:

@@ -127,12 +127,6 @@ def _momentum_spec(value: Any, *, allow_cycle: bool = True) -> MomentumSpec:
     return _momentum_value("momentum", value)
 
 
-def _choice(name: str, value: Any, allowed: Sequence[str], what: str) -> str:
-    if value not in allowed:
-        _checks.fail(name, value, ", ".join(map(repr, allowed)), why=f"is not {what}")
-    return value
-
-
 def _check_it(it: Any) -> int:
     if type(it) is not int:
         if isinstance(it, bool) or not isinstance(it, numbers.Integral):
@@ -305,7 +299,7 @@ class CLR(Schedule):
         _check_cycle_bounds(self)
         s(self, "step_size_down", self.step_size if self.step_size_down is None
           else _checks.positive_int("step_size_down", self.step_size_down))
-        _choice("mode", self.mode, CLR_MODES, "a CLR mode")
+        _checks.choice("mode", self.mode, CLR_MODES, "a CLR mode")
         s(self, "gamma", _checks.positive("gamma", self.gamma))
         if self.mode != "exp_range" and self.gamma != 1.0:
             raise ValueError(f"gamma={self.gamma!r} only applies to mode='exp_range' "
