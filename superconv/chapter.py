@@ -203,3 +203,14 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
 def pct(x: float | None, digits: int = 1) -> str:
     """``89.93 -> '89.9 %'``; ``None -> 'n/a'``."""
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f} %"
+
+
+def rules_markdown(rules: dict) -> str:
+    """The verdict rules a chapter fixes before it trains, as Markdown: one bullet per entry of a
+    study's ``RULES`` (``{what it judges: rule}``). Every chapter shows this in a cell above its
+    first training cell (``tests/test_rules_first.py``)."""
+    if not rules:
+        raise ValueError("a chapter needs at least one verdict rule")
+    lines = ["**Verdict rules, fixed before any run** (the scorecard quotes them):", ""]
+    lines += [f"* *{what}*: {rule.rstrip('.')}." for what, rule in rules.items()]
+    return "\n".join(lines)

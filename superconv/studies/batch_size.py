@@ -416,3 +416,9 @@ __all__ = ["CLAIM_ID", "NOTEBOOK", "HOLDS", "LR_SCALINGS", "CONFIG", "DEFAULT_SE
            "batch_spec", "specs", "peak_lr", "schedule_in_epochs", "design_text", "summarize", "trend",
            "run_sweep", "stored", "run_command", "cell_text", "ours_text", "not_found_text", "verdict",
            "findings"]
+
+
+#: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.
+RULES = {"batch sizes": RULE}
+
+__all__ += ["RULES"]

@@ -414,3 +414,9 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
 
 
 __all__ += ["findings", "FINDING_RULE", "CLAIM_POLICIES"]
+
+
+#: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.
+RULES = {"CLR vs a fixed LR (each of the CLR paper's comparisons)": FINDING_RULE}
+
+__all__ += ["RULES"]

@@ -773,3 +773,9 @@ __all__ = ["NOTEBOOK", "WIDE_RESNET", "DENSENET", "DENSENET_KWARGS", "PAPER_BATC
            "paper_pair_text", "paper_config_table", "Row", "default_seeds", "check_groups", "lenet_rows", "paper_row_specs", "rows",
            "pair_ids", "check_models", "pair_verdict", "row_verdict", "Study", "run_study", "stored",
            "run_command", "describe_group", "time_text", "pair_text", "claim_ids", "findings"]
+
+
+#: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.
+RULES = {"each 1cycle / baseline pair": PAIR_RULE, "each Table 2 row (paper profile)": ROW_RULE}
+
+__all__ += ["RULES"]

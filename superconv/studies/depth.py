@@ -383,3 +383,9 @@ __all__ = ["POLICIES", "LABELS", "NOTEBOOK", "DEFAULT_DEPTHS", "PAPER_DEPTHS", "
            "trend_verdict", "paper_trend", "trend_sentence", "make_point", "Study", "run_study",
            "run_point", "stored", "command", "run_command", "point_text", "speedup_text",
            "claim_depths", "stand_ins", "check_seeds", "findings"]
+
+
+#: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.
+RULES = {"each depth": DEPTH_RULE, "the trend over depths": TREND_RULE}
+
+__all__ += ["RULES"]

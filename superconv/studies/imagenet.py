@@ -568,6 +568,9 @@ def paper_settings() -> list:
 
 # --------------------------------------------------------------------------- scorecard
 
+INCEPTION_RULE = "no chapter of this book runs this claim's setting"
+
+
 def findings(profile: str | None = "laptop", store: Store | None = None) -> list:
     """Scorecard findings for ``imagenet.resnet50`` and ``imagenet.inception_resnet_v2`` (stored
     results only). Below the paper profile both are "not run": the tiny runs are a pipeline
@@ -590,8 +593,7 @@ def findings(profile: str | None = "laptop", store: Store | None = None) -> list
                     f"in {b['iterations']:,} it; {speedup_text(st.speedup)}")
             out.append(Finding("imagenet.resnet50", profile, ours, st.verdict["verdict"], RULE,
                                describe_setup("paper") + "; " + "; ".join(st.notes)))
-    out.append(Finding("imagenet.inception_resnet_v2", profile, "—", "not run",
-                       "no chapter of this book runs this claim's setting",
+    out.append(Finding("imagenet.inception_resnet_v2", profile, "—", "not run", INCEPTION_RULE,
                        "Inception-ResNet-v2 is not among superconv.models; chapter 10 shows the paper's numbers only"))
     return out
 
@@ -641,3 +643,9 @@ __all__ = ["check_dir", "check_workers", "require_data", "preview", "POLICIES", 
 
 if __name__ == "__main__":  # torchrun -m superconv.studies.imagenet: nothing imports this module back
     sys.exit(main())
+
+
+#: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.
+RULES = {"ImageNet, ResNet-50": RULE, "ImageNet, Inception-ResNet-v2": INCEPTION_RULE}
+
+__all__ += ["RULES"]

@@ -421,3 +421,9 @@ __all__ = ["POLICIES", "LABELS", "NOTEBOOK", "DEFAULT_SIZES", "DEFAULT_SEEDS", "
            "trend_sentence", "make_point", "Study", "run_study", "stored", "full_length_pair",
            "run_command", "command", "point_text", "speedup_text", "full_length_sentence",
            "comparison_rows", "findings"]
+
+
+#: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.
+RULES = {"each training-set size": SIZE_RULE, "the trend over sizes": TREND_RULE}
+
+__all__ += ["RULES"]

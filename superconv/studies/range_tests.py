@@ -633,3 +633,9 @@ def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
 
 
 __all__ += ["findings", "FINDING_RULE"]
+
+
+#: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.
+RULES = {"range-test bounds and the super-convergence potential": FINDING_RULE}
+
+__all__ += ["RULES"]

@@ -623,3 +623,9 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
 
 
 __all__ += ["findings", "FINDING_RULE"]
+
+
+#: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.
+RULES = {"the weight-decay balance": FINDING_RULE}
+
+__all__ += ["RULES"]

@@ -1,0 +1,66 @@
+"""The super-convergence potential measure (superconv.potential) on curves shaped like the paper's
+Fig. 3a and 3b, and on the two curves the old log-width measure got backwards."""
+
+import math
+
+import numpy as np
+import pytest
+
+from superconv import potential as P
+
+LRS = np.linspace(0.0, 3.0, 61)[1:]  # a linear 0 -> 3 ramp, evaluated 60 times (as Fig. 3's tests)
+
+
+def curve(shape):
+    return [shape(lr) for lr in LRS]
+
+
+def fig3a(lr):
+    # ResNet-56 / CIFAR-10 in the paper's Fig. 3a: the accuracy climbs within the first few tenths of
+    # an LR unit and then stays high and ragged all the way to LR 3.
+    rise = 10 + 55 * (1 - math.exp(-lr / 0.12))
+    return rise + 4 * math.sin(lr * 17)
+
+
+def fig3b(lr):
+    # Fig. 3b: the accuracy peaks at a small LR and then falls back towards chance.
+    return 10 + 50 * math.exp(-((lr - 0.15) / 0.12) ** 2) if lr > 0.15 else 10 + 50 * lr / 0.15
+
+
+def test_fig3a_shows_potential_and_fig3b_does_not():
+    a = P.potential(LRS, curve(fig3a), lr_max=3.0)
+    assert a.verdict == "potential shown" and a.collapse_lr is None and a.retention > 0.9
+    assert a.top_from == 1.5 and a.n_top == 31
+    b = P.potential(LRS, curve(fig3b), lr_max=3.0)
+    assert b.verdict == "no potential" and b.collapse_lr < 0.5 and b.retention < 0.3
+
+
+def test_the_two_curves_the_log_width_measure_inverted():
+    # High from 0.075 to 0.75, then collapse: the old measure called this a wide plateau.
+    early = P.potential(LRS, curve(lambda lr: 85.0 if lr <= 0.75 else 12.0), lr_max=3.0)
+    assert early.verdict == "no potential" and early.collapse_lr == pytest.approx(0.8)
+    # Low at first, then high from 0.9 up to 3: the pattern that signals potential.
+    late = P.potential(LRS, curve(lambda lr: 30.0 if lr < 0.9 else 85.0), lr_max=3.0)
+    assert late.verdict == "potential shown" and late.retention == pytest.approx(1.0)
+
+
+def test_partly_and_an_early_stop():
+    # holds into the upper half, collapses at LR 2.4
+    mid = P.potential(LRS, curve(lambda lr: 85.0 if lr < 2.4 else 20.0), lr_max=3.0)
+    assert mid.verdict == "partly" and mid.collapse_lr == pytest.approx(2.4)
+    # a run that diverged at LR 1.0: the ramp's upper part was never reached
+    lrs = [lr for lr in LRS if lr < 1.0]
+    stop = P.potential(lrs, [80.0] * len(lrs), lr_max=3.0, stopped_lr=1.0)
+    assert stop.top_acc is None and stop.retention == 0 and stop.verdict == "no potential"
+    assert "never reached" in stop.describe() and "collapses at LR 1" in stop.describe()
+    # the same curve, not stopped, that simply ends early: judged on what it has, lr_max = its last LR
+    assert P.potential(lrs, [80.0] * len(lrs)).verdict == "potential shown"
+
+
+def test_parameters_are_checked():
+    with pytest.raises(ValueError, match="as many"):
+        P.potential([0.1, 0.2], [50.0])
+    with pytest.raises(ValueError, match="top"):
+        P.potential([0.1], [50.0], top=0)
+    assert P.potential([0.1], [float("nan")]).peak_acc == 0.0
+    assert set(P.VERDICTS) == {P.verdict(1.0, None, 1.0), P.verdict(0.5, 2.0, 1.0), P.verdict(1.0, 0.5, 1.0)}

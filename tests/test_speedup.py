@@ -1,0 +1,85 @@
+"""The speed-up factor of budget sweeps (superconv.speedup): interpolation, target, interval."""
+
+import math
+
+import numpy as np
+import pytest
+
+from superconv import speedup
+
+
+def test_log_interpolation_is_geometric_between_budgets():
+    # Halfway in accuracy between 100 and 400 iterations is the geometric mean, 200.
+    b, floor = speedup.budget_to_reach([(100, 80.0), (400, 90.0)], 85.0)
+    assert b == pytest.approx(200.0) and not floor
+    b, _ = speedup.budget_to_reach([(100, 80.0), (400, 90.0)], 82.5)
+    assert b == pytest.approx(100 * 4 ** 0.25)
+
+
+def test_first_crossing_counts_and_floor_and_never():
+    pts = [(100, 70.0), (200, 86.0), (400, 84.0), (800, 88.0)]
+    assert speedup.budget_to_reach(pts, 85.0)[0] < 200          # crossed first between 100 and 200
+    assert speedup.budget_to_reach(pts, 60.0) == (100.0, True)  # already there at the smallest budget
+    assert speedup.budget_to_reach(pts, 88.5) == (None, False)
+
+
+def test_measure_target_is_the_slow_policys_best_mean():
+    fast = {100: [79.0, 81.0], 400: [89.0, 91.0]}
+    slow = {1000: [84.0], 2000: [85.0], 4000: [84.5]}
+    m = speedup.measure(fast, slow)
+    assert m["target"] == 85.0 and m["slow_budget"] == 2000
+    assert m["fast_budget"] == pytest.approx(200.0) and m["factor"] == pytest.approx(10.0)
+    assert m["fast_best"] == 90.0 and not m["lower_bound"]
+
+
+def test_not_reached_and_lower_bound():
+    slow = {1000: [90.0]}
+    assert speedup.measure({100: [80.0], 200: [85.0]}, slow)["factor"] is None
+    m = speedup.measure({100: [91.0], 200: [92.0]}, slow)
+    assert m["factor"] == 10.0 and m["lower_bound"]
+
+
+def test_a_diverged_run_counts_as_zero():
+    m = speedup.measure({100: [float("nan"), 90.0]}, {1000: [40.0]})
+    assert m["fast_curve"] == [(100, 45.0)]
+
+
+def test_bootstrap_with_one_seed_per_cell_is_the_point_estimate():
+    fast, slow = {100: [80.0], 400: [90.0]}, {2000: [85.0]}
+    iv = speedup.bootstrap(fast, slow, resamples=50)
+    assert iv["low"] == pytest.approx(10.0) and iv["high"] == pytest.approx(10.0)
+    assert iv["not_reached"] == 0.0
+
+
+def test_bootstrap_interval_brackets_and_is_reproducible():
+    fast = {200: [84.0, 85.5, 86.0], 400: [87.0, 88.0, 88.6], 800: [89.3, 89.6, 89.5]}
+    slow = {1600: [87.5, 88.1], 3200: [88.6, 89.0], 6400: [89.0, 89.3]}
+    r = speedup.sweep(fast, slow, resamples=500)
+    iv = r["interval"]
+    assert 0 < iv["low"] <= r["factor"] <= iv["high"]
+    assert speedup.bootstrap(fast, slow, resamples=500) == iv
+    assert "faster" in speedup.describe(r) and "interval" in speedup.describe(r)
+
+
+def test_bootstrap_counts_resamples_that_do_not_reach():
+    # 1cycle's seeds straddle the target: some resamples reach it, some do not.
+    fast = {200: [80.0, 80.0], 400: [84.0, 90.0]}
+    slow = {1600: [86.0]}
+    iv = speedup.bootstrap(fast, slow, resamples=400)
+    assert 0 < iv["not_reached"] < 1 and iv["low"] == 0.0
+    r = speedup.sweep({200: [80.0], 400: [84.0]}, slow, resamples=10)
+    assert r["factor"] is None and "did not reach" in speedup.describe(r)
+
+
+def test_percentile_matches_numpy():
+    vals = sorted([3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.0])
+    for q in (0.0, 0.025, 0.5, 0.975, 1.0):
+        assert speedup._percentile(vals, q) == pytest.approx(float(np.percentile(vals, q * 100)))
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError):
+        speedup.measure({}, {100: [1.0]})
+    with pytest.raises(ValueError):
+        speedup.bootstrap({1: [1.0]}, {1: [1.0]}, level=1.5)
+    assert math.isfinite(speedup.measure({1: [1.0]}, {1: [1.0]})["factor"])
