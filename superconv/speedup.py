@@ -26,7 +26,7 @@ import math
 import random
 from typing import Mapping, Sequence
 
-__all__ = ["Cells", "curve", "budget_to_reach", "measure", "bootstrap", "sweep", "describe",
+__all__ = ["Cells", "curve", "budget_to_reach", "accuracy_at_budget", "measure", "bootstrap", "sweep", "describe",
            "RESAMPLES", "LEVEL"]
 
 #: ``{budget: [final accuracy per seed]}`` of one policy.
@@ -67,6 +67,18 @@ def budget_to_reach(points: Sequence[tuple], target: float) -> tuple:
             return math.exp(math.log(b0) + frac * (math.log(b) - math.log(b0))), False
         prev = (b, acc)
     return None, False
+
+
+def accuracy_at_budget(points: Sequence[tuple], budget: float) -> float | None:
+    """The seed-mean accuracy a curve ``points`` gives at ``budget``, log-interpolated between the
+    budgets around it; None outside the budgets trained (no extrapolation)."""
+    for (b0, a0), (b1, a1) in zip(points, points[1:]):
+        if b0 <= budget <= b1:
+            frac = (math.log(budget) - math.log(b0)) / (math.log(b1) - math.log(b0))
+            return a0 + frac * (a1 - a0)
+    if len(points) and points[0][0] == budget:
+        return points[0][1]
+    return None
 
 
 def measure(fast: Cells, slow: Cells) -> dict:

@@ -22,7 +22,8 @@ from .experiments import resolve_profile
 __all__ = ["VERDICTS", "JUDGED", "Finding", "not_run", "from_conditions", "excess_verdict",
            "papermill_command", "command"]
 
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "not run", "no paper number")
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "not run", "no paper number",
+            "not testable at this budget")
 
 #: The verdicts that compare our number with the paper's (the rest say why there is no comparison).
 JUDGED = VERDICTS[:3]

@@ -144,11 +144,12 @@ def test_ladder_spec_is_the_headline_pair_shortened():
         assert lad["iterations"] == round(full["iterations"] * E.LADDER_FRACTION["laptop"])
         assert full["iterations"] / lad["iterations"] == 1 / E.LADDER_FRACTION["laptop"]
         assert lad["schedule"] == E.scale_schedule(full["schedule"], E.LADDER_FRACTION["laptop"])
-        assert {k: v for k, v in lad.items() if k not in ("iterations", "schedule", "eval_every", "precise_bn")} == \
+        assert {k: v for k, v in lad.items() if k not in ("iterations", "schedule", "eval_every")} == \
             {k: v for k, v in full.items() if k not in ("iterations", "schedule", "eval_every")}
-        # shortened ladders evaluate with precise BN (both policies); the headline pair does not,
-        # and a spec without it has no such field, so the keys of runs stored before it are unchanged
-        assert lad["precise_bn"] == E.LADDER_PRECISE_BN["laptop"] == 2000 and "precise_bn" not in full
+        # every laptop run, ladder and headline pair alike, evaluates with precise BN (both policies);
+        # the paper profile's have no such field
+        assert lad["precise_bn"] == full["precise_bn"] == E.PRECISE_BN["laptop"] == 2000
+        assert "precise_bn" not in E.make_spec("paper", policy)
         # the paper profile runs the paper's own pair at every point
         assert E.ladder_spec("paper", policy) == E.make_spec("paper", policy)
     # same 1 : 8 ratio as the headline pair
@@ -166,6 +167,20 @@ def test_ladder_spec_is_the_headline_pair_shortened():
         with pytest.raises(ValueError, match="precise_bn"):
             E.ladder_spec("laptop", "pc_lr", precise_bn=bad)
     assert E.make_spec("laptop", "pc_lr", precise_bn=500)["precise_bn"] == 500
+
+
+def test_budget_spec_is_the_headline_schedule_stretched():
+    from superconv import experiments as E
+    for policy in ("one_cycle", "pc_lr"):
+        head = E.make_spec("laptop", policy, seed=2)
+        assert E.budget_spec("laptop", policy, head["iterations"], seed=2) == head  # shared record
+        half = E.budget_spec("laptop", policy, head["iterations"] // 2, seed=2)
+        assert half["schedule"] == E.scale_schedule(head["schedule"], 0.5) and half["eval_every"] == half["iterations"]
+        assert {k: v for k, v in half.items() if k not in ("iterations", "schedule", "eval_every")} == \
+            {k: v for k, v in head.items() if k not in ("iterations", "schedule", "eval_every")}
+    assert E.budget_spec("laptop", "pc_lr", 3200, eval_every=400)["eval_every"] == 400
+    with pytest.raises(ValueError, match="iterations"):
+        E.budget_spec("laptop", "pc_lr", 0)
 
 
 def test_finding_refuses_unknown_verdicts():

@@ -83,3 +83,11 @@ def test_bad_inputs():
     with pytest.raises(ValueError):
         speedup.bootstrap({1: [1.0]}, {1: [1.0]}, level=1.5)
     assert math.isfinite(speedup.measure({1: [1.0]}, {1: [1.0]})["factor"])
+
+
+def test_accuracy_at_budget_interpolates_in_log_budget():
+    pts = [(100, 80.0), (400, 90.0)]
+    assert speedup.accuracy_at_budget(pts, 200) == pytest.approx(85.0)
+    assert speedup.accuracy_at_budget(pts, 400) == 90.0 and speedup.accuracy_at_budget(pts, 100) == 80.0
+    assert speedup.accuracy_at_budget(pts, 50) is None and speedup.accuracy_at_budget(pts, 800) is None
+    assert speedup.accuracy_at_budget([(100, 70.0)], 100) == 70.0

@@ -214,8 +214,7 @@ def test_smoke_study_runs_and_findings_read_it(tmp_path):
     # the 500 point is the profile's shared ladder pair (what chapters 7-9 run at smoke): chapter
     # 3's headline pair evaluated with precise BN
     assert store.get(ex.ladder_spec("smoke", "pc_lr", seed=0), "smoke") is not None
-    assert store.get(ex.make_spec("smoke", "one_cycle", seed=0, precise_bn=ex.LADDER_PRECISE_BN["smoke"]),
-                     "smoke") is not None
+    assert store.get(ex.make_spec("smoke", "one_cycle", seed=0), "smoke") is not None
     s = study.series("one_cycle")
     assert s["n"] == [500, 250] and s["count"] == [2, 2]
     again = ld.stored("smoke", store=store)

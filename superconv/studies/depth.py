@@ -237,9 +237,9 @@ def trend_sentence(trend: dict) -> str:
 
 # --------------------------------------------------------------------------- the study
 
-def make_point(depth: int, specs_: dict, hists: dict) -> dict:
+def make_point(depth: int, specs_: dict, hists: dict, budget: dict | None = None) -> dict:
     """Summaries, gain, speed-up and verdict of one depth (policies without runs left out)."""
-    return ladder.make_point("depth", depth, specs_, hists, depth_verdict, "gain")
+    return ladder.make_point("depth", depth, specs_, hists, depth_verdict, "gain", budget)
 
 
 @dataclass
@@ -254,6 +254,7 @@ class Study:
     trend: dict | None               # trend_verdict(...) (None: fewer than 2 complete depths)
     setup: str = ""
     notes: list = field(default_factory=list)
+    budget: dict | None = None       # ladder.budget_check(...): can these budgets answer?
 
     def series(self, key: str = "gain") -> dict:
         """Over complete depths, shallowest first: ``{"depth": [...], "mean": [...], "std": [...]}``
@@ -269,12 +270,12 @@ class Study:
         return dict(depth=ds, mean=mean, std=std)
 
 
-def _assemble(profile: str, spec_map: dict, hist_map: dict) -> Study:
-    points = {d: make_point(d, spec_map[d], hist_map[d]) for d in spec_map}
+def _assemble(profile: str, spec_map: dict, hist_map: dict, budget: dict | None = None) -> Study:
+    points = {d: make_point(d, spec_map[d], hist_map[d], budget) for d in spec_map}
     complete = {d: p for d, p in points.items() if p["complete"]}
-    trend = trend_verdict(complete) if len(complete) >= 2 else None
+    trend = ladder.apply_budget(trend_verdict(complete), budget) if len(complete) >= 2 else None
     return Study(profile=profile, depths=sorted(spec_map), specs=spec_map, histories=hist_map,
-                 points=points, trend=trend, setup=describe_setup(profile, sorted(spec_map)))
+                 points=points, trend=trend, setup=describe_setup(profile, sorted(spec_map)), budget=budget)
 
 
 def run_study(profile: str | None, device: str = "auto", depths: Sequence[int] | None = None,
@@ -284,7 +285,8 @@ def run_study(profile: str | None, device: str = "auto", depths: Sequence[int] |
     before any training. Shallow (cheap) depths run first, 1cycle before PC-LR."""
     profile = experiments.resolve_profile(profile)
     spec_map = specs(profile, depths, seeds, pc_seeds)
-    return _assemble(profile, spec_map, ladder.train_map(spec_map, profile, device, store, progress))
+    return _assemble(profile, spec_map, ladder.train_map(spec_map, profile, device, store, progress),
+                     ladder.budget_check(profile, store))
 
 
 def run_point(profile: str | None, depth: int, device: str = "auto", seeds: Sequence[int] | None = None,
@@ -297,7 +299,7 @@ def run_point(profile: str | None, depth: int, device: str = "auto", seeds: Sequ
     sp = {p: [spec(profile, p, depth, s, **overrides) for s in _seeds(profile, p, ch)]
           for p, ch in (("one_cycle", seeds), ("pc_lr", pc_seeds))}
     hists = ladder.train_map({depth: sp}, profile, device, store, progress)[depth]
-    return dict(make_point(depth, sp, hists), histories=hists, specs=sp)
+    return dict(make_point(depth, sp, hists, ladder.budget_check(profile, store)), histories=hists, specs=sp)
 
 
 def stored(profile: str = "paper", store: Store | None = None, depths: Sequence[int] | None = None,
@@ -309,7 +311,7 @@ def stored(profile: str = "paper", store: Store | None = None, depths: Sequence[
     if got is None:
         return None
     found, hist_map, hardware = got
-    study = _assemble(profile, found, hist_map)
+    study = _assemble(profile, found, hist_map, ladder.budget_check(profile, store))
     study.notes.append(hardware)
     return study
 
@@ -371,8 +373,9 @@ def findings(profile: str | None, store: Store | None = None) -> list:
             continue
         where = (f"ResNet-{d}" if d == paper_depth else
                  f"our {which} net, ResNet-{d}, stands in for the paper's ResNet-{paper_depth}")
+        rule, why = ladder.judged_by(point["verdict"], DEPTH_RULE)
         out.append(Finding(cid, profile, f"{point_text(point)} (ResNet-{d})", point["verdict"]["verdict"],
-                           DEPTH_RULE, f"{where}; {setup}; {speedup_text(point['speedup'])}{short}{trend}"))
+                           rule, f"{where}; {setup}; {speedup_text(point['speedup'])}{short}{trend}{why}"))
     return out
 
 
@@ -386,6 +389,7 @@ __all__ = ["POLICIES", "LABELS", "NOTEBOOK", "DEFAULT_DEPTHS", "PAPER_DEPTHS", "
 
 
 #: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.
-RULES = {"each depth": DEPTH_RULE, "the trend over depths": TREND_RULE}
+RULES = {"each depth": DEPTH_RULE, "the trend over depths": TREND_RULE,
+         "the ladder's budgets": ladder.BUDGET_RULE}
 
 __all__ += ["RULES"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-from .. import experiments, verdicts
+from .. import experiments, speedup, verdicts
 from ..results import Store
 from . import one_cycle
 
@@ -48,15 +48,73 @@ def stored_map(spec_map: dict, profile: str, store: Store | None = None) -> tupl
     return found, hist_map, hardware
 
 
+#: A ladder budget is *sufficient* for a policy when chapter 3's budget sweep puts that policy's
+#: seed-mean accuracy at the budget within this many points of its best over the sweep.
+SUFFICIENT_POINTS = 1.0
+NOT_TESTABLE = "not testable at this budget"
+BUDGET_RULE = (f"a ladder point is tested only where each policy's ladder budget is sufficient: chapter 3's "
+               f"budget sweep (the headline setting) puts the policy within {SUFFICIENT_POINTS:g} point of its best "
+               f"at that budget; otherwise its verdict is \"{NOT_TESTABLE}\"")
+
+
+def budget_check(profile: str | None, store: Store | None = None) -> dict:
+    """Can this profile's ladder budgets answer the question? ``testable`` (bool), ``sentence``,
+    and per policy its ladder ``budget``, the sweep's seed-mean accuracy there (``acc_at``,
+    log-interpolated; None outside the swept budgets), the sweep's ``best`` and ``sufficient``.
+
+    At a profile whose ladders run the headline pair's full length (paper) they are testable by
+    construction. Elsewhere the evidence is chapter 3's stored sweep, measured on the headline
+    setting only (other rungs -- smaller sets, deeper nets -- are assumed to need no less); without
+    it in the store the budgets are not known to suffice, and the ladder is not testable."""
+    profile = experiments.resolve_profile(profile)
+    if experiments.LADDER_FRACTION[profile] == 1.0:
+        return dict(testable=True, policies={}, sentence="the ladder runs the headline pair at its full length")
+    st = one_cycle.stored(profile, store)
+    if st is None or st.speedup is None:
+        return dict(testable=False, policies={}, sentence=(
+            "chapter 3's budget sweep is not in the store, so nothing shows that the shortened ladder budgets "
+            f"suffice (run {one_cycle.run_command(profile=profile)})"))
+    curves = {"one_cycle": st.speedup["fast_curve"], "pc_lr": st.speedup["slow_curve"]}
+    out, parts = {}, []
+    for p in POLICIES:
+        b = experiments.ladder_spec(profile, p)["iterations"]
+        acc = speedup.accuracy_at_budget(curves[p], b)
+        best = max(a for _, a in curves[p])
+        ok = acc is not None and acc >= best - SUFFICIENT_POINTS
+        out[p] = dict(budget=b, acc_at=acc, best=best, sufficient=ok)
+        parts.append(f"{one_cycle.LABELS[p]} at {b:,} iterations " +
+                     (f"stands at {acc:.2f} % against its best {best:.2f} % in chapter 3's sweep"
+                      if acc is not None else "lies outside chapter 3's swept budgets") +
+                     (" (sufficient)" if ok else " (not sufficient)"))
+    return dict(testable=all(v["sufficient"] for v in out.values()), policies=out, sentence="; ".join(parts))
+
+
+def apply_budget(verdict: dict, check: dict | None) -> dict:
+    """``verdict`` unchanged when the ladder is testable (or ``check`` is None), else the same dict
+    with ``verdict`` = :data:`NOT_TESTABLE` and the reason under ``budget``."""
+    if check is None or check["testable"]:
+        return verdict
+    return dict(verdict, verdict=NOT_TESTABLE, budget=check["sentence"], untested_verdict=verdict["verdict"])
+
+
+def judged_by(verdict: dict, rule: str) -> tuple:
+    """``(rule, note)`` for a finding: :data:`BUDGET_RULE` and why, when :func:`apply_budget` made
+    the verdict "not testable"; else ``rule`` and ``""``."""
+    if verdict.get("verdict") == NOT_TESTABLE:
+        return BUDGET_RULE, f"; not testable: {verdict['budget']} (untested verdict: {verdict['untested_verdict']})"
+    return rule, ""
+
+
 def make_point(points_key: str, rung, specs_: dict, hists: dict, verdict_fn: Callable,
-               gap_key: str) -> dict:
+               gap_key: str, budget: dict | None = None) -> dict:
     """One rung: ``{points_key: rung}``, the policies' summaries (``one_cycle.summarize``; those
     without runs left out) and ``complete``; when both ran, ``verdict_fn(summary 1cycle, summary
-    PC-LR)`` with its ``noise``, the gap under ``gap_key`` and ``one_cycle.speedup``."""
+    PC-LR)`` with its ``noise``, the gap under ``gap_key`` and ``one_cycle.speedup``. ``budget``:
+    a :func:`budget_check`, applied to the verdict (:func:`apply_budget`)."""
     summary = {p: one_cycle.summarize(hists[p], [s["seed"] for s in specs_[p]]) for p in POLICIES if hists.get(p)}
     out = {points_key: rung, "summary": summary, "complete": len(summary) == len(POLICIES)}
     if out["complete"]:
-        vd = verdict_fn(summary["one_cycle"], summary["pc_lr"])
+        vd = apply_budget(verdict_fn(summary["one_cycle"], summary["pc_lr"]), budget)
         out.update({gap_key: vd[gap_key], "noise": vd["noise"], "verdict": vd,
                     "speedup": one_cycle.speedup(hists["one_cycle"], hists["pc_lr"])})
     return out
@@ -117,5 +175,6 @@ def shortened_note(profile: str | None) -> str:
     return f"; ladder runs shortened to {frac:g} of the headline pair (same 1:8 ratio)" if frac < 1 else ""
 
 
-__all__ = ["POLICIES", "train_map", "stored_map", "make_point", "end_to_end", "noise_clause", "pair_text", "speedup_text",
+__all__ = ["POLICIES", "SUFFICIENT_POINTS", "NOT_TESTABLE", "BUDGET_RULE", "budget_check", "apply_budget", "judged_by",
+           "train_map", "stored_map", "make_point", "end_to_end", "noise_clause", "pair_text", "speedup_text",
            "command", "shortened_note"]

@@ -225,9 +225,10 @@ def trend_sentence(trend: dict) -> str:
 
 # --------------------------------------------------------------------------- the study
 
-def make_point(n: int, specs_: dict, hists: dict) -> dict:
-    """Summaries, gap, speed-up and verdict of one size (policies without runs are left out)."""
-    return ladder.make_point("n", n, specs_, hists, size_verdict, "gap")
+def make_point(n: int, specs_: dict, hists: dict, budget: dict | None = None) -> dict:
+    """Summaries, gap, speed-up and verdict of one size (policies without runs are left out);
+    ``budget``: ``ladder.budget_check``, which can make the verdict "not testable at this budget"."""
+    return ladder.make_point("n", n, specs_, hists, size_verdict, "gap", budget)
 
 
 @dataclass
@@ -243,6 +244,7 @@ class Study:
     full_size: int = 0               # the profile's own training-set size
     setup: str = ""
     notes: list = field(default_factory=list)
+    budget: dict | None = None       # ladder.budget_check(...): can these budgets answer?
 
     def series(self, policy: str) -> dict:
         """``{"n": [...], "mean": [...], "std": [...], "count": [...]}`` over complete sizes,
@@ -253,13 +255,13 @@ class Study:
                     count=[s["n"] for s in ss])
 
 
-def _assemble(profile: str, spec_map: dict, hist_map: dict) -> Study:
-    points = {n: make_point(n, spec_map[n], hist_map[n]) for n in spec_map}
+def _assemble(profile: str, spec_map: dict, hist_map: dict, budget: dict | None = None) -> Study:
+    points = {n: make_point(n, spec_map[n], hist_map[n], budget) for n in spec_map}
     complete = {n: p for n, p in points.items() if p["complete"]}
-    trend = trend_verdict(complete) if len(complete) >= 2 else None
+    trend = ladder.apply_budget(trend_verdict(complete), budget) if len(complete) >= 2 else None
     return Study(profile=profile, sizes=sorted(spec_map, reverse=True), specs=spec_map,
                  histories=hist_map, points=points, trend=trend, full_size=full_size(profile),
-                 setup=describe_setup(profile))
+                 setup=describe_setup(profile), budget=budget)
 
 
 def run_study(profile: str | None, device: str = "auto", sizes: Sequence[int] | None = None,
@@ -270,7 +272,7 @@ def run_study(profile: str | None, device: str = "auto", sizes: Sequence[int] | 
     profile = experiments.resolve_profile(profile)
     spec_map = specs(profile, sizes, seeds, pc_seeds)
     hist_map = ladder.train_map(spec_map, profile, device, store, progress, order=sorted(spec_map))
-    return _assemble(profile, spec_map, hist_map)
+    return _assemble(profile, spec_map, hist_map, ladder.budget_check(profile, store))
 
 
 def stored(profile: str = "paper", store: Store | None = None, sizes: Sequence[int] | None = None,
@@ -282,7 +284,7 @@ def stored(profile: str = "paper", store: Store | None = None, sizes: Sequence[i
     if got is None:
         return None
     found, hist_map, hardware = got
-    study = _assemble(profile, found, hist_map)
+    study = _assemble(profile, found, hist_map, ladder.budget_check(profile, store))
     study.notes.append(hardware)
     return study
 
@@ -395,9 +397,10 @@ def findings(profile: str | None, store: Store | None = None) -> list:
                  f"paper's {pn:,} = {pn / paper.REDUCED_DATA_SAMPLES[0]:.0%} of CIFAR-10's 50k, judged at our "
                  f"{n:,} = {fraction(profile, n):.0%} of this profile's {full_size(profile):,} {dataset} images "
                  "(nearest fraction)")
+        rule, why = ladder.judged_by(point["verdict"], SIZE_RULE)
         out.append(Finding(cid, profile, f"{point_text(point)} at {n:,} images",
-                           point["verdict"]["verdict"], SIZE_RULE,
-                           f"{where}; {speedup_text(point['speedup'])}{short}"))
+                           point["verdict"]["verdict"], rule,
+                           f"{where}; {speedup_text(point['speedup'])}{short}{why}"))
     ends = (max(mapping.values()), min(mapping.values()))  # the trend needs both ends of the ladder
     if study is None or study.trend is None or not all(study.points[n]["complete"] for n in ends):
         out.append(not_run("sc.limited_data_trend", profile, TREND_RULE, cmd))
@@ -405,12 +408,13 @@ def findings(profile: str | None, store: Store | None = None) -> list:
         tr = study.trend
         gaps = ", ".join(f"{n:,}: {study.points[n]['gap']:+.2f}" for n in study.sizes
                          if study.points[n]["complete"])
+        rule, why = ladder.judged_by(tr, TREND_RULE)
         out.append(Finding("sc.limited_data_trend", profile,
                            f"gap {tr['gap_largest']:+.2f} → {tr['gap_smallest']:+.2f} points "
                            f"({tr['largest']:,} → {tr['smallest']:,} images; T = {tr['threshold']:.2f})",
-                           tr["verdict"], TREND_RULE,
+                           tr["verdict"], rule,
                            f"{dataset}, gap per size {gaps}; the gap grew at {tr['increases']} of "
-                           f"{tr['steps']} steps{short}"))
+                           f"{tr['steps']} steps{short}{why}"))
     return out
 
 
@@ -424,6 +428,7 @@ __all__ = ["POLICIES", "LABELS", "NOTEBOOK", "DEFAULT_SIZES", "DEFAULT_SEEDS", "
 
 
 #: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.
-RULES = {"each training-set size": SIZE_RULE, "the trend over sizes": TREND_RULE}
+RULES = {"each training-set size": SIZE_RULE, "the trend over sizes": TREND_RULE,
+         "the ladder's budgets": ladder.BUDGET_RULE}
 
 __all__ += ["RULES"]

@@ -550,9 +550,9 @@ def ladder_evaluation_texts(profile: str | None) -> tuple[str, str]:
     return how, why
 
 
-def run_command(notebook: str = "chapters/03_one_cycle.ipynb") -> str:
-    """The papermill command that computes the paper-profile results on a GPU."""
-    return command(notebook, "paper")
+def run_command(notebook: str = "chapters/03_one_cycle.ipynb", profile: str = "paper") -> str:
+    """The papermill command that computes the chapter's results at ``profile`` (paper: on a GPU)."""
+    return command(notebook, profile)
 
 
 __all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "ABLATION_MOMENTA",
