@@ -184,7 +184,9 @@ def budget_spec(profile: str | None, policy: str, iterations: int, seed: int = 0
     """The profile's ``policy`` as a *complete* schedule of ``iterations``: the headline spec with
     its schedule stretched to that budget (:func:`scale_schedule`), for budget sweeps. At the
     headline's own length it is exactly the headline spec (and shares its record). Other budgets
-    evaluate once, at the end, unless ``eval_every`` is given: a sweep reads final accuracies."""
+    evaluate once, at the end, unless ``eval_every`` is given: a sweep reads final accuracies. A
+    budget whose BN window would be stale (paper profile: the moving averages) gets the window
+    scaled to its length (:func:`fresh_bn`)."""
     profile = resolve_profile(profile)
     base = make_spec(profile, policy, seed=seed)
     n = integer("iterations", iterations, minimum=1)
@@ -192,7 +194,7 @@ def budget_spec(profile: str | None, policy: str, iterations: int, seed: int = 0
         return make_spec(profile, policy, seed=seed, **overrides)
     overrides.setdefault("schedule", scale_schedule(base["schedule"], n / base["iterations"]))
     overrides.setdefault("eval_every", n)
-    return make_spec(profile, policy, seed=seed, iterations=n, **overrides)
+    return fresh_bn(make_spec(profile, policy, seed=seed, iterations=n, **overrides))
 
 
 def last_stage(spec: dict) -> int:
@@ -208,6 +210,16 @@ def last_stage(spec: dict) -> int:
     if s.get("kind") == "one_cycle_torch":
         return max(1, min(n, round(float(s.get("pct_start", 0.3)) * int(s.get("total_steps") or n))))
     return n
+
+
+def fresh_bn(spec: dict) -> dict:
+    """``spec`` itself when :func:`stale_bn` finds nothing; else a copy whose BN window is cut to
+    :data:`BN_WINDOW_FRACTION` of its last LR stage (a larger bn_momentum), as the authors kept
+    their moving averages short against their runs. Runs with precise BN are never changed."""
+    if stale_bn(spec) is None:
+        return spec
+    momentum = math.ceil(1e6 / (BN_WINDOW_FRACTION * last_stage(spec))) / 1e6  # rounded up: never stale
+    return dict(spec, bn_momentum=min(1.0, momentum))
 
 
 def stale_bn(spec: dict) -> str | None:

@@ -56,9 +56,14 @@ def test_no_verdict_run_evaluates_with_stale_bn_statistics(profile):
 def test_the_rule_flags_a_short_pc_lr_run_with_the_papers_window():
     spec = E.make_spec("paper", "pc_lr")  # 80k iterations, last stage 10k, window 1k: allowed
     assert E.last_stage(spec) == 10_000 and E.stale_bn(spec) is None
-    short = E.budget_spec("paper", "pc_lr", 8000)  # the same shape at a tenth: last stage 1k
+    short = E.make_spec("paper", "pc_lr", iterations=8000,  # the same shape at a tenth: last stage 1k
+                        schedule=E.scale_schedule(spec["schedule"], 0.1))
     assert E.last_stage(short) == 1000 and "BN window 1,000" in E.stale_bn(short)
     assert E.stale_bn(dict(short, precise_bn=2000)) is None
+    # fresh_bn cuts the window to a tenth of the last stage; budget_spec does that for a sweep
+    fixed = E.fresh_bn(short)
+    assert fixed["bn_momentum"] == 0.01 and E.stale_bn(fixed) is None and E.fresh_bn(spec) is spec
+    assert E.budget_spec("paper", "pc_lr", 8000, eval_every=200) == fixed
     laptop = E.make_spec("laptop", "pc_lr")
     assert E.stale_bn({k: v for k, v in laptop.items() if k != "precise_bn"})  # 1,000 vs its last 800
 
