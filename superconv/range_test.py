@@ -25,10 +25,13 @@ What is here:
   ``min_loss_10``    loss-based: LR of the minimum smoothed loss, divided by 10
   =================  =====================================================================
 
-  and :meth:`RangeTestResult.potential`, a number for the Fig. 3a/3b distinction: the width
-  (in decades of LR) of the range over which accuracy stays within a tolerance of its peak.
+  and :meth:`RangeTestResult.potential`, the Fig. 3a/3b distinction read at the top of the ramp
+  (``superconv.potential``: the accuracy kept over the ramp's upper part, relative to the peak,
+  and where it collapses); :meth:`RangeTestResult.high_range`, the LR range within a tolerance of
+  the peak (a description of the curve, not a measure of potential: on a linear ramp from 0 its
+  log-width is dominated by the small LRs).
 - :func:`range_test_over_seeds` repeats the test over seeds and reports mean ± std bands and the
-  spread of every suggestion and of the potential (:class:`RangeTestSeeds`).
+  spread of every suggestion, of the high range and of the retention (:class:`RangeTestSeeds`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from . import potential as potential_lib
 from ._io import jsonable, restore_float, rng_state, set_rng_state
 from .train import fit
 
@@ -53,7 +57,7 @@ SUGGESTIONS = ("max_lr", "min_lr_rise", "min_lr_ratio", "steepest", "valley", "m
 # fit() arguments the range test sets itself
 _RESERVED = ("lr", "iterations", "test_data", "log_every")
 
-__all__ = ["MODES", "EVAL_SPLITS", "SUGGESTIONS", "Suggestion", "Potential", "RangeTestResult",
+__all__ = ["MODES", "EVAL_SPLITS", "SUGGESTIONS", "Suggestion", "HighRange", "RangeTestResult",
            "RangeTestSeeds", "Spread", "SmoothedLossStop", "lr_range_test", "range_test_over_seeds",
            "make_ramp", "smooth_losses"]
 
@@ -166,8 +170,8 @@ class Suggestion:
 
 
 @dataclass
-class Potential:
-    """Width of the LR range over which eval accuracy stays near its peak (see ``potential``)."""
+class HighRange:
+    """Width of the LR range over which eval accuracy stays near its peak (see ``high_range``)."""
 
     decades: Optional[float]        # log10(hi_lr / lo_lr); inf when lo_lr == 0
     ratio: Optional[float]          # hi_lr / lo_lr
@@ -403,12 +407,27 @@ class RangeTestResult:
                     steepest=self.steepest(), valley=self.valley(), min_loss_10=self.min_loss_10())
 
     # ------------------------------------------------------------------ super-convergence potential
-    def potential(self, tolerance: float = 5.0, relative: bool = False) -> Potential:
+    def potential(self, top: float = potential_lib.TOP, collapse: float = potential_lib.COLLAPSE,
+                  retain: float = potential_lib.RETAIN) -> potential_lib.Potential:
+        """The super-convergence potential (Super-Convergence §4, Fig. 3), read at the top of the
+        ramp: ``superconv.potential.potential`` of this test's evaluations, the ramp ending at
+        ``lr_max``; a run that stopped early collapses where it stopped. None without evaluations."""
+        if not self.eval_acc:
+            return None
+        stop = None
+        if self.stopped_early:
+            k = self.stopped_at if self.stopped_at is not None and self.stopped_at < len(self.lrs) else -1
+            stop = self.lrs[k] if self.lrs else None
+        return potential_lib.potential(self.eval_lrs, self.eval_acc, lr_max=self.lr_max, stopped_lr=stop,
+                                       top=top, collapse=collapse, retain=retain)
+
+    def high_range(self, tolerance: float = 5.0, relative: bool = False) -> HighRange:
         """How wide is the LR range over which eval accuracy stays near its peak?
 
-        Super-Convergence §4, Fig. 3: for ResNet-56 on CIFAR-10 the accuracy of a range test stays
-        high up to LR 3 (Fig. 3a: super-convergence possible); for other nets it peaks and falls
-        quickly (Fig. 3b). Definition:
+        A description of the curve: for ResNet-56 on CIFAR-10 the accuracy of a range test stays
+        high up to LR 3 (Super-Convergence Fig. 3a); for other nets it peaks and falls quickly
+        (Fig. 3b). Its width in decades is *not* the potential: on a linear ramp from 0 the small
+        LRs dominate a log width (use :meth:`potential`). Definition:
 
         * ``peak`` = the maximum eval accuracy (its first occurrence ``p``);
         * ``threshold = peak - tolerance`` (accuracy points) or, with ``relative=True``,
@@ -428,7 +447,7 @@ class RangeTestResult:
             raise ValueError(f"tolerance={tolerance!r} must be >= 0 accuracy points")
         a = np.asarray(self.eval_acc, dtype=float)
         if len(a) == 0:
-            return Potential(None, None, None, None, None, None, None, tolerance, relative, 0,
+            return HighRange(None, None, None, None, None, None, None, tolerance, relative, 0,
                              note="no evaluation points")
         lrs = self.eval_lrs
         p = int(np.argmax(a))
@@ -462,7 +481,7 @@ class RangeTestResult:
                              "the last evaluation)")
         if open_below:
             notes.append(f"range starts at the first evaluation (lr={lo_lr:.4g}): may extend below")
-        return Potential(decades, ratio, lo_lr, hi_lr, peak, float(lrs[p]), thr, tolerance, relative,
+        return HighRange(decades, ratio, lo_lr, hi_lr, peak, float(lrs[p]), thr, tolerance, relative,
                          hi - lo + 1, open_below, open_above, "; ".join(notes))
 
     def summary(self) -> str:
@@ -473,11 +492,14 @@ class RangeTestResult:
             lines.append(f"stopped early: {self.stop_reason}")
         for name, s in self.suggestions().items():
             lines.append(f"  {name:13s} {'-' if s.lr is None else f'{s.lr:.4g}':>10}  {s.reason}")
+        hr = self.high_range()
+        if hr.decades is not None:
+            lines.append(f"  high range    {hr.decades:.3g} decades (x{hr.ratio:.3g}) within "
+                         f"{hr.tolerance:g}{' (relative)' if hr.relative else ' points'} of "
+                         f"{hr.peak_acc:.2f}%{'; ' + hr.note if hr.note else ''}")
         pot = self.potential()
-        if pot.decades is not None:
-            lines.append(f"  potential     {pot.decades:.3g} decades (x{pot.ratio:.3g}) within "
-                         f"{pot.tolerance:g}{' (relative)' if pot.relative else ' points'} of "
-                         f"{pot.peak_acc:.2f}%{'; ' + pot.note if pot.note else ''}")
+        if pot is not None:
+            lines.append(f"  potential     {pot.describe()}")
         return "\n".join(lines)
 
 
@@ -758,8 +780,9 @@ class RangeTestSeeds:
     Bands: ``align="pad"`` (default) NaN-pads runs that stopped early to the longest run and
     averages over the seeds still running at each point (``n_loss``/``n_acc`` say how many);
     ``"truncate"`` cuts every run to the shortest. ``*_std`` are sample stds (ddof=1).
-    ``suggestions[name]`` and ``potential`` are :class:`Spread` objects (``potential`` of the
-    width in decades; ``potential_ratio`` of hi/lo).
+    ``suggestions[name]``, ``high_range`` (its width in decades), ``high_range_ratio`` (hi/lo) and
+    ``retention`` (:meth:`RangeTestResult.potential`'s accuracy kept over the ramp's upper part,
+    relative to the peak) are :class:`Spread` objects over the seeds.
     """
 
     seeds: list
@@ -777,13 +800,14 @@ class RangeTestSeeds:
     eval_loss_std: list
     n_acc: list
     suggestions: dict
-    potential: Spread
-    potential_ratio: Spread
-    potential_tolerance: float = 5.0
+    high_range: Spread
+    high_range_ratio: Spread
+    retention: Spread
+    high_range_tolerance: float = 5.0
 
     @classmethod
     def from_results(cls, results: Sequence[RangeTestResult], seeds: Sequence[int], align: str = "pad",
-                     potential_tolerance: float = 5.0, suggest_kwargs: Optional[dict] = None) -> "RangeTestSeeds":
+                     high_range_tolerance: float = 5.0, suggest_kwargs: Optional[dict] = None) -> "RangeTestSeeds":
         if align not in ALIGNS:
             raise ValueError(f"align={align!r} is not an alignment; allowed: 'pad', 'truncate'")
         if not results:
@@ -799,7 +823,8 @@ class RangeTestSeeds:
         longest = max(results, key=lambda r: len(r.lrs))
         longest_eval = max(results, key=lambda r: len(r.eval_iters))
         sugg = [r.suggestions(**(suggest_kwargs or {})) for r in results]
-        pots = [r.potential(potential_tolerance) for r in results]
+        highs = [r.high_range(high_range_tolerance) for r in results]
+        pots = [r.potential() for r in results]
         return cls(
             seeds=list(seeds), results=list(results), align=align,
             lrs=list(longest.lrs[:len(sm)]), smoothed_mean=sm.tolist(), smoothed_std=sd.tolist(),
@@ -807,8 +832,9 @@ class RangeTestSeeds:
             eval_lrs=list(longest_eval.eval_lrs[:len(am)]), acc_mean=am.tolist(), acc_std=ad.tolist(),
             eval_loss_mean=lm.tolist(), eval_loss_std=ld.tolist(), n_acc=na.tolist(),
             suggestions={name: Spread.of([s[name].lr for s in sugg]) for name in SUGGESTIONS},
-            potential=Spread.of([p.decades for p in pots]), potential_ratio=Spread.of([p.ratio for p in pots]),
-            potential_tolerance=potential_tolerance)
+            high_range=Spread.of([h.decades for h in highs]), high_range_ratio=Spread.of([h.ratio for h in highs]),
+            retention=Spread.of([p.retention if p is not None else None for p in pots]),
+            high_range_tolerance=high_range_tolerance)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -819,20 +845,23 @@ class RangeTestSeeds:
         lines = [f"LR range test over seeds {self.seeds} (align={self.align})"]
         for name, s in self.suggestions.items():
             lines.append(f"  {name:13s} {s.mean:.4g} ± {s.std:.2g}  [{s.min:.4g}, {s.max:.4g}]  (n={s.n})")
-        p = self.potential
-        lines.append(f"  potential     {p.mean:.3g} ± {p.std:.2g} decades  [{p.min:.3g}, {p.max:.3g}]  "
-                     f"(tolerance {self.potential_tolerance:g} points, n={p.n})")
+        p = self.high_range
+        lines.append(f"  high range    {p.mean:.3g} ± {p.std:.2g} decades  [{p.min:.3g}, {p.max:.3g}]  "
+                     f"(tolerance {self.high_range_tolerance:g} points, n={p.n})")
+        r = self.retention
+        lines.append(f"  retention     {r.mean:.3g} ± {r.std:.2g} of the peak over the ramp's upper part  "
+                     f"[{r.min:.3g}, {r.max:.3g}]  (n={r.n})")
         return "\n".join(lines)
 
 
 def range_test_over_seeds(make_model: Callable[[int], nn.Module], train_data, eval_data,
                           seeds: Sequence[int] = (0, 1, 2), *, align: str = "pad",
-                          potential_tolerance: float = 5.0, suggest_kwargs: Optional[dict] = None,
+                          high_range_tolerance: float = 5.0, suggest_kwargs: Optional[dict] = None,
                           **kwargs) -> RangeTestSeeds:
     """:func:`lr_range_test` once per seed – ``make_model(seed)`` builds a fresh model and the
     seed also sets ``fit``'s batch order and global RNG – then mean ± std bands of the smoothed
-    loss and eval accuracy/loss on the common LR grid and the spread of every suggestion and of
-    the potential (:class:`RangeTestSeeds`). ``kwargs`` go to :func:`lr_range_test`."""
+    loss and eval accuracy/loss on the common LR grid and the spread of every suggestion, of the
+    high range and of the retention (:class:`RangeTestSeeds`). ``kwargs`` go to :func:`lr_range_test`."""
     if align not in ALIGNS:
         raise ValueError(f"align={align!r} is not an alignment; allowed: 'pad', 'truncate'")
     seeds = list(seeds)
@@ -841,4 +870,4 @@ def range_test_over_seeds(make_model: Callable[[int], nn.Module], train_data, ev
     if "seed" in kwargs:
         raise ValueError("seed= is set per run from seeds=")
     results = [lr_range_test(make_model(s), train_data, eval_data, seed=s, **kwargs) for s in seeds]
-    return RangeTestSeeds.from_results(results, seeds, align, potential_tolerance, suggest_kwargs)
+    return RangeTestSeeds.from_results(results, seeds, align, high_range_tolerance, suggest_kwargs)

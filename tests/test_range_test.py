@@ -308,47 +308,64 @@ def test_loss_curve_skips_lr_zero_of_a_linear_ramp():
     assert RangeTestResult(lrs=[0.1, 0.2], losses=[1, 2], smoothed_losses=[1, 2]).valley().lr is None
 
 
-# ----------------------------------------------------------------------------- potential
+# ----------------------------------------------------------------------------- high range and potential
 
 LOG_LRS = list(np.logspace(-3, 1, 41))  # 10 eval points per decade, 1e-3 .. 10
 
 
-def test_potential_of_a_wide_plateau_is_two_decades():
+def test_high_range_of_a_wide_plateau_is_two_decades():
     acc = [50.0] * 41
     for k in range(10, 31):  # lr 1e-2 .. 1: within 5 points of the peak 91
         acc[k] = 88.0
     acc[20] = 91.0
     acc[35] = 90.0  # a later hump, not contiguous: does not count
-    pot = acc_result(acc, LOG_LRS).potential()
+    pot = acc_result(acc, LOG_LRS).high_range()
     assert pot.peak_acc == 91.0 and pot.threshold == 86.0 and pot.n_points == 21
     assert pot.lo_lr == pytest.approx(1e-2) and pot.hi_lr == pytest.approx(1.0)
     assert pot.decades == pytest.approx(2.0) and pot.ratio == pytest.approx(100.0)
     assert not pot.open_above and not pot.open_below
-    assert acc_result(acc, LOG_LRS).potential(tolerance=2.0).decades == pytest.approx(0.0)
+    assert acc_result(acc, LOG_LRS).high_range(tolerance=2.0).decades == pytest.approx(0.0)
 
 
-def test_potential_of_a_narrow_peak():
+def test_high_range_of_a_narrow_peak():
     acc = [50.0] * 41
     acc[19], acc[20], acc[21], acc[22] = 86.0, 90.0, 87.0, 70.0
-    pot = acc_result(acc, LOG_LRS).potential(tolerance=5.0)
+    pot = acc_result(acc, LOG_LRS).high_range(tolerance=5.0)
     assert pot.n_points == 3 and pot.decades == pytest.approx(0.2) and pot.ratio == pytest.approx(10 ** 0.2)
-    rel = acc_result(acc, LOG_LRS).potential(tolerance=0.03, relative=True)  # threshold 87.3
+    rel = acc_result(acc, LOG_LRS).high_range(tolerance=0.03, relative=True)  # threshold 87.3
     assert rel.threshold == pytest.approx(87.3) and rel.n_points == 1 and rel.decades == 0.0
     assert "sharp peak" in rel.note
 
 
-def test_potential_edge_cases():
-    one = acc_result([80.0]).potential()
+def test_high_range_edge_cases():
+    one = acc_result([80.0]).high_range()
     assert one.decades == 0.0 and one.ratio == 1.0 and "single evaluation point" in one.note
-    rising = acc_result([10, 50, 85, 88, 90], [0.25, 0.5, 1.0, 2.0, 4.0]).potential()
+    rising = acc_result([10, 50, 85, 88, 90], [0.25, 0.5, 1.0, 2.0, 4.0]).high_range()
     assert rising.open_above and "past lr_max" in rising.note
     assert rising.lo_lr == 1.0 and rising.decades == pytest.approx(math.log10(4))
     stopped = acc_result([10, 50, 85, 88, 90], [0.25, 0.5, 1.0, 2.0, 4.0], stopped_early=True,
-                         stop_reason="x").potential()
+                         stop_reason="x").high_range()
     assert stopped.open_above and "stopped early" in stopped.note
-    zero = acc_result([90, 89, 50], [0.0, 0.5, 1.0]).potential()
+    zero = acc_result([90, 89, 50], [0.0, 0.5, 1.0]).high_range()
     assert zero.open_below and zero.decades == math.inf
-    assert RangeTestResult().potential().decades is None
+    assert RangeTestResult().high_range().decades is None
+
+
+def test_potential_reads_the_top_of_the_ramp():
+    lrs = list(np.linspace(0.05, 3.0, 60))
+    high_late = acc_result([40.0 if lr < 0.9 else 85.0 for lr in lrs], lrs)
+    high_late.lr_max = 3.0
+    pot = high_late.potential()
+    assert pot.verdict == "potential shown" and pot.top_from == 1.5 and pot.retention == 1.0
+    assert high_late.high_range().decades < 1  # what the old measure called narrow
+    early = acc_result([85.0 if lr <= 0.75 else 12.0 for lr in lrs], lrs)
+    early.lr_max = 3.0
+    assert early.potential().verdict == "no potential" and early.high_range().decades > 1
+    stopped = acc_result([80.0] * 10, lrs[:10], stopped_early=True, stop_reason="x")
+    stopped.lr_max, stopped.lrs = 3.0, lrs[:10]
+    assert stopped.potential().collapse_lr == lrs[9] and stopped.potential().verdict == "no potential"
+    assert RangeTestResult().potential() is None
+    assert "potential" in high_late.summary() and "high range" in high_late.summary()
 
 
 # ----------------------------------------------------------------------------- serialization
@@ -385,9 +402,10 @@ def test_over_seeds_bands_and_spreads():
         if len(ok) > 1:
             assert sp.mean == pytest.approx(np.mean(ok)) and sp.std == pytest.approx(np.std(ok, ddof=1))
             assert sp.min == min(ok) and sp.max == max(ok)
-    decades = [r.potential().decades for r in s.results]
-    assert s.potential.values == decades
-    assert "potential" in s.summary()
+    decades = [r.high_range().decades for r in s.results]
+    assert s.high_range.values == decades
+    assert s.retention.values == [r.potential().retention for r in s.results]
+    assert "high range" in s.summary() and "retention" in s.summary()
     json.dumps(s.to_dict(), allow_nan=False)
 
 
@@ -451,7 +469,8 @@ def test_bad_suggestion_parameters():
     r = acc_result(RISE_PLATEAU_FALL)
     for call, name in [(lambda: r.max_lr(drop=-1), "drop"), (lambda: r.min_lr_rise(fraction=1.5), "fraction"),
                        (lambda: r.min_lr_ratio(ratio=1), "ratio"), (lambda: r.valley(position=2), "position"),
-                       (lambda: r.potential(tolerance=2, relative=True), "tolerance"),
+                       (lambda: r.high_range(tolerance=2, relative=True), "tolerance"),
+                       (lambda: r.potential(top=0), "top"),
                        (lambda: r.max_lr(smooth=0), "smooth")]:
         with pytest.raises(ValueError, match=name):
             call()
@@ -470,8 +489,10 @@ def test_end_to_end_on_toy_data():
     assert set(sug) == set(rt.SUGGESTIONS)
     assert sug["max_lr"].lr is not None and 0 < sug["max_lr"].lr <= 2.0
     assert sug["min_loss_10"].lr is not None
+    hr = r.high_range()
+    assert hr.decades is not None and hr.decades >= 0 and hr.lo_lr <= hr.peak_lr <= hr.hi_lr
     pot = r.potential()
-    assert pot.decades is not None and pot.decades >= 0 and pot.lo_lr <= pot.peak_lr <= pot.hi_lr
+    assert pot.verdict in ("potential shown", "partly", "no potential") and 0 <= pot.retention <= 1.0001
     assert "LR range test" in r.summary()
     assert RangeTestResult.from_dict(json.loads(json.dumps(r.to_dict()))).eval_acc == r.eval_acc
     # same seed, same result

@@ -207,7 +207,7 @@ def test_smoke_study_runs_and_is_shared_through_the_store(tmp_path):
     assert again.speedup["factor"] == study.speedup["factor"] and again.verdict == study.verdict
     assert set(again.ablation) == set(oc.ABLATION_MOMENTA)
     assert store.get(ex.make_spec("smoke", "one_cycle", seed=0), "smoke") is not None
-    assert [len(r) for r in oc.sweep_rows(study)][:1] == [7] and len(oc.sweep_rows(study)) == 4
+    assert [len(r) for r in oc.sweep_rows(study)][:1] == [7] and len(oc.sweep_rows(study)) == 3
 
 
 def test_check_seeds_is_a_parameter_checker():

@@ -108,27 +108,32 @@ def test_moving_average_and_mean_curve():
     rs = RangeTestSeeds.from_results([a, b], [0, 1])
     curve = rt.mean_curve(rs, 1)
     assert curve.eval_acc == [15, 55, 75, 80] and curve.eval_lrs == a.eval_lrs
-    assert curve.potential(5.0).decades == pytest.approx(math.log10(a.eval_lrs[3] / a.eval_lrs[2]))
+    assert curve.high_range(5.0).decades == pytest.approx(math.log10(a.eval_lrs[3] / a.eval_lrs[2]))
 
 
 def test_plateau_vs_peak_and_fall():
-    # 10 eval points from LR ~0.27 to 3: a plateau from the 2nd point on spans log10(3 / 0.58) decades
+    # 10 eval points from LR ~0.27 to 3, held high from the 2nd on: the potential of Fig. 3a
     plateau = [fake([30, 80, 81, 82, 80, 81, 82, 80, 81, 80]) for _ in range(2)]
-    sharp = [fake([30, 50, 20], stopped=True)]
+    sharp = [fake([30, 50, 20], stopped=True)]  # diverged at LR 0.4 of the 0 -> 3 ramp (Fig. 3b)
+    sharp[0].lrs, sharp[0].stopped_at, sharp[0].eval_lrs = [0.0, 0.1, 0.2, 0.3, 0.4], 4, [0.1, 0.2, 0.3]
     st = study_of(plateau, sharp)
     ps = rt.potential_summary(st, "main")
-    lrs = plateau[0].eval_lrs
-    assert ps["decades"] == pytest.approx(math.log10(lrs[-1] / lrs[1])) and ps["decades"] < rt.MIN_DECADES
-    assert rt.potential_verdict(ps["decades"]) == "no wide plateau"
-    assert rt.potential_verdict(1.0) == "potential shown" and rt.potential_verdict(None) == "not measured"
+    assert ps["verdict"] == "potential shown" and ps["retention"] == pytest.approx(80.8 / 82, abs=0.01)
+    assert ps["curve"].collapse_lr is None and ps["raw_retention"] == pytest.approx(ps["retention"])
     assert not ps["survival"]["diverged"] and ps["survival"]["top_acc"] == pytest.approx(80.5, abs=0.6)
     assert rt.contrast_verdict(st) == "peaks and falls (diverged)"
+    assert rt.potential_summary(st, "contrast")["verdict"] == "no potential"
     sv = rt.survival(st.tests["contrast"])
     assert sv["diverged"] and sv["stop_lr"] == pytest.approx(sharp[0].lrs[-1])
-    sweep = rt.tolerance_sweep(st, (1, 5, 60))
-    assert sweep["main"] == sorted(sweep["main"]) and sweep["main"][-1] > sweep["main"][0]
+    sweep = rt.top_sweep(st, (0.25, 0.5, 0.75))
+    assert len(sweep["main"]) == 3 and all(r > 0.9 for r in sweep["main"])
     table = rt.potential_table(st)
-    assert list(table["test"]) == ["main", "contrast"] and list(table["verdict"]) == ["no wide plateau"] * 2
+    assert list(table["test"]) == ["main", "contrast"] and list(table["verdict"]) == ["potential shown", "no potential"]
+    # a plateau that collapses before the upper half of the ramp; one that collapses inside it
+    late = study_of([fake([30, 80, 81, 82, 80, 40, 30, 20, 20, 20])], sharp)  # at LR ~1.8
+    assert rt.potential_summary(late, "main")["verdict"] == "partly"
+    falls = study_of([fake([30, 80, 82, 40, 30, 20, 20, 20, 20, 20])], sharp)  # collapses at LR ~1.2
+    assert rt.potential_summary(falls, "main")["verdict"] == "no potential"
 
 
 def test_bounds_check_rule():

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .. import _checks, data, experiments, paper
+from .. import potential as potential_lib
 from ..range_test import (SUGGESTIONS, RangeTestResult, RangeTestSeeds, lr_range_test)
 from ..results import Store
 from ..verdicts import Finding, command, from_conditions, not_run
@@ -78,9 +79,9 @@ STOP_FACTOR = {"linear": None, "exp": 4.0}
 #: Decades of LR below ``lr_max`` where an exponential main test starts (MODE="exp").
 EXP_DECADES = 4
 
-# Defaults of the chapter's verdict rules.
-TOLERANCE = 5.0       # accuracy points below the peak that still count as "high"
-MIN_DECADES = 1.0     # potential shown when the high range spans at least this many decades
+# Defaults of the chapter's verdict rules. The potential's own thresholds (the upper part of the
+# ramp, collapse, retention) are superconv.potential's TOP, COLLAPSE and RETAIN.
+TOLERANCE = 5.0       # accuracy points below the peak that still count as "high" (bounds, high range)
 
 
 # --------------------------------------------------------------------------- configs
@@ -286,7 +287,7 @@ def run_study(profile: str, seeds: Sequence[int] = (0, 1, 2), device: str = "aut
     for test in tests:
         ss = _seeds_of(test, seeds)
         results = [run_one(all_specs[test], s, profile, device, store) for s in ss]
-        out[test] = RangeTestSeeds.from_results(results, ss, potential_tolerance=tolerance)
+        out[test] = RangeTestSeeds.from_results(results, ss, high_range_tolerance=tolerance)
         used[test] = ss
         walls[test] = sum(float(r.config.get("wall_time") or 0.0) for r in results)
     return RangeTestStudy(profile=profile, specs={t: all_specs[t] for t in tests}, seeds=used, tests=out,
@@ -310,7 +311,7 @@ def load_cached(profile: str, seeds: Sequence[int] = (0, 1, 2), store: Optional[
         if not have:
             return None
         out[test] = RangeTestSeeds.from_results([r for _, r in have], [s for s, _ in have],
-                                                potential_tolerance=tolerance)
+                                                high_range_tolerance=tolerance)
         used[test] = [s for s, _ in have]
     return RangeTestStudy(profile=profile, specs=all_specs, seeds=used, tests=out,
                           one_cycle=one_cycle_bounds(profile), tolerance=float(tolerance), smooth=smooth)
@@ -350,14 +351,6 @@ def mean_curve(rs: RangeTestSeeds, smooth: int = 1) -> RangeTestResult:
         config=dict(mean_of_seeds=list(rs.seeds), smooth=smooth))
 
 
-def potential_verdict(decades: Optional[float], min_decades: float = MIN_DECADES) -> str:
-    """The chapter's rule: "potential shown" when accuracy stays within the tolerance of its peak
-    over at least ``min_decades`` decades of LR, else "no wide plateau"."""
-    if decades is None or math.isnan(decades):
-        return "not measured"
-    return "potential shown" if decades >= min_decades else "no wide plateau"
-
-
 def survival(rs: RangeTestSeeds, top: float = 0.75) -> dict:
     """Did the net train through the ramp? ``diverged`` (any seed stopped early), ``last_lr``
     (the largest LR trained, over seeds), ``stop_lr`` (LR where the first seed to stop stopped,
@@ -374,37 +367,31 @@ def survival(rs: RangeTestSeeds, top: float = 0.75) -> dict:
                 peak_acc=max(accs) if accs else math.nan, top=top)
 
 
-def potential_summary(study: RangeTestStudy, test: str, tolerance: Optional[float] = None,
-                      smooth: Optional[int] = None) -> dict:
-    """The potential of ``test`` two ways: ``raw`` -- the package's measure per seed
-    (:meth:`RangeTestResult.potential`, mean/std of the decades) -- and ``curve`` -- the same
-    measure on the seed-mean accuracy curve smoothed over ``smooth`` evaluation points
-    (:func:`mean_curve`), which the chapter's verdict uses; plus :func:`survival`."""
-    tol = study.tolerance if tolerance is None else tolerance
+def potential_summary(study: RangeTestStudy, test: str, smooth: Optional[int] = None) -> dict:
+    """The potential of ``test`` two ways: ``raw`` -- :meth:`RangeTestResult.potential` per seed
+    (mean/std of the retention) -- and ``curve`` -- the same on the seed-mean accuracy curve
+    smoothed over ``smooth`` evaluation points (:func:`mean_curve`), which the chapter's verdict
+    uses (``verdict``); plus :func:`survival`."""
     w = study.smooth if smooth is None else smooth
     rs = study.tests[test]
-    raw = [r.potential(tol) for r in rs.results]
-    m, sd, n = experiments.mean_std([p.decades for p in raw])
-    curve = mean_curve(rs, w).potential(tol)
-    return dict(raw=raw, raw_decades=m, raw_decades_std=sd if n > 1 else math.nan, raw_n=n,
-                curve=curve, decades=curve.decades, verdict=potential_verdict(curve.decades),
-                survival=survival(rs), tolerance=tol, smooth=w)
+    raw = [r.potential() for r in rs.results]
+    m, sd, n = experiments.mean_std([p.retention if p is not None else None for p in raw])
+    curve = mean_curve(rs, w).potential() if rs.eval_lrs else None
+    return dict(raw=raw, raw_retention=m, raw_retention_std=sd if n > 1 else math.nan, raw_n=n,
+                curve=curve, retention=curve.retention if curve else math.nan,
+                verdict=curve.verdict if curve else "not measured", survival=survival(rs), smooth=w)
 
 
-def tolerance_sweep(study: RangeTestStudy, tolerances: Sequence[float] = (1, 2, 5, 10, 15, 20, 30),
-                    tests: Sequence[str] = ("main", "contrast")) -> dict:
-    """``{test: [decades of the smoothed mean curve at each tolerance]}`` (NaN: not measured):
-    how wide the "high" range is depends on how strict "high" is."""
+def top_sweep(study: RangeTestStudy, tops: Sequence[float] = (0.25, 0.375, 0.5, 0.625, 0.75, 0.875),
+              tests: Sequence[str] = ("main", "contrast")) -> dict:
+    """``{test: [retention of the smoothed mean curve with the upper part starting at each
+    fraction of lr_max]}``: how much the measure depends on where "the top of the ramp" begins."""
     out = {}
     for test in tests:
-        if test not in study.tests:
+        if test not in study.tests or not study.tests[test].eval_lrs:
             continue
         curve = mean_curve(study.tests[test], study.smooth)
-        vals = []
-        for t in tolerances:
-            d = curve.potential(float(t)).decades
-            vals.append(math.nan if d is None else float(d))
-        out[test] = vals
+        out[test] = [curve.potential(top=float(t)).retention for t in tops]
     return out
 
 
@@ -429,10 +416,10 @@ def describe_model(spec: dict) -> str:
     return spec["model"] + (f" (width {width})" if width else "")
 
 
-def potential_table(study: RangeTestStudy, min_decades: float = MIN_DECADES):
-    """One row per net (``main``, ``contrast``): the raw per-seed potential (mean ± std decades),
-    the potential of the smoothed seed-mean curve (its peak, range and decades), how the net
-    survived the ramp, and the verdict of :func:`potential_verdict` on the smoothed curve."""
+def potential_table(study: RangeTestStudy):
+    """One row per net (``main``, ``contrast``): the raw per-seed retention (mean ± std), and on
+    the smoothed seed-mean curve its peak, where the ramp's upper part starts, the accuracy kept
+    there, where it collapses, how the net survived the ramp, and the potential's verdict."""
     import pandas as pd
     rows = []
     for test in ("main", "contrast"):
@@ -440,16 +427,14 @@ def potential_table(study: RangeTestStudy, min_decades: float = MIN_DECADES):
             continue
         ps = potential_summary(study, test)
         c, sv = ps["curve"], ps["survival"]
+        nan = lambda x: math.nan if x is None else x  # noqa: E731
         rows.append(dict(
             test=test, model=describe_model(study.specs[test]), seeds=len(study.tests[test].results),
-            raw_decades=ps["raw_decades"], raw_decades_std=ps["raw_decades_std"],
-            curve_peak_acc=c.peak_acc if c.peak_acc is not None else math.nan,
-            curve_peak_lr=c.peak_lr if c.peak_lr is not None else math.nan,
-            curve_lo_lr=c.lo_lr if c.lo_lr is not None else math.nan,
-            curve_hi_lr=c.hi_lr if c.hi_lr is not None else math.nan,
-            decades=c.decades if c.decades is not None else math.nan, open_above=c.open_above,
-            diverged=sv["diverged"], stop_lr=sv["stop_lr"] if sv["stop_lr"] is not None else math.nan,
-            top_acc=sv["top_acc"], verdict=potential_verdict(c.decades, min_decades)))
+            raw_retention=ps["raw_retention"], raw_retention_std=ps["raw_retention_std"],
+            curve_peak_acc=nan(c and c.peak_acc), curve_peak_lr=nan(c and c.peak_lr),
+            top_from=nan(c and c.top_from), top_acc=nan(c and c.top_acc), retention=ps["retention"],
+            collapse_lr=nan(c and c.collapse_lr), diverged=sv["diverged"],
+            stop_lr=sv["stop_lr"] if sv["stop_lr"] is not None else math.nan, verdict=ps["verdict"]))
     return pd.DataFrame(rows)
 
 
@@ -459,7 +444,7 @@ def bounds_check(study: RangeTestStudy) -> dict:
     Rule (stated in the chapter): the 1cycle max LR is *consistent* with the range test when the
     smoothed mean accuracy at the evaluation nearest to it is within ``tolerance`` points of the
     curve's peak and the ramp reached it (the point need not be inside the contiguous high range
-    of :meth:`RangeTestResult.potential`, which a single dip can cut short). Also: the ratio of the
+    of :meth:`RangeTestResult.high_range`, which a single dip can cut short). Also: the ratio of the
     1cycle max LR to the mean accuracy-based ``max_lr`` suggestion, and to the loss-based ones.
     """
     oc = study.one_cycle
@@ -503,17 +488,23 @@ def _g(x: Optional[float], fmt: str = ".3g") -> str:
 
 
 def contrast_verdict(study: RangeTestStudy) -> str:
-    """Rule: the contrast net "peaks and falls" when it diverged during the ramp or its accuracy
-    over the top quarter of the ramp is more than ``tolerance`` points below its best evaluation;
-    otherwise "no fall"."""
+    """Rule: the contrast net "peaks and falls" (Fig. 3b) when its potential's verdict is "no
+    potential" (it collapsed, or diverged, before the upper part of the ramp); "falls late" when
+    it is "partly"; "no fall" when it shows potential too."""
     if "contrast" not in study.tests:
         return "not run"
-    sv = survival(study.tests["contrast"])
-    if sv["diverged"]:
-        return "peaks and falls (diverged)"
-    if math.isfinite(sv["top_acc"]) and sv["top_acc"] < sv["peak_acc"] - study.tolerance:
-        return "peaks and falls"
-    return "no fall"
+    v = potential_summary(study, "contrast")["verdict"]
+    diverged = " (diverged)" if survival(study.tests["contrast"])["diverged"] else ""
+    return {"no potential": "peaks and falls", "partly": "falls late"}.get(v, "no fall") + diverged
+
+
+def _potential_text(ps: dict) -> str:
+    c = ps["curve"]
+    if c is None:
+        return "not measured"
+    raw = ps["raw_retention"]
+    return (c.describe() + (f" (smoothed seed-mean curve; retention per seed {raw:.2f})"
+                            if isinstance(raw, float) and math.isfinite(raw) else ""))
 
 
 def ours(study: RangeTestStudy) -> dict:
@@ -534,18 +525,12 @@ def ours(study: RangeTestStudy) -> dict:
         text += f"; {study.specs['contrast']['model']}: {_g(cs['min_lr_rise'].mean)} – {_g(cs['max_lr'].mean)}"
     out["clr_example"] = (text, "context only: a different net and dataset")
     ps = potential_summary(study, "main")
-    sv = ps["survival"]
-    out["fig3a"] = (f"{_g(ps['decades'], '.2f')} decades within {study.tolerance:g} points of the peak "
-                    f"(smoothed mean curve; raw per seed {_g(ps['raw_decades'], '.2f')}); trained to LR "
-                    f"{_g(sv['last_lr'])}{' (diverged)' if sv['diverged'] else ''}, top-quarter accuracy "
-                    f"{_g(sv['top_acc'], '.1f')} % vs best {_g(sv['peak_acc'], '.1f')} %", ps["verdict"])
+    out["fig3a"] = (_potential_text(ps), ps["verdict"])
     if "contrast" in study.tests:
         pc = potential_summary(study, "contrast")
         svc = pc["survival"]
         stop = f"diverged at LR {_g(svc['stop_lr'])}" if svc["diverged"] else f"trained to LR {_g(svc['last_lr'])}"
-        out["fig3b"] = (f"{study.specs['contrast']['model']}: {stop}; best accuracy {_g(svc['peak_acc'], '.1f')} %, "
-                        f"{_g(pc['decades'], '.2f')} decades within {study.tolerance:g} points",
-                        contrast_verdict(study))
+        out["fig3b"] = (f"{study.specs['contrast']['model']}: {stop}; {_potential_text(pc)}", contrast_verdict(study))
     else:
         out["fig3b"] = ("not run", "not run")
     b = bounds_check(study)
@@ -567,7 +552,7 @@ def paper_vs_ours(study: RangeTestStudy, paper_study: Optional[RangeTestStudy] =
     """The chapter's "Paper vs ours" table: quantity, the paper's value with its confidence tag
     (``superconv.paper.cite``), ours at ``study.profile``, the paper profile's (if its results are
     in the store, else "not run" and the command), and our verdict by the rules of
-    :func:`potential_verdict`, :func:`contrast_verdict` and :func:`bounds_check`."""
+    ``superconv.potential.verdict``, :func:`contrast_verdict` and :func:`bounds_check`."""
     import pandas as pd
     c = lambda key: paper.cite(key, source=False)  # noqa: E731
     its = paper.get("sc.range_test.iterations")
@@ -601,20 +586,22 @@ def paper_vs_ours(study: RangeTestStudy, paper_study: Optional[RangeTestStudy] =
 
 
 __all__ = ["TESTS", "MODES", "CONTRAST_MODELS", "SETTINGS", "COMMON", "STOP_FACTOR", "TOLERANCE",
-           "MIN_DECADES", "EXP_DECADES", "CONTRAST_EVAL_DENSER", "ACCURACY_BASED", "LOSS_BASED",
+           "EXP_DECADES", "CONTRAST_EVAL_DENSER", "ACCURACY_BASED", "LOSS_BASED",
            "config", "specs", "n_train", "describe", "describe_model", "load_splits", "run_one",
            "cached_one",
            "NotCached", "RangeTestStudy", "one_cycle_bounds", "run_study", "load_cached",
-           "moving_average", "mean_curve", "potential_verdict", "survival", "potential_summary",
-           "tolerance_sweep", "suggestion_table", "potential_table", "bounds_check",
+           "moving_average", "mean_curve", "survival", "potential_summary",
+           "top_sweep", "suggestion_table", "potential_table", "bounds_check",
            "ratio_max_over_min", "contrast_verdict", "ours", "paper_vs_ours", "PAPER_COMMAND"]
 
 
 # --------------------------------------------------------------------------- scorecard
 
-FINDING_RULE = ("reproduced if max_lr / min_lr_rise lies in 3–4 (the CLR rule) and accuracy stays within "
-                f"{TOLERANCE:g} points of its peak over ≥ {MIN_DECADES:g} decade of LR (Fig. 3a); partly if one "
-                "holds; not reproduced if neither")
+FINDING_RULE = ("reproduced if max_lr / min_lr_rise lies in 3–4 (the CLR rule) and the main net shows "
+                "potential (Fig. 3a): on its smoothed seed-mean curve the mean accuracy over the upper "
+                f"{1 - potential_lib.TOP:.0%} of the ramp is ≥ {potential_lib.RETAIN:.0%} of the peak and nothing "
+                f"falls below {1 - potential_lib.COLLAPSE:.0%} of the peak after it; partly if one holds; "
+                "not reproduced if neither")
 
 
 def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
