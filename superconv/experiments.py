@@ -199,12 +199,15 @@ def budget_spec(profile: str | None, policy: str, iterations: int, seed: int = 0
 
 def last_stage(spec: dict) -> int:
     """Iterations of a run's last LR stage, against which its BN window is judged: after the last
-    milestone reached (piecewise constant); one ramp (``step_size``) of a cyclical schedule; the
-    rising phase of torch's 1cycle; the whole run for a fixed or smoothly decaying LR."""
+    milestone reached (piecewise constant); the tail after the cycle of the authors' 1cycle; one
+    ramp (``step_size``) of a cyclical schedule; the rising phase of torch's 1cycle; the whole run
+    for a fixed or smoothly decaying LR."""
     s, n = spec["schedule"], spec["iterations"]
     if s.get("kind") == "piecewise_constant":
         passed = [m for m in s.get("milestones", []) if m < n]
         return n - max(passed) if passed else n
+    if s.get("kind") == "one_cycle" and n > 2 * int(s["step_size"]):
+        return n - 2 * int(s["step_size"])  # the annihilation tail after the cycle
     if s.get("kind") in ("clr", "one_cycle"):
         return min(n, int(s["step_size"]))
     if s.get("kind") == "one_cycle_torch":
@@ -218,7 +221,8 @@ def fresh_bn(spec: dict) -> dict:
     their moving averages short against their runs. Runs with precise BN are never changed."""
     if stale_bn(spec) is None:
         return spec
-    momentum = math.ceil(1e6 / (BN_WINDOW_FRACTION * last_stage(spec))) / 1e6  # rounded up: never stale
+    momentum = math.ceil(1e6 / (BN_WINDOW_FRACTION * last_stage(spec))) / 1e6  # rounded up
+    # (a last stage under 10 iterations cannot be judged fresh even at momentum 1: stale_bn says so)
     return dict(spec, bn_momentum=min(1.0, momentum))
 
 
@@ -233,7 +237,7 @@ def stale_bn(spec: dict) -> str | None:
     stage = last_stage(spec)
     if window <= BN_WINDOW_FRACTION * stage:
         return None
-    return (f"BN window {window:,.0f} iterations (bn_momentum {m}) is more than {BN_WINDOW_FRACTION:g} of "
+    return (f"BN window {window:,.0f} iterations (bn_momentum {TORCH_BN_MOMENTUM if m is None else m:g}) is more than {BN_WINDOW_FRACTION:g} of "
             f"its last LR stage ({stage:,} iterations) and it does not recompute BN statistics")
 
 

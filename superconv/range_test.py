@@ -408,10 +408,13 @@ class RangeTestResult:
 
     # ------------------------------------------------------------------ super-convergence potential
     def potential(self, top: float = potential_lib.TOP, collapse: float = potential_lib.COLLAPSE,
-                  retain: float = potential_lib.RETAIN) -> potential_lib.Potential:
+                  retain: float = potential_lib.RETAIN, min_peak: Optional[float] = None
+                  ) -> Optional[potential_lib.Potential]:
         """The super-convergence potential (Super-Convergence §4, Fig. 3), read at the top of the
         ramp: ``superconv.potential.potential`` of this test's evaluations, the ramp ending at
-        ``lr_max``; a run that stopped early collapses where it stopped. None without evaluations."""
+        ``lr_max``; a run that stopped early collapses where it stopped (the earliest stop, for a
+        seed-mean curve). ``min_peak``: the accuracy a net must reach to have learned at all
+        (e.g. chance level plus a margin). None without evaluations."""
         if not self.eval_acc:
             return None
         stop = None
@@ -419,7 +422,7 @@ class RangeTestResult:
             k = self.stopped_at if self.stopped_at is not None and self.stopped_at < len(self.lrs) else -1
             stop = self.lrs[k] if self.lrs else None
         return potential_lib.potential(self.eval_lrs, self.eval_acc, lr_max=self.lr_max, stopped_lr=stop,
-                                       top=top, collapse=collapse, retain=retain)
+                                       top=top, collapse=collapse, retain=retain, min_peak=min_peak)
 
     def high_range(self, tolerance: float = 5.0, relative: bool = False) -> HighRange:
         """How wide is the LR range over which eval accuracy stays near its peak?

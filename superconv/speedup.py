@@ -4,18 +4,25 @@ A *budget sweep* trains complete schedules of one policy at several budgets (ite
 with a few seeds, and keeps each run's final accuracy: ``{budget: [accuracy per seed]}``. The
 speed-up of a fast policy over a slow one is read from the two budget -> accuracy curves:
 
-1. the **target** is the slow policy's best seed-mean accuracy over its budgets;
+1. the **target** is the slow policy's best seed-mean accuracy over its budgets, minus a small
+   ``margin`` (so that noise at the top of a flat curve does not pick the budget);
 2. each policy's **budget to the target** is where its seed-mean curve first reaches it,
    interpolated linearly in log(budget) between the two budgets around the crossing;
 3. the **factor** is slow budget / fast budget. When the fast policy never reaches the target
-   within its largest budget, there is no factor ("not reached within N iterations"); when its
-   *smallest* budget already reaches it, the factor is a lower bound (we cannot interpolate
-   below the smallest budget we trained).
+   within its largest budget, there is no factor ("not reached within N iterations"). When a
+   policy's *smallest* budget already reaches the target, its own budget may be smaller than we
+   can see: the fast side at its floor makes the factor a lower bound, the slow side at its floor
+   an upper bound, both at once leave it undetermined (``bound``: "at least", "at most", "none").
 
-The **interval** is a percentile bootstrap over seeds: every resample draws each (policy,
-budget) cell's seeds with replacement and repeats steps 1-3. A resample in which the fast policy
-does not reach the target counts as factor 0, so an interval whose lower end is 0 says "within
-this interval, 1cycle may not reach the target at all".
+A run without a finite accuracy (it diverged, or was never evaluated) counts as 0 %: it reached
+nothing.
+
+The **interval** resamples the seeds: every resample draws each (policy, budget) cell's seeds
+with replacement and repeats steps 1-3; the interval is the percentile range of the factors. A
+resample in which the fast policy does not reach the target counts as factor 0, so an interval
+whose lower end is 0 says "with these seeds, 1cycle may not reach the target at all". With two or
+three seeds per cell it shows how much the seeds we have move the factor; it is not guaranteed to
+cover the true factor at its nominal level, and with one seed in a cell there is no interval.
 
 Everything here is pure: numbers in, numbers out (``measure``, ``bootstrap``, ``sweep``).
 """
@@ -26,7 +33,8 @@ import math
 import random
 from typing import Mapping, Sequence
 
-__all__ = ["Cells", "curve", "budget_to_reach", "accuracy_at_budget", "measure", "bootstrap", "sweep", "describe",
+__all__ = ["Cells", "curve", "budget_to_reach", "accuracy_at_budget", "measure", "seeds_per_cell", "bootstrap",
+           "sweep", "describe",
            "RESAMPLES", "LEVEL"]
 
 #: ``{budget: [final accuracy per seed]}`` of one policy.
@@ -81,21 +89,27 @@ def accuracy_at_budget(points: Sequence[tuple], budget: float) -> float | None:
     return None
 
 
-def measure(fast: Cells, slow: Cells) -> dict:
-    """Steps 1-3 of the module docstring on one set of cells. Keys: ``target``, ``slow_budget``,
-    ``fast_budget`` (None: not reached), ``factor`` (None: not reached), ``lower_bound`` (the
-    fast policy reached the target at its smallest budget), ``fast_best`` (the fast policy's best
-    seed-mean accuracy) and the two curves."""
+def measure(fast: Cells, slow: Cells, margin: float = 0.0) -> dict:
+    """Steps 1-3 of the module docstring on one set of cells. Keys: ``target``, ``slow_best``,
+    ``slow_budget``, ``fast_budget`` (None: not reached), ``factor`` (None: not reached),
+    ``bound`` (None: a measured factor; "at least", "at most" or "none": see the docstring),
+    ``fast_best`` (the fast policy's best seed-mean accuracy), ``fast_max_budget`` and the curves."""
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0 accuracy points, got {margin!r}")
     fc, sc = curve(fast), curve(slow)
     if not fc or not sc:
         raise ValueError("both policies need at least one budget with runs")
-    target = max(acc for _, acc in sc)
-    slow_budget, _ = budget_to_reach(sc, target)
-    fast_budget, floor = budget_to_reach(fc, target)
+    slow_best = max(acc for _, acc in sc)
+    target = slow_best - margin
+    slow_budget, slow_floor = budget_to_reach(sc, target)
+    fast_budget, fast_floor = budget_to_reach(fc, target)
     factor = slow_budget / fast_budget if fast_budget else None
-    return dict(target=target, slow_budget=slow_budget, fast_budget=fast_budget, factor=factor,
-                lower_bound=bool(floor), fast_best=max(acc for _, acc in fc), fast_max_budget=fc[-1][0],
-                fast_curve=fc, slow_curve=sc)
+    bound = None
+    if factor is not None and (fast_floor or slow_floor):
+        bound = "none" if fast_floor and slow_floor else "at least" if fast_floor else "at most"
+    return dict(target=target, slow_best=slow_best, margin=margin, slow_budget=slow_budget,
+                fast_budget=fast_budget, factor=factor, bound=bound, fast_best=max(acc for _, acc in fc),
+                fast_max_budget=fc[-1][0], fast_curve=fc, slow_curve=sc)
 
 
 def _resample(cells: Cells, rng: random.Random) -> dict:
@@ -110,46 +124,69 @@ def _percentile(sorted_vals: list, q: float) -> float:
     return sorted_vals[lo] + (pos - lo) * (sorted_vals[hi] - sorted_vals[lo])
 
 
-def bootstrap(fast: Cells, slow: Cells, resamples: int = RESAMPLES, level: float = LEVEL,
-              seed: int = 0) -> dict:
+def seeds_per_cell(fast: Cells, slow: Cells) -> int:
+    """The fewest seeds in any (policy, budget) cell: an interval needs at least 2."""
+    return min(len(v) for cells in (fast, slow) for v in cells.values() if len(v)) if fast and slow else 0
+
+
+def bootstrap(fast: Cells, slow: Cells, margin: float = 0.0, resamples: int = RESAMPLES,
+              level: float = LEVEL, seed: int = 0) -> dict:
     """The percentile interval of :func:`measure`'s factor over seed resamples. Keys: ``low``,
-    ``high`` (0: not reached in that tail), ``not_reached`` (fraction of resamples without a
-    factor), ``resamples``, ``level``. With one seed per cell every resample is the data itself."""
+    ``high`` (0: not reached in that tail; None: no interval, a cell has one seed), ``not_reached``
+    (fraction of resamples without a factor), ``resamples``, ``level``, ``min_seeds``."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
+    n_min = seeds_per_cell(fast, slow)
+    if n_min < 2:
+        f = measure(fast, slow, margin)["factor"]
+        return dict(low=None, high=None, not_reached=0.0 if f else 1.0, resamples=0, level=level, min_seeds=n_min)
     rng = random.Random(seed)
     factors = []
     for _ in range(int(resamples)):
-        f = measure(_resample(fast, rng), _resample(slow, rng))["factor"]
+        f = measure(_resample(fast, rng), _resample(slow, rng), margin)["factor"]
         factors.append(0.0 if f is None else f)
     factors.sort()
     tail = (1 - level) / 2
     return dict(low=_percentile(factors, tail), high=_percentile(factors, 1 - tail),
                 not_reached=sum(f == 0.0 for f in factors) / len(factors), resamples=int(resamples),
-                level=level)
+                level=level, min_seeds=n_min)
 
 
-def sweep(fast: Cells, slow: Cells, resamples: int = RESAMPLES, level: float = LEVEL) -> dict:
+def sweep(fast: Cells, slow: Cells, margin: float = 0.0, resamples: int = RESAMPLES, level: float = LEVEL) -> dict:
     """:func:`measure` with its :func:`bootstrap` interval under ``interval``, and the cells."""
-    out = measure(fast, slow)
-    out["interval"] = bootstrap(fast, slow, resamples=resamples, level=level)
+    out = measure(fast, slow, margin)
+    out["interval"] = bootstrap(fast, slow, margin, resamples=resamples, level=level)
     out["cells"] = {"fast": {int(b): list(v) for b, v in fast.items()},
                     "slow": {int(b): list(v) for b, v in slow.items()}}
     return out
 
 
+def _x(v: float) -> str:
+    return "not reached" if v == 0 else f"{v:.1f}×"
+
+
 def describe(result: dict, fast: str = "1cycle", slow: str = "PC-LR") -> str:
     """The headline sentence of a :func:`sweep` result, e.g. ``"1cycle reached PC-LR's best
-    accuracy (89.20 %) 3.1× faster (95 % interval 2.4–4.0×; PC-LR 6,400 vs 1cycle 2,070 iterations)"``."""
+    accuracy less 0.5 points (88.70 %) 3.1× faster (95 % seed-resampling interval 2.4× to 4.0×; PC-LR
+    6,400 vs 1cycle 2,070 iterations, log-interpolated between budgets)"``."""
     iv = result["interval"]
-    pct = f"{iv['level'] * 100:.0f} %"
-    target = f"{slow}'s best seed-mean accuracy ({result['target']:.2f} %)"
+    less = f" less {result['margin']:g} points" if result.get("margin") else ""
+    target = f"{slow}'s best seed-mean accuracy{less} ({result['target']:.2f} %)"
     if result["factor"] is None:
         return (f"{fast} did not reach {target} within {result['fast_max_budget']:,} iterations "
-                f"(its best: {result['fast_best']:.2f} %; {iv['not_reached'] * 100:.0f} % of seed "
-                "resamples did not reach it either)")
-    low = ("not reached" if iv["low"] == 0 else f"{iv['low']:.1f}×")
-    bound = "at least " if result["lower_bound"] else ""
-    return (f"{fast} reached {target} {bound}{result['factor']:.1f}× faster ({pct} interval over seeds: "
-            f"{low} to {iv['high']:.1f}×; {slow} {result['slow_budget']:,.0f} vs {fast} "
-            f"{result['fast_budget']:,.0f} iterations, log-interpolated between budgets)")
+                f"(its best: {result['fast_best']:.2f} %)")
+    bound = result.get("bound")
+    if bound == "none":
+        speed = (f"{fast} reached {target} at its smallest budget, as {slow} did: the factor is not "
+                 f"determined by these budgets ({result['slow_budget']:,.0f} / {result['fast_budget']:,.0f} = "
+                 f"{result['factor']:.1f}× is neither a lower nor an upper bound)")
+        return speed
+    how = {"at least": "at least ", "at most": "at most "}.get(bound, "")
+    if iv["low"] is None:
+        interval = f"no interval: a budget has only {iv['min_seeds']} seed"
+    else:
+        interval = f"{iv['level'] * 100:.0f} % seed-resampling interval {_x(iv['low'])} to {_x(iv['high'])}"
+    where = ("log-interpolated between budgets" if bound is None else
+             f"{fast if bound == 'at least' else slow} already there at its smallest budget")
+    return (f"{fast} reached {target} {how}{result['factor']:.1f}× faster ({interval}; {slow} "
+            f"{result['slow_budget']:,.0f} vs {fast} {result['fast_budget']:,.0f} iterations, {where})")

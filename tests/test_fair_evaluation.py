@@ -69,8 +69,10 @@ def test_the_rule_flags_a_short_pc_lr_run_with_the_papers_window():
 
 
 def test_last_stage_per_schedule_kind():
-    oc = E.make_spec("laptop", "one_cycle")
-    assert E.last_stage(oc) == oc["schedule"]["step_size"]
+    oc = E.make_spec("laptop", "one_cycle")  # 2 x 350 of cycle, then the 100-iteration tail
+    assert E.last_stage(oc) == oc["iterations"] - 2 * oc["schedule"]["step_size"] == 100
+    assert E.stale_bn({k: v for k, v in oc.items() if k != "precise_bn"})  # window 20 > 10: precise BN needed
+    assert E.last_stage(E.make_spec("paper", "one_cycle")) == 5000  # the plain triangle: one ramp
     fixed = E.make_spec("laptop", schedule={"kind": "fixed", "lr": 0.1}, iterations=500)
     assert E.last_stage(fixed) == 500
     assert E.stale_bn(dict(fixed, precise_bn=None, bn_momentum=None)) is None  # torch's 0.1: window 10

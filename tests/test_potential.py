@@ -53,8 +53,18 @@ def test_partly_and_an_early_stop():
     stop = P.potential(lrs, [80.0] * len(lrs), lr_max=3.0, stopped_lr=1.0)
     assert stop.top_acc is None and stop.retention == 0 and stop.verdict == "no potential"
     assert "never reached" in stop.describe() and "collapses at LR 1" in stop.describe()
-    # the same curve, not stopped, that simply ends early: judged on what it has, lr_max = its last LR
-    assert P.potential(lrs, [80.0] * len(lrs)).verdict == "potential shown"
+    # judged against the ramp it was meant to run, a run that simply ends early never got to the top
+    assert P.potential(lrs, [80.0] * len(lrs), lr_max=3.0).top_acc is None
+
+
+def test_a_dip_before_the_peak_and_a_net_that_never_learns():
+    # 85 %, a collapse to 20 % between LR 0.8 and 1.5, then back to 86 % by LR 3: not potential
+    dip = P.potential(LRS, curve(lambda lr: 20.0 if 0.8 <= lr < 1.5 else (86.0 if lr > 2.5 else 85.0)), lr_max=3.0)
+    assert dip.collapse_lr == pytest.approx(0.8) and dip.verdict == "no potential"
+    flat = curve(lambda lr: 10.0)  # chance level for 10 classes, all along the ramp
+    assert P.potential(LRS, flat, lr_max=3.0).verdict == "potential shown"  # flat, so the shape alone passes it
+    assert P.potential(LRS, flat, lr_max=3.0, min_peak=20.0).verdict == "no potential"
+    assert P.potential(LRS, curve(fig3a), lr_max=3.0, min_peak=20.0).verdict == "potential shown"
 
 
 def test_parameters_are_checked():
@@ -62,5 +72,5 @@ def test_parameters_are_checked():
         P.potential([0.1, 0.2], [50.0])
     with pytest.raises(ValueError, match="top"):
         P.potential([0.1], [50.0], top=0)
-    assert P.potential([0.1], [float("nan")]).peak_acc == 0.0
+    assert P.potential([0.1], [float("nan")]).peak_acc == 0.0 and P.potential([0.1, 0.2], [None, 50.0]).peak_acc == 50.0
     assert set(P.VERDICTS) == {P.verdict(1.0, None, 1.0), P.verdict(0.5, 2.0, 1.0), P.verdict(1.0, 0.5, 1.0)}

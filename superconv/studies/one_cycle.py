@@ -82,14 +82,20 @@ ABLATION_MOMENTA: dict = {"cyclical 0.95→0.85": (0.95, 0.85), "constant 0.9": 
 ACC_TOLERANCE = 0.5   # points: 1cycle "matches" PC-LR if its mean is >= PC-LR's mean - this
 MIN_RATIO = 5.0       # the book's goal since chapter 3 was first written: >= 5x fewer iterations
 
+#: The target of the sweep is PC-LR's best seed-mean accuracy less this (points): noise at the top
+#: of PC-LR's flat curve then does not decide which budget "reached" it.
+TARGET_MARGIN = ACC_TOLERANCE
+
 #: The headline rule, fixed before any run (the chapter prints it before it trains; the scorecard
 #: quotes it).
 HEADLINE_RULE = (
-    "target = PC-LR's best seed-mean final test accuracy over its budgets; each policy's budget to "
-    "the target is read off its seed-mean budget → accuracy curve (log-interpolated); speed-up = "
-    f"PC-LR's budget / 1cycle's, with a 95 % bootstrap interval over seeds. Speed holds if the "
-    f"interval's lower end is ≥ {MIN_RATIO:g}×; accuracy holds if 1cycle's best seed-mean accuracy "
-    f"is ≥ the target − {ACC_TOLERANCE:g} points. Reproduced if both hold, partly if one, not if neither")
+    f"target = PC-LR's best seed-mean final test accuracy over its budgets less {TARGET_MARGIN:g} points "
+    "(a diverged run counts as 0 %); each policy's budget to the target is read off its seed-mean "
+    "budget → accuracy curve (log-interpolated between budgets); speed-up = PC-LR's budget / 1cycle's, "
+    f"with a {speedup_lib.LEVEL:.0%} seed-resampling interval (≥ 2 seeds in every budget). Reproduced if "
+    f"the interval's lower end is ≥ {MIN_RATIO:g}× (and the factor is not an upper bound, nor undetermined "
+    "because both policies reach the target at their smallest budget); partly if 1cycle reaches the target "
+    "but the speed-up is not shown; not reproduced if 1cycle never reaches it")
 
 
 # --------------------------------------------------------------------------- configs
@@ -343,8 +349,9 @@ def speedup(fast: Sequence[History], slow: Sequence[History], tolerance: float =
 
 
 def sweep_cells(hists: dict) -> dict:
-    """``{budget: [final test accuracy per seed]}`` of one policy's ``{budget: [History]}``."""
-    return {b: [h.final_test_acc for h in hs] for b, hs in hists.items() if hs}
+    """``{budget: [final test accuracy per seed]}`` of one policy's ``{budget: [History]}``; a
+    diverged run is None (``superconv.speedup`` counts it as 0 %), whatever it scored before."""
+    return {b: [None if h.diverged else h.final_test_acc for h in hs] for b, hs in hists.items() if hs}
 
 
 def seconds_per_iteration(hists: dict) -> float | None:
@@ -360,7 +367,8 @@ def measure_speedup(sweep_hists: dict) -> dict:
     """``superconv.speedup.sweep`` of 1cycle over PC-LR on the sweep's final accuracies, plus
     ``time_factor``: the factor in training time (the iteration factor times PC-LR's seconds per
     iteration over 1cycle's, each the mean over its sweep runs; None without a factor)."""
-    out = speedup_lib.sweep(sweep_cells(sweep_hists["one_cycle"]), sweep_cells(sweep_hists["pc_lr"]))
+    out = speedup_lib.sweep(sweep_cells(sweep_hists["one_cycle"]), sweep_cells(sweep_hists["pc_lr"]),
+                            margin=TARGET_MARGIN)
     spi = {p: seconds_per_iteration(sweep_hists[p]) for p in POLICIES}
     out["seconds_per_iteration"] = spi
     out["time_factor"] = (out["factor"] * spi["pc_lr"] / spi["one_cycle"]
@@ -368,14 +376,16 @@ def measure_speedup(sweep_hists: dict) -> dict:
     return out
 
 
-def sweep_verdict(sp: dict, tolerance: float = ACC_TOLERANCE, min_ratio: float = MIN_RATIO) -> dict:
-    """:data:`HEADLINE_RULE` on a :func:`measure_speedup` result."""
-    low = sp["interval"]["low"] if sp["factor"] is not None else 0.0
-    speed_holds = sp["factor"] is not None and low >= min_ratio
-    acc_holds = sp["fast_best"] >= sp["target"] - tolerance
-    diff = sp["fast_best"] - sp["target"]
-    return dict(verdict=from_conditions(acc_holds, speed_holds), speed_holds=speed_holds,
-                accuracy_holds=acc_holds, difference=diff, rule=HEADLINE_RULE,
+def sweep_verdict(sp: dict, min_ratio: float = MIN_RATIO) -> dict:
+    """:data:`HEADLINE_RULE` on a :func:`measure_speedup` result (a ladder: speed-up shown ->
+    reproduced; target reached -> partly; else not reproduced)."""
+    iv = sp["interval"]
+    reached = sp["factor"] is not None
+    speed_holds = bool(reached and sp["bound"] in (None, "at least") and iv["low"] is not None
+                       and iv["low"] >= min_ratio)
+    word = "reproduced" if speed_holds else "partly reproduced" if reached else "not reproduced"
+    diff = sp["fast_best"] - sp["slow_best"]
+    return dict(verdict=word, speed_holds=speed_holds, accuracy_holds=reached, difference=diff, rule=HEADLINE_RULE,
                 speed_sentence=speedup_lib.describe(sp),
                 accuracy_sentence=(f"1cycle's best seed-mean accuracy over its budgets is {abs(diff):.2f} points "
                                    f"{'above' if diff >= 0 else 'below'} PC-LR's best"))
@@ -556,7 +566,7 @@ def run_command(notebook: str = "chapters/03_one_cycle.ipynb", profile: str = "p
 
 
 __all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "ABLATION_MOMENTA",
-           "ACC_TOLERANCE", "MIN_RATIO", "HEADLINE_RULE", "DEFAULT_BUDGETS", "default_budgets", "check_budgets",
+           "ACC_TOLERANCE", "MIN_RATIO", "TARGET_MARGIN", "HEADLINE_RULE", "DEFAULT_BUDGETS", "default_budgets", "check_budgets",
            "sweep_specs", "sweep_cells", "seconds_per_iteration", "measure_speedup", "sweep_verdict",
            "headline_budget", "sweep_rows", "default_seeds", "specs", "check_seeds", "effective_momentum",
            "with_momentum", "ablation_specs", "variant_spec", "run_variant", "schedule_gallery",
