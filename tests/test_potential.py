@@ -74,3 +74,27 @@ def test_parameters_are_checked():
         P.potential([0.1], [50.0], top=0)
     assert P.potential([0.1], [float("nan")]).peak_acc == 0.0 and P.potential([0.1, 0.2], [None, 50.0]).peak_acc == 50.0
     assert set(P.VERDICTS) == {P.verdict(1.0, None, 1.0), P.verdict(0.5, 2.0, 1.0), P.verdict(1.0, 0.5, 1.0)}
+
+
+# Real curves: chapter 2's laptop range tests (ResNet-8 over 3 seeds, LeNet-5), written by one run
+# whose command, commit, date and machine the file records (tests/data/laptop_range_curves.json).
+REAL = __import__("json").loads((__import__("pathlib").Path(__file__).parent / "data" / "laptop_range_curves.json").read_text())
+
+
+def test_real_laptop_curves_resnet8_keeps_training_and_lenet5_collapses():
+    from superconv.studies.range_tests import SETTINGS, moving_average
+    assert REAL["command"].startswith("superconv.studies.range_tests.run_study('laptop'")
+    seeds = REAL["tests"]["main"]["seeds"]
+    assert all(not s["stopped_early"] and s["eval_lrs"] == seeds[0]["eval_lrs"] for s in seeds)
+    # ResNet-8 trains to LR 3 (Fig. 3a's shape). Single evaluations are ragged (one dip below 80 % of
+    # the best so far is a "collapse"), so the chapter reads the seed-mean curve smoothed over
+    # SETTINGS["laptop"]["smooth"] evaluations, as here.
+    mean = [sum(s["eval_acc"][k] for s in seeds) / len(seeds) for k in range(len(seeds[0]["eval_acc"]))]
+    smooth = moving_average(mean, SETTINGS["laptop"]["smooth"])
+    pot = P.potential(seeds[0]["eval_lrs"], smooth, lr_max=3.0, min_peak=20.0)
+    assert pot.collapse_lr is None and pot.n_top >= 15 and pot.verdict == "potential shown"
+    (lenet,) = REAL["tests"]["contrast"]["seeds"]  # LeNet-5 diverges early on the same ramp (Fig. 3b)
+    pot = P.potential(lenet["eval_lrs"], lenet["eval_acc"], lr_max=lenet["lr_max"],
+                      stopped_lr=lenet["stop_lr"], min_peak=20.0)
+    assert lenet["stopped_early"] and pot.collapse_lr < pot.top_from and pot.verdict == "no potential"
+    assert pot.top_acc is None and pot.retention == 0.0
