@@ -9,6 +9,7 @@ import torch
 from superconv import chapter, data, paper, scorecard
 from superconv import experiments as ex
 from superconv.results import Store, spec_key
+from superconv.studies import ladder
 from superconv.studies import less_data as ld
 from superconv.studies import one_cycle as oc
 from superconv.train import History
@@ -174,10 +175,17 @@ def test_findings_cover_the_chapters_claims_and_say_not_run(tmp_path):
     assert all(f.detail.endswith(ld.run_command()) for f in paper_f)
 
 
-def test_findings_compute_verdicts_from_the_store(tmp_path):
+def test_findings_compute_verdicts_from_the_store(tmp_path, monkeypatch):
     store = Store(tmp_path)
     _fill(store, "laptop", {10_000: ([88.0, 88.2], 89.0), 5000: ([86.0, 86.2], 86.0),
                             2000: ([84.0, 84.2], 82.0)})
+    # without chapter 3's sweep in the store nothing shows the shortened budgets suffice
+    got = {f.claim_id: f for f in ld.findings("laptop", store=store)}
+    assert {f.verdict for f in got.values()} == {"not testable at this budget"}
+    assert got["sc.reduced_data.50000"].rule == ladder.BUDGET_RULE and "untested verdict: not reproduced" in \
+        got["sc.reduced_data.50000"].detail
+    # budgets that suffice: the comparisons themselves decide
+    monkeypatch.setattr(ladder, "budget_check", lambda profile, store=None: dict(testable=True, policies={}, sentence=""))
     got = {f.claim_id: f for f in ld.findings("laptop", store=store)}
     assert got["sc.reduced_data.50000"].verdict == "not reproduced"      # -0.9 at 10k
     assert got["sc.reduced_data.40000"].verdict == "not reproduced"      # mapped to 10k too
