@@ -112,10 +112,9 @@ LADDER_EVALS = {"smoke": EVALS_PER_RUN["smoke"], "laptop": 8, "paper": EVALS_PER
 # PC-LR's last stage is 800 iterations, shorter than the window), so every smoke and laptop run
 # recomputes BN statistics from this many training samples before every evaluation, both
 # policies alike ("precise BN", ``train.recompute_bn_stats``); the paper profile evaluates as the
-# paper did. ``stale_bn(spec)`` is the rule a test applies to every run that feeds a verdict.
-# (set in BASE above).
+# paper did (the samples are set in BASE above). ``stale_bn(spec)`` is the rule a test applies to
+# every run that feeds a verdict.
 PRECISE_BN = {p: b.get("precise_bn") for p, b in BASE.items()}
-LADDER_PRECISE_BN = PRECISE_BN  # the ladders' name for it (part 2 introduced precise BN)
 
 #: Moving-average windows (1 / bn_momentum iterations) longer than this fraction of a run's last
 #: LR stage count as stale (:func:`stale_bn`); the paper's PC-LR sits exactly at it (1k of 10k).
@@ -233,11 +232,11 @@ def stale_bn(spec: dict) -> str | None:
     if spec.get("precise_bn"):
         return None
     m = spec.get("bn_momentum")
-    window = 1.0 / (TORCH_BN_MOMENTUM if m is None else float(m))
-    stage = last_stage(spec)
+    m = TORCH_BN_MOMENTUM if m is None else float(m)
+    window, stage = 1.0 / m, last_stage(spec)
     if window <= BN_WINDOW_FRACTION * stage:
         return None
-    return (f"BN window {window:,.0f} iterations (bn_momentum {TORCH_BN_MOMENTUM if m is None else m:g}) is more than {BN_WINDOW_FRACTION:g} of "
+    return (f"BN window {window:,.0f} iterations (bn_momentum {m:g}) is more than {BN_WINDOW_FRACTION:g} of "
             f"its last LR stage ({stage:,} iterations) and it does not recompute BN statistics")
 
 

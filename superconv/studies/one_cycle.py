@@ -153,10 +153,7 @@ def default_budgets(profile: str | None, policy: str) -> list:
 
 def check_budgets(name: str, value: Any) -> list:
     """A ``chapter.setup`` checker for a budget list: distinct integers >= 1, returned sorted."""
-    if not isinstance(value, (list, tuple)) or not value or any(
-            isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in value) or len(set(value)) != len(value):
-        _checks.fail(name, value, "a list of distinct iteration counts >= 1, e.g. [200, 400, 800]")
-    return sorted(value)
+    return sorted(_checks.list_of(_checks.positive_int, unique=True)(name, value))
 
 
 def sweep_specs(profile: str | None, seeds: Sequence[int] | None = None, pc_seeds: Sequence[int] | None = None,
