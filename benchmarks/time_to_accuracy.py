@@ -4,7 +4,6 @@ the accuracy of the piecewise-constant schedule (PC-LR) -- the papers' central c
 
     python benchmarks/time_to_accuracy.py                       # laptop profile, CPU/GPU auto
     python benchmarks/time_to_accuracy.py --profile paper --device cuda
-    python benchmarks/time_to_accuracy.py --range-test-bounds   # + 1cycle with range-test bounds
 
 Trains (or loads from the results store, so a book build's runs are reused) chapter 3's budget
 sweep -- complete 1cycle and PC-LR schedules at several budgets, several seeds each
@@ -14,10 +13,9 @@ same functions, as chapter 3 and the scorecard. Then, unless ``--no-ladder``, th
 ladder pair of part 2 (one budget per policy), whose ratio is read where 1cycle's seed-mean curve
 first reaches PC-LR's final accuracy (a lower bound set by the evaluation grid).
 
-``--range-test-bounds`` adds the method the paper prescribes for choosing the bounds: the
-profile's 1cycle shape with ``max_lr`` = the LR range test's suggestion (chapter 2, mean over
-its seeds; it must be in the store) and ``base_lr`` = max_lr / 10 as in the profile's cycle.
-It is reported as its own row; it is a method choice, not tuning against the result.
+At the smoke and laptop profiles the sweep trains with the settings chapter 3 computes first
+(``superconv.studies.calibration``: 1cycle's bounds from the range test's plateau, PC-LR's LR and
+both weight decays on a validation set); the script prints where each came from.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from superconv import experiments, scorecard  # noqa: E402
 from superconv.results import Store  # noqa: E402
-from superconv.studies import one_cycle, range_tests  # noqa: E402
+from superconv.studies import calibration, one_cycle  # noqa: E402
 from superconv.train import device_name, resolve_device  # noqa: E402
 
 
@@ -43,19 +41,6 @@ def _ints(text: str) -> list:
     if not out or min(out) < 0 or len(set(out)) != len(out):
         raise argparse.ArgumentTypeError(f"{text!r}: give distinct integers >= 0, e.g. 0,1,2")
     return out
-
-
-def range_test_variant(profile: str, seed: int, store: Store) -> dict | None:
-    """The profile's 1cycle spec with max_lr from the stored range test (None if not stored)."""
-    study = range_tests.load_cached(profile, store=store)
-    if study is None:
-        return None
-    max_lr = study.main.suggestions["max_lr"].mean
-    if max_lr is None:
-        return None
-    base = experiments.make_spec(profile, "one_cycle")["schedule"]
-    ratio = base["max_lr"] / base["base_lr"]
-    return one_cycle.variant_spec(profile, seed, max_lr=float(max_lr), base_lr=float(max_lr) / ratio)
 
 
 def fmt(x) -> str:
@@ -73,7 +58,6 @@ def main(argv=None) -> int:
     ap.add_argument("--budgets", type=_ints, default=None, help="1cycle budgets (default: chapter 3's)")
     ap.add_argument("--pc-budgets", type=_ints, default=None, help="PC-LR budgets (default: chapter 3's)")
     ap.add_argument("--no-ladder", action="store_true", help="skip the shortened ladder pair")
-    ap.add_argument("--range-test-bounds", action="store_true", help="also run 1cycle with range-test bounds")
     args = ap.parse_args(argv)
     store = Store()
     seeds = args.seeds or one_cycle.default_seeds(args.profile, "one_cycle")
@@ -92,6 +76,10 @@ def main(argv=None) -> int:
     print(f"# Time to accuracy, profile {args.profile}\n")
     print(f"Runs on {device_name(dev)}; results store {store.root}; "
           f"{time.time() - t0:.0f} s spent training in this invocation (0 = all loaded).\n")
+    print("## Where the settings come from (chapter 3, `superconv.studies.calibration`)\n")
+    for p in one_cycle.POLICIES:
+        print(f"* {one_cycle.LABELS[p]}: {study.calibration.describe(p)}")
+    print()
     print("## The budget sweep (chapter 3)\n")
     rows = one_cycle.sweep_rows(study)
     cols = list(rows[0])
@@ -114,20 +102,6 @@ def main(argv=None) -> int:
         print("|" + "---|" * len(cols))
         for _, row in tta.iterrows():
             print("| " + " | ".join(fmt(row[c]) if "ratio" in c else str(row[c]) for c in cols) + " |")
-    if args.range_test_bounds:
-        specs = [range_test_variant(args.profile, s, store) for s in seeds]
-        if specs[0] is None:
-            print("\nrange-test bounds: the range test is not in the store (run chapter 2 first)")
-        else:
-            fast = [run(s) for s in specs]
-            slow = study.histories["pc_lr"]
-            sp_rt = one_cycle.speedup(fast, slow)
-            a = one_cycle.summarize(fast, seeds)
-            sch = specs[0]["schedule"]
-            print(f"\n1cycle with range-test bounds ({sch['base_lr']:.3g} → {sch['max_lr']:.3g}, "
-                  f"{specs[0]['iterations']} it): {one_cycle.format_acc(a)}; vs the headline PC-LR: "
-                  f"iteration ratio {fmt(sp_rt['iteration_ratio'])}, training-time ratio {fmt(sp_rt['time_ratio'])}, "
-                  f"{sp_rt['seeds_reached']} of {len(fast)} seeds reached PC-LR's final accuracy")
     low = sp["interval"]["low"]
     low = "no interval" if low is None else "not reached" if low == 0 else f"{low:.1f}×"
     print(f"\nGoal: the speed-up interval's lower end >= {one_cycle.MIN_RATIO:g}×: {low} -> "

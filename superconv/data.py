@@ -15,7 +15,7 @@ What is here:
 - ``Split``: uint8 images (N, C, H, W), int64 labels, per-channel mean/std of the
   *train* split (a test split carries its train split's statistics), class names, and a
   ``description`` for figure captions.
-- ``balanced_subset`` and ``holdout``: deterministic, class-balanced subsets.
+- ``balanced_subset``, ``subset_and_rest`` and ``holdout``: deterministic, class-balanced subsets.
 - ``Batches``: training batches where batch number ``it`` is a pure function of
   ``(seed, it)``, so an interrupted run resumes with exactly the batches it would have
   seen. ``eval_batches``: in-order, un-augmented batches for evaluation.
@@ -84,7 +84,7 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 __all__ = ["DATASETS", "TITLES", "TRAIN_SPLIT_SIZES", "TEST_SPLIT_SIZES", "NUM_CLASSES", "CHANNELS", "title",
            "DatasetNotFoundError", "DatasetCorruptError", "Split", "load", "user_cache_dir",
-           "known_md5s", "register_checksums", "balanced_subset", "holdout", "Batches", "eval_batches"]
+           "known_md5s", "register_checksums", "balanced_subset", "subset_and_rest", "holdout", "Batches", "eval_batches"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -603,6 +603,25 @@ def balanced_subset(split: Split, n: int, seed: int = 0) -> Split:
     n = _checks.integer("n", n, 1)
     seed = _checks.integer("seed", seed, 0)
     return split.subset(_balanced_indices(split, n, seed, "n"), note=f"class-balanced, seed {seed}")
+
+
+def subset_and_rest(split: Split, n: int, n_rest: int, seed: int = 0) -> tuple:
+    """(``balanced_subset(split, n, seed)``, ``n_rest`` class-balanced samples of the *other*
+    samples): a validation set beside a training subset, disjoint from it and from the test split,
+    while the training subset stays exactly the one the same ``n`` and ``seed`` give alone."""
+    n = _checks.integer("n", n, 1)
+    n_rest = _checks.integer("n_rest", n_rest, 1)
+    seed = _checks.integer("seed", seed, 0)
+    if n + n_rest > len(split):
+        raise ValueError(f"n={n} + n_rest={n_rest} must be at most the split's {len(split)} samples")
+    picked = _balanced_indices(split, n, seed, "n")
+    keep = torch.ones(len(split), dtype=torch.bool)
+    keep[picked] = False
+    rest_idx = keep.nonzero().flatten()
+    rest = split.subset(rest_idx)
+    val = rest_idx[_balanced_indices(rest, n_rest, seed, "n_rest")]
+    return (split.subset(picked, note=f"class-balanced, seed {seed}"),
+            split.subset(val, note=f"validation: {n_rest} class-balanced samples outside the subset, seed {seed}"))
 
 
 def holdout(split: Split, n_val: int, seed: int = 0, balanced: bool = True) -> tuple:

@@ -49,7 +49,9 @@ SPEC_DEFAULTS: dict = dict(
 # Fields a spec has only when set (so that adding them did not change the key of any stored run):
 # precise_bn -- recompute BN statistics from this many training samples before every evaluation
 # (``superconv.train.recompute_bn_stats``); None: evaluate with the moving averages as trained.
-OPTIONAL_FIELDS: dict = dict(precise_bn=None)
+# validation -- evaluate on this many class-balanced training-split images *outside* the training
+# subset instead of the test split (tuning, ``studies.calibration``); needs a train_size.
+OPTIONAL_FIELDS: dict = dict(precise_bn=None, validation=None)
 
 # The base of each profile: data, model, batch size, how BN statistics are evaluated (precise_bn,
 # see PRECISE_BN below), and the 1cycle / PC-LR pair that the method chapters compare. The laptop
@@ -152,6 +154,11 @@ def make_spec(profile: str, policy: str | None = None, **overrides) -> dict:
         raise ParameterError(f"unknown spec field(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
     spec.update({k: copy.deepcopy(v) for k, v in overrides.items() if v is not None})
     optional(positive_int, "precise_bn", spec.get("precise_bn"), "a number of training samples >= 1")
+    if optional(positive_int, "validation", spec.get("validation"), "a number of held-out images >= 1"):
+        split = data.TRAIN_SPLIT_SIZES[spec["dataset"]]
+        if spec["train_size"] is None or spec["train_size"] + spec["validation"] > split:
+            fail("validation", spec["validation"], f"at most the {split:,} training-split images less train_size "
+                 f"({spec['train_size']})", why="does not fit beside the training subset")
     if spec["eval_every"] is None:
         spec["eval_every"] = max(1, spec["iterations"] // EVALS_PER_RUN[profile])
     return spec
@@ -301,9 +308,13 @@ def _full_split(dataset: str, train: bool, device: str) -> data.Split:
 
 
 def load_data(spec: dict, device: str = "cpu") -> tuple[data.Split, data.Split]:
-    """(train, test) splits of a spec: class-balanced train subset, and the first
-    ``test_size`` images of a seeded class-balanced test subset (None: the whole test split)."""
+    """(train, evaluation) splits of a spec: class-balanced train subset, and the first
+    ``test_size`` images of a seeded class-balanced test subset (None: the whole test split) --
+    or, when the spec has ``validation``, that many class-balanced training-split images outside
+    the train subset (the test split is then not loaded)."""
     train = _full_split(spec["dataset"], True, device)
+    if spec.get("validation"):
+        return data.subset_and_rest(train, spec["train_size"], spec["validation"], seed=spec["data_seed"])
     test = _full_split(spec["dataset"], False, device)
     if spec["train_size"] is not None and spec["train_size"] < len(train):
         train = data.balanced_subset(train, spec["train_size"], seed=spec["data_seed"])

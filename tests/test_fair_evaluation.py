@@ -7,8 +7,8 @@ run sits (a window of ~1,000 iterations against a last stage of 10,000)."""
 import pytest
 
 from superconv import experiments as E
-from superconv.studies import (batch_size, clr, datasets, depth, hessian_free, less_data, one_cycle,
-                               regularization)
+from superconv.studies import (batch_size, calibration, clr, datasets, depth, hessian_free, less_data,
+                               one_cycle, regularization)
 
 
 def flat(x):
@@ -29,6 +29,7 @@ def verdict_specs(profile):
     """The specs of every study whose runs feed a verdict, at ``profile``, by study."""
     reg = regularization.config(profile)
     out = {
+        "calibration": calibration.candidate_specs(profile),
         "one_cycle sweep": one_cycle.sweep_specs(profile),
         "one_cycle ablation": one_cycle.ablation_specs(profile),
         "regularization WD": [regularization.sweep_spec(profile, p, wd) for p in regularization.POLICIES

@@ -48,6 +48,7 @@ from .. import _checks, chapter, data, experiments, schedules, speedup as speedu
 from ..results import Store, spec_key
 from ..train import History
 from ..verdicts import Finding, command, from_conditions, not_run
+from . import calibration
 from .seed_mean import mean_history
 
 POLICIES = ("one_cycle", "pc_lr")
@@ -157,10 +158,13 @@ def check_budgets(name: str, value: Any) -> list:
 
 
 def sweep_specs(profile: str | None, seeds: Sequence[int] | None = None, pc_seeds: Sequence[int] | None = None,
-                budgets: Sequence[int] | None = None, pc_budgets: Sequence[int] | None = None) -> dict:
+                budgets: Sequence[int] | None = None, pc_budgets: Sequence[int] | None = None,
+                tuned: dict | None = None) -> dict:
     """``{policy: {budget: [spec per seed]}}``: ``experiments.budget_spec`` at every budget of the
-    sweep (None: :data:`DEFAULT_BUDGETS`, :data:`DEFAULT_SEEDS`), the :func:`curve_budget` runs
-    evaluated :data:`CURVE_EVALS` times unless they are the headline's. All checked before any work."""
+    sweep (None: :data:`DEFAULT_BUDGETS`, :data:`DEFAULT_SEEDS`) with the calibration's choices
+    ``tuned`` (``calibration.Calibration.chosen``; None: the profile's values), the
+    :func:`curve_budget` runs evaluated :data:`CURVE_EVALS` times unless they are the headline's.
+    All checked before any work."""
     profile = experiments.resolve_profile(profile)
     chosen = {"one_cycle": (seeds, budgets), "pc_lr": (pc_seeds, pc_budgets)}
     out = {}
@@ -171,7 +175,7 @@ def sweep_specs(profile: str | None, seeds: Sequence[int] | None = None, pc_seed
         bs = check_budgets(name, default_budgets(profile, policy) if bs is None else list(bs))
         cb = curve_budget(profile, policy, bs)
         grid = {} if cb == headline_budget(profile, policy) else {"eval_every": max(1, cb // CURVE_EVALS)}
-        out[policy] = {b: [experiments.budget_spec(profile, policy, b, seed=s, **(grid if b == cb else {}))
+        out[policy] = {b: [calibration.budget_spec(profile, policy, b, s, tuned, **(grid if b == cb else {}))
                            for s in ss] for b in bs}
     return out
 
@@ -201,11 +205,11 @@ def with_momentum(spec: dict, momentum: Any) -> dict:
     return out
 
 
-def ablation_specs(profile: str | None, seed: int = 0) -> dict:
-    """``{label: spec}`` for :data:`ABLATION_MOMENTA`. The variant whose momentum equals the
-    profile's own 1cycle spec *is* that shared spec (not retrained); the other differs only in
-    momentum."""
-    base = experiments.make_spec(profile, "one_cycle", seed=seed)
+def ablation_specs(profile: str | None, seed: int = 0, tuned: dict | None = None) -> dict:
+    """``{label: spec}`` for :data:`ABLATION_MOMENTA`, on the headline-length 1cycle run with the
+    calibration's choices ``tuned`` (None: the profile's). The variant whose momentum equals that
+    run's *is* that spec (shared with the sweep, not retrained); the other differs only in momentum."""
+    base = calibration.budget_spec(profile, "one_cycle", headline_budget(profile, "one_cycle"), seed, tuned)
     own = effective_momentum(base)
     out = {}
     for label, m in ABLATION_MOMENTA.items():
@@ -277,9 +281,13 @@ def describe_run(spec: dict) -> str:
     return text
 
 
-def describe_setup(profile: str | None) -> str:
-    """Dataset, model and batch of the profile's headline pair, for captions."""
+def describe_setup(profile: str | None, tuned: dict | None = None) -> str:
+    """Dataset, model, batch and weight decay of the profile's headline pair (with the calibration's
+    choices ``tuned``), for captions."""
     s = experiments.make_spec(profile, "one_cycle")
+    wd = {p: calibration.budget_spec(profile, p, headline_budget(profile, p), 0, tuned)["weight_decay"] for p in POLICIES}
+    wd_text = (f"WD {wd['one_cycle']:g}" if wd["one_cycle"] == wd["pc_lr"] else
+               f"WD {wd['one_cycle']:g} (1cycle) / {wd['pc_lr']:g} (PC-LR)")
     dataset = data.title(s["dataset"])
     size = f"{s['train_size']:,} train images" if s["train_size"] else "full train split"
     test = f"{s['test_size']:,} test images" if s["test_size"] else "full test split"
@@ -287,7 +295,7 @@ def describe_setup(profile: str | None) -> str:
     width = s["model_kwargs"].get("width")
     if width:
         model += f" (width {width})"
-    return f"{dataset} ({size}, {test}), {model}, batch {s['batch_size']}, WD {s['weight_decay']:g}"
+    return f"{dataset} ({size}, {test}), {model}, batch {s['batch_size']}, {wd_text}"
 
 
 # --------------------------------------------------------------------------- summaries
@@ -419,11 +427,13 @@ class Study:
     speedup: dict | None             # measure_speedup(...) (None if a policy has no runs)
     verdict: dict | None             # sweep_verdict(...)
     ablation: dict | None = None     # label -> {"spec", "history", "final_acc", "shared"}
-    setup: str = ""                  # describe_setup(profile)
+    setup: str = ""                  # describe_setup(profile, tuned)
+    calibration: calibration.Calibration | None = None  # where the hyperparameters came from
     notes: list = field(default_factory=list)
 
 
-def _assemble(profile: str, spec_map: dict, hist_map: dict, ablation: dict | None) -> Study:
+def _assemble(profile: str, spec_map: dict, hist_map: dict, ablation: dict | None,
+              cal: calibration.Calibration) -> Study:
     seeds = lambda p, b: [s["seed"] for s in spec_map[p][b]]  # noqa: E731
     summ = {p: {b: summarize(hs, seeds(p, b)) for b, hs in hist_map[p].items() if hs} for p in POLICIES}
     head = {p: curve_budget(profile, p, spec_map[p]) for p in POLICIES}
@@ -435,7 +445,8 @@ def _assemble(profile: str, spec_map: dict, hist_map: dict, ablation: dict | Non
                  specs={p: spec_map[p].get(head[p], []) for p in POLICIES},
                  histories={p: hist_map[p].get(head[p], []) for p in POLICIES},
                  summary={p: summ[p][head[p]] for p in POLICIES if head[p] in summ[p]},
-                 speedup=sp, verdict=vd, ablation=ablation, setup=describe_setup(profile))
+                 speedup=sp, verdict=vd, ablation=ablation, setup=describe_setup(profile, cal.chosen),
+                 calibration=cal)
 
 
 def run_study(profile: str | None, device: str = "auto", seeds: Sequence[int] | None = None,
@@ -449,11 +460,13 @@ def run_study(profile: str | None, device: str = "auto", seeds: Sequence[int] | 
     run :func:`ablation_specs` (None: the profile's default). All checked before any training.
     """
     profile = experiments.resolve_profile(profile)
-    spec_map = sweep_specs(profile, seeds, pc_seeds, budgets, pc_budgets)
+    sweep_specs(profile, seeds, pc_seeds, budgets, pc_budgets)  # checks the parameters before any work
     if momentum_ablation is None:
         momentum_ablation = DEFAULT_MOMENTUM_ABLATION[profile]
-    abl_specs = ablation_specs(profile, seed=0) if momentum_ablation else None
     store = store or Store()
+    cal = calibration.run(profile, device=device, store=store, progress=progress)
+    spec_map = sweep_specs(profile, seeds, pc_seeds, budgets, pc_budgets, cal.chosen)
+    abl_specs = ablation_specs(profile, 0, cal.chosen) if momentum_ablation else None
     run = lambda spec: experiments.run(spec, profile, device=device, store=store, progress=progress)  # noqa: E731
     hist_map = {p: {b: [run(s) for s in ss] for b, ss in spec_map[p].items()} for p in POLICIES}
     ablation = None
@@ -466,7 +479,7 @@ def run_study(profile: str | None, device: str = "auto", seeds: Sequence[int] | 
             h = shared.get(key) or run(spec)
             ablation[label] = dict(spec=spec, history=h, final_acc=h.final_test_acc,
                                    shared=key in shared, momentum=effective_momentum(spec))
-    return _assemble(profile, spec_map, hist_map, ablation)
+    return _assemble(profile, spec_map, hist_map, ablation, cal)
 
 
 def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[int] | None = None,
@@ -476,10 +489,15 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
 
     Used by the chapter to show paper-profile results (run elsewhere, on a GPU) beside the
     laptop ones. Runs without a stored record are left out; the ablation is loaded if stored.
+    Without the calibration's runs (:func:`calibration.load`) the sweep's specs are unknown: None.
     """
     profile = experiments.resolve_profile(profile)
     store = store or Store()
-    spec_map = sweep_specs(profile, seeds, pc_seeds, budgets, pc_budgets)
+    sweep_specs(profile, seeds, pc_seeds, budgets, pc_budgets)  # checks the parameters
+    cal = calibration.load(profile, store)
+    if cal is None:
+        return None
+    spec_map = sweep_specs(profile, seeds, pc_seeds, budgets, pc_budgets, cal.chosen)
     hist_map, found = {}, {}
     for p in POLICIES:
         found[p], hist_map[p] = {}, {}
@@ -488,12 +506,12 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     if not any(hs for p in POLICIES for hs in hist_map[p].values()):
         return None
     ablation = {}
-    for label, spec in ablation_specs(profile, seed=0).items():
+    for label, spec in ablation_specs(profile, 0, cal.chosen).items():
         h = store.get(spec, profile)
         if h is not None:
             ablation[label] = dict(spec=spec, history=h, final_acc=h.final_test_acc, shared=False,
                                    momentum=effective_momentum(spec))
-    study = _assemble(profile, found, hist_map, ablation or None)
+    study = _assemble(profile, found, hist_map, ablation or None, cal)
     study.notes.append("hardware: " + experiments.device_names(
         h for p in POLICIES for hs in hist_map[p].values() for h in hs))
     return study
@@ -622,6 +640,7 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
 
 
 #: The chapter's rules as data, quoted by the scorecard and printed before the chapter trains.
-RULES = {"the speed-up (Fig. 1a, measured as in Fig. 1b)": HEADLINE_RULE, "cyclical momentum": ABLATION_RULE}
+RULES = {"where 1cycle's and PC-LR's settings come from": calibration.RULE,
+         "the speed-up (Fig. 1a, measured as in Fig. 1b)": HEADLINE_RULE, "cyclical momentum": ABLATION_RULE}
 
 __all__ += ["findings", "ABLATION_RULE", "RULES"]

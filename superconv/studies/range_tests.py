@@ -30,7 +30,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .. import _checks, data, experiments, paper
+from .. import _checks, bounds as bounds_lib, data, experiments, paper
 from .. import potential as potential_lib
 from ..range_test import (SUGGESTIONS, RangeTestResult, RangeTestSeeds, lr_range_test)
 from ..results import Store
@@ -318,6 +318,21 @@ def load_cached(profile: str, seeds: Sequence[int] = (0, 1, 2), store: Optional[
                           one_cycle=one_cycle_bounds(profile), tolerance=float(tolerance), smooth=smooth)
 
 
+def load_main(profile: str, seeds: Sequence[int], store: Optional[Store] = None) -> Optional[RangeTestStudy]:
+    """The ``main`` test alone over ``seeds`` from the store (every seed needed), else None."""
+    profile = experiments.resolve_profile(profile)
+    spec = specs(profile)["main"]
+    store = store or Store()
+    results = [cached_one(spec, s, profile, store) for s in seeds]
+    if any(r is None for r in results):
+        return None
+    return RangeTestStudy(profile=profile, specs={"main": spec}, seeds={"main": list(seeds)},
+                          tests={"main": RangeTestSeeds.from_results(results, list(seeds))},
+                          one_cycle=one_cycle_bounds(profile), tolerance=TOLERANCE,
+                          smooth=SETTINGS[profile]["smooth"],
+                          wall_time={"main": sum(float(r.config.get("wall_time") or 0.0) for r in results)})
+
+
 # --------------------------------------------------------------------------- reading the results
 
 def moving_average(values: Sequence[float], window: int) -> list:
@@ -375,6 +390,17 @@ def min_peak(spec: dict) -> float:
     """The accuracy a net must reach on ``spec``'s data to count as having learned: chance
     (100 / classes) plus :data:`MIN_RISE` points."""
     return 100.0 / data.NUM_CLASSES[spec["dataset"]] + MIN_RISE
+
+
+def plateau_bounds(study: RangeTestStudy, test: str = "main", tolerance: float = bounds_lib.TOLERANCE,
+                   ratio: float = bounds_lib.RATIO, reach: float = bounds_lib.REACH) -> bounds_lib.Bounds:
+    """The plateau rule (``superconv.bounds``) on ``test``'s smoothed seed-mean curve
+    (:func:`mean_curve`, the study's window): the 1cycle bounds chapter 3 trains with."""
+    curve = mean_curve(study.tests[test], study.smooth)
+    if not curve.eval_lrs:
+        _checks.fail("range test", test, "a test with evaluation points", why="has none")
+    return bounds_lib.plateau_bounds(curve.eval_lrs, curve.eval_acc, study.specs[test]["lr_max"], tolerance,
+                                     ratio, reach, min_peak=min_peak(study.specs[test]))
 
 
 def potential_summary(study: RangeTestStudy, test: str, smooth: Optional[int] = None) -> dict:
