@@ -17,7 +17,8 @@ STUDIES = {"01": clr, "02": range_tests, "03": one_cycle, "04": regularization, 
            "06": less_data, "07": depth, "08": batch_size, "09": datasets, "10": imagenet}
 # A cell trains when it calls a study's run entry point (run, run_study, run_seeds, run_sweep,
 # run_weight_decay_sweep, run_variant), experiments.run or fit directly.
-TRAINS = re.compile(r"\bstudy\.run(_study|_seeds|_sweep|_weight_decay_sweep|_variant)?\(|\bexperiments\.run\(|\bfit\(")
+TRAINS = re.compile(r"\bstudy\.run(_study|_seeds|_sweep|_weight_decay_sweep|_variant)?\(|\bexperiments\.run\(|\bfit\(|"
+                    r"\bcalibration\.run\(")
 RULES_CELL = "chapter.rules_markdown(study.RULES)"
 
 
