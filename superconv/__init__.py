@@ -19,7 +19,8 @@ Modules, one idea each, in layers; a module imports only its own layer or the la
   torch's and Caffe's conventions), ``hessian`` (the Hessian-free LR estimate), ``distributed``
   (process-group helpers for torchrun), ``history`` (what a run measured), ``devices``,
   ``speedup`` (a speed-up factor with its interval, from budget sweeps), ``potential`` (the
-  super-convergence potential of a range test, read at the top of its ramp);
+  super-convergence potential of a range test, read at the top of its ramp), ``bounds`` (1cycle
+  bounds from a range test: the plateau rule);
 * facts: ``paper`` (the papers' numbers, read from ``facts/*.toml``), ``fact_sheet`` (their book
   page, ``paper_facts.md``; "paper facts §n" in the code and the book is its section n);
 * helpers: ``_checks`` (argument checks), ``_io`` (JSON with NaN, atomic writes, RNG state),

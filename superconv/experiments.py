@@ -55,8 +55,10 @@ OPTIONAL_FIELDS: dict = dict(precise_bn=None, validation=None)
 
 # The base of each profile: data, model, batch size, how BN statistics are evaluated (precise_bn,
 # see PRECISE_BN below), and the 1cycle / PC-LR pair that the method chapters compare. The laptop
-# pair's LRs were set when the book was first built and were not tuned on a validation holdout
-# (issue 14 asks for that); paper numbers are the authors' (paper facts §2, tags [D]).
+# pair's LRs and weight decay are defaults set when the book was first built: chapter 3 does not
+# train with them but with what ``studies.calibration`` computes (range test, validation set);
+# part 2's ladders and chapters 4-5 still use them. Paper numbers are the authors' (paper facts
+# §2, tags [D]).
 BASE: dict = {
     "smoke": dict(dataset="fashion-mnist", train_size=500, test_size=500, model="resnet8",
                   model_kwargs={"width": 4}, batch_size=50, weight_decay=1e-4, precise_bn=200),

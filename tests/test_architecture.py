@@ -208,7 +208,7 @@ LAYERS = (
     ("helpers", {"superconv", "_checks", "_io", "fingerprint"}),
     ("facts", {"paper", "fact_sheet"}),
     ("data, nets and the method", {"data", "imagefolder", "models", "schedules", "optim", "hessian", "devices",
-                                   "distributed", "history", "speedup", "potential"}),
+                                   "distributed", "history", "speedup", "potential", "bounds"}),
     ("training", {"evaluation", "fit_config", "checkpoint", "callbacks", "train", "range_test"}),
     ("the store", {"results"}),
     ("experiments", {"experiments", "launch"}),

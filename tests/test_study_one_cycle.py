@@ -213,7 +213,14 @@ def test_smoke_study_runs_and_is_shared_through_the_store(tmp_path):
     assert again.summary["pc_lr"]["final_mean"] == study.summary["pc_lr"]["final_mean"]
     assert again.speedup["factor"] == study.speedup["factor"] and again.verdict == study.verdict
     assert set(again.ablation) == set(oc.ABLATION_MOMENTA)
-    assert store.get(ex.make_spec("smoke", "one_cycle", seed=0), "smoke") is not None
+    assert store.get(study.specs["one_cycle"][0], "smoke") is not None
+    # every sweep run trains with the calibration's choices (chapter 3's step 1)
+    cal = study.calibration
+    assert cal is not None and again.calibration.chosen == cal.chosen
+    for p in oc.POLICIES:
+        for ss in study.sweep_specs[p].values():
+            assert all(s["weight_decay"] == cal.chosen[p]["weight_decay"] for s in ss)
+            assert all(s["schedule"][k] == v for s in ss for k, v in cal.chosen[p]["schedule"].items())
     assert [len(r) for r in oc.sweep_rows(study)][:1] == [7] and len(oc.sweep_rows(study)) == 3
 
 

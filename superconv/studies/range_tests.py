@@ -608,7 +608,7 @@ def paper_vs_ours(study: RangeTestStudy, paper_study: Optional[RangeTestStudy] =
     }
     names = {"ramp": "Range test (accuracy form)", "ratio": "base_lr from max_lr",
              "clr_example": "Bounds read off a test (min – max)", "fig3a": "Super-convergence potential (Fig. 3a)",
-             "fig3b": "Contrast net (Fig. 3b)", "one_cycle": "the default 1cycle bounds (part 2) vs the test"}
+             "fig3b": "Contrast net (Fig. 3b)", "one_cycle": "1cycle bounds vs the test"}
     mine = ours(study)
     theirs = ours(paper_study) if paper_study is not None else None
     rows = []
@@ -626,7 +626,7 @@ __all__ = ["TESTS", "MODES", "CONTRAST_MODELS", "SETTINGS", "COMMON", "STOP_FACT
            "EXP_DECADES", "CONTRAST_EVAL_DENSER", "ACCURACY_BASED", "LOSS_BASED",
            "config", "specs", "n_train", "describe", "describe_model", "load_splits", "run_one",
            "cached_one",
-           "NotCached", "RangeTestStudy", "one_cycle_bounds", "run_study", "load_cached", "load_main", "plateau_bounds",
+           "NotCached", "RangeTestStudy", "one_cycle_bounds", "run_study", "load_cached",
            "moving_average", "mean_curve", "survival", "potential_summary",
            "top_sweep", "suggestion_table", "potential_table", "bounds_check",
            "ratio_max_over_min", "contrast_verdict", "ours", "paper_vs_ours", "PAPER_COMMAND"]
