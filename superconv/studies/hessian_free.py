@@ -101,7 +101,11 @@ CONFIGS: dict = {
 #: What :func:`config` lets a caller change (the notebook's knobs and the exercises).
 OVERRIDABLE = ("base_lr", "max_lr", "ramp", "iterations", "momentum", "every", "inc", "group",
                "probe_at", "probe_size", "probe_iters", "probe_tol", "report_until", "evals",
-               "batch_size", "precision", "weight_decay")
+               "batch_size", "precision", "weight_decay", "constant_lr")
+
+#: Fig. 5b: the estimate at PC-LR's constant first-stage LR (the headline PC-LR solver, FACTS §2),
+#: over the same number of iterations as the ramp run (:func:`run_constant`).
+CONSTANT_LR = float(paper.HEADLINE_PC_SOLVER["base_lr"])
 
 
 # --------------------------------------------------------------------------- configs
@@ -152,6 +156,8 @@ def config(profile: Optional[str], probes: bool = True, **overrides) -> dict:
         _checks.positive_int("report_until", cfg["report_until"])
     if "batch_size" in cfg:
         _checks.positive_int("batch_size", cfg["batch_size"])
+    if cfg.get("constant_lr") is not None:
+        cfg["constant_lr"] = _checks.positive("constant_lr", cfg["constant_lr"])
     _checks.choice("precision", cfg.get("precision", "fp32"), ("fp32", "bf16", "auto"))
     return cfg
 
@@ -163,6 +169,8 @@ def run_spec(profile: Optional[str], cfg: dict, seed: int = 0) -> dict:
     profile = experiments.resolve_profile(profile)
     sched = dict(kind="clr", base_lr=cfg["base_lr"], max_lr=cfg["max_lr"], step_size=cfg["ramp"],
                  total_steps=2 * cfg["ramp"])
+    if cfg.get("constant_lr") is not None:  # Fig. 5b: a constant LR instead of the ramp
+        sched = dict(kind="fixed", lr=cfg["constant_lr"])
     return experiments.make_spec(
         profile, schedule=sched, iterations=cfg["iterations"], momentum=cfg["momentum"],
         bn_momentum=0.05, precision=cfg.get("precision", "fp32"), seed=seed,
@@ -257,6 +265,13 @@ def run(profile: Optional[str], seed: int = 0, device: str = "auto", store: Opti
     return HFResult.from_record(profile, cfg, spec, result)
 
 
+def run_constant(profile: Optional[str], seed: int = 0, lr: float = CONSTANT_LR, **kwargs) -> "HFResult":
+    """Fig. 5b: :func:`run` at a constant ``lr`` (PC-LR's first stage, 0.35) instead of the ramp, for
+    as many iterations, without the eigenvalue probes unless ``probes=True``."""
+    kwargs.setdefault("probes", False)
+    return run(profile, seed=seed, constant_lr=lr, **kwargs)
+
+
 def run_seeds(profile: Optional[str], seeds: Sequence[int] = (0,), **kwargs) -> list:
     """:func:`run` for each seed (a list of :class:`HFResult`)."""
     return [run(profile, seed=s, **kwargs) for s in seeds]
@@ -329,6 +344,8 @@ class HFResult:
 
     def ramp_text(self) -> str:
         c = self.cfg
+        if c.get("constant_lr") is not None:
+            return f"LR {c['constant_lr']:g} constant over {c['iterations']:,} iterations, momentum {c['momentum']:g}"
         tail = "" if c["iterations"] == c["ramp"] else f" (trained: the first {c['iterations']:,})"
         return (f"LR {c['base_lr']:g} → {c['max_lr']:g} linearly over {c['ramp']:,} iterations{tail}, "
                 f"momentum {c['momentum']:g}")
@@ -592,7 +609,7 @@ def quadratic_inc_factor(lr: float, curvature: float, inc: int) -> float:
     return x / (1.0 - (1.0 - x) ** int(inc))
 
 
-__all__ = ["CONFIGS", "EigenProbe", "HFResult", "config", "run", "run_seeds", "stored", "study_spec",
+__all__ = ["CONFIGS", "EigenProbe", "HFResult", "config", "run", "run_constant", "CONSTANT_LR", "run_seeds", "stored", "study_spec",
            "run_spec", "probe_batch", "paper_vs_ours", "verdict", "stats", "pooled_summary", "noise_ratio",
            "paper_phase_lr", "layer_extremes", "describe", "command", "quadratic_inc_factor", "ORDER_FACTOR"]
 
