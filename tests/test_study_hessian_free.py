@@ -218,3 +218,24 @@ def test_paper_vs_ours_with_stored_paper_results_and_the_lr_matched_phase():
     s = ours.summary()
     assert s["inv"]["median"] == pytest.approx((1 / 2 + 1 / 1) / 2) and s["probes_in_phase"]
     assert ours.probes["hb_bound"].iloc[0] == pytest.approx(2 * 1.9 / 2.0)
+
+
+def test_fig5b_is_the_same_run_at_pc_lrs_constant_first_stage_lr():
+    assert hf.CONSTANT_LR == paper.HEADLINE_PC_SOLVER["base_lr"] == 0.35
+    ramp, const = hf.config("laptop"), hf.config("laptop", constant_lr=hf.CONSTANT_LR, probes=False)
+    a, b = hf.run_spec("laptop", ramp), hf.run_spec("laptop", const)
+    assert a["schedule"]["kind"] == "clr" and b["schedule"] == {"kind": "fixed", "lr": 0.35}
+    assert {k for k in a if a[k] != b[k]} == {"schedule"}  # same net, data, length, momentum, precision
+    assert ex.build_schedule(b["schedule"]).lr(399) == 0.35
+    assert ex.stale_bn(b) is None or b.get("precise_bn")  # a verdict-free run, but evaluated as the ramp run
+    assert hf.study_spec("laptop", const) != hf.study_spec("laptop", ramp)  # its own record
+    for bad in (0, -1.0, "x"):
+        with pytest.raises(ValueError, match="constant_lr"):
+            hf.config("laptop", constant_lr=bad)
+
+
+@pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs dataset-fashion-mnist")
+def test_fig5b_smoke_run(tmp_path, one_thread):
+    res = hf.run_constant("smoke", device="cpu", store=Store(tmp_path))
+    assert res.cfg["constant_lr"] == 0.35 and res.probes.empty
+    assert set(res.estimate["lr"]) == {0.35} and "constant" in res.ramp_text()

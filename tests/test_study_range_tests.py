@@ -173,3 +173,23 @@ def test_run_is_cached_and_uses_a_validation_holdout(tmp_path):
     assert again.main.results[0].eval_acc == r.eval_acc and again.main.results[0].lrs == r.lrs
     assert rt.cached_one(spec, 0, "smoke", store).eval_acc == r.eval_acc
     assert rt.load_cached("smoke", [0], store=store) is None  # the default-sized tests were never run
+
+
+def test_ramp_lengths_share_the_main_test_and_keep_its_evaluation_points():
+    lap = rt.RAMP_LENGTHS["laptop"]
+    main = rt.specs("laptop")["main"]
+    assert main["iterations"] in lap and len(lap) >= 3
+    # the profile's own length is the main test's own record
+    assert rt.specs("laptop", iterations=main["iterations"], eval_every=main["eval_every"])["main"] == main
+    assert rt.RAMP_LENGTHS["paper"] == list(paper.get("sc.range_test.iterations").value)
+    with pytest.raises(ValueError, match="lengths"):
+        rt.run_ramp_lengths("smoke", lengths=[10, 10])
+
+
+@pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs dataset-fashion-mnist")
+def test_ramp_lengths_smoke_run(tmp_path, one_thread):
+    out = rt.run_ramp_lengths("smoke", store=Store(tmp_path))
+    assert list(out) == rt.RAMP_LENGTHS["smoke"]
+    points = {n: len(r.eval_lrs) for n, r in out.items()}
+    assert max(points.values()) - min(points.values()) <= 1, points  # the same number of points, up to rounding
+    assert all(r.lr_max == 3.0 and r.iterations == n for n, r in out.items())
