@@ -56,7 +56,9 @@ def test_overrides_and_validation():
     c = rt.config("laptop", iterations=250, lr_max=2.0, eval_every=10, contrast_model="resnet20")
     assert (c["main"]["iterations"], c["main"]["lr_max"], c["main"]["eval_every"]) == (250, 2.0, 10)
     assert c["contrast"]["iterations"] == 250 and c["contrast"]["eval_every"] == 2  # denser grid, >= 2
-    assert rt.config("laptop")["contrast"]["eval_every"] == 5 and rt.config("smoke")["contrast"]["eval_every"] == 2
+    lap = rt.SETTINGS["laptop"]["linear"]["eval_every"]
+    assert rt.config("laptop")["contrast"]["eval_every"] == lap // rt.CONTRAST_EVAL_DENSER == 10
+    assert rt.config("smoke")["contrast"]["eval_every"] == 2
     assert c["contrast_model"] == "resnet20" and c["contrast_model_kwargs"] == {"width": 16}
     e = rt.config("laptop", mode="exp")["main"]
     assert e["mode"] == "exp" and e["lr_min"] == pytest.approx(3.0 / 10 ** rt.EXP_DECADES)
