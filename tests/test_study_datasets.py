@@ -275,3 +275,18 @@ def test_describe_and_commands():
     assert ds.describe_group(rows, "fmnist_resnet8") == "Fashion-MNIST (10,000 train images), ResNet-8 w16, batch 128"
     assert ds.run_command("paper").endswith("-p PROFILE paper -p DEVICE cuda")
     assert ds.run_command("laptop").endswith("-p PROFILE laptop")
+
+
+def test_paper_peak_evidence_is_measured_not_typed(tmp_path):
+    assert ds.paper_peak_lr() == 0.1
+    empty = ds.paper_peak_evidence("laptop", store=Store(tmp_path), train=False)
+    assert empty["diverged"] is None and "have not run" in empty["text"]
+    # the paper profile has no Fashion-MNIST LeNet rows: it quotes the laptop run, never trains it
+    assert ds.paper_peak_evidence("paper", store=Store(tmp_path))["diverged"] is None
+
+
+@pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs dataset-fashion-mnist")
+def test_paper_peak_evidence_smoke_run(tmp_path, one_thread):
+    ev = ds.paper_peak_evidence("smoke", device="cpu", store=Store(tmp_path))
+    assert isinstance(ev["diverged"], bool) and "0.01–0.1 cycle" in ev["text"]
+    assert ("diverged at iteration" in ev["text"]) == ev["diverged"]
