@@ -85,6 +85,11 @@ def round_lr(x: float, digits: int = DIGITS) -> float:
     return float(f"{x:.{digits}g}")
 
 
+def one_cycle_lrs(max_lr: float, ratio: float = bounds_lib.RATIO) -> dict:
+    """1cycle's schedule bounds from a peak: ``max_lr`` and ``max_lr / ratio``, each rounded."""
+    return {"max_lr": round_lr(max_lr), "base_lr": round_lr(max_lr / ratio)}
+
+
 def budget_spec(profile: str | None, policy: str, iterations: int, seed: int = 0, tuned: dict | None = None,
                 **extra) -> dict:
     """``experiments.budget_spec`` with the choices ``tuned[policy]`` (schedule fields and weight
@@ -113,7 +118,7 @@ def candidate_specs(profile: str | None, max_lr: float | None = None) -> list:
     if cfg is None:
         return []
     top = experiments.make_spec(profile, "one_cycle")["schedule"]["max_lr"] if max_lr is None else max_lr
-    oc = {"max_lr": round_lr(top), "base_lr": round_lr(top / bounds_lib.RATIO)}
+    oc = one_cycle_lrs(top)
     return ([_tuning_spec(profile, cfg, "one_cycle", oc, wd) for wd in cfg["weight_decays"]]
             + [_tuning_spec(profile, cfg, "pc_lr", {"base_lr": lr}, wd) for lr in cfg["pc_lrs"]
                for wd in cfg["weight_decays"]])
@@ -174,21 +179,22 @@ def _calibrate(profile: str, cfg: dict, range_study, get: Callable[[dict], Optio
         why = f"the profile's value, kept: {b.describe()}"
         sources["one_cycle"].update(max_lr=f"{oc_lr['max_lr']:g} ({why})", base_lr=f"{oc_lr['base_lr']:g} ({why})")
     else:
-        oc_lr = {"max_lr": round_lr(b.max_lr), "base_lr": round_lr(b.max_lr / b.ratio)}
+        oc_lr = one_cycle_lrs(b.max_lr, b.ratio)
         caveat = "" if b.usable else " -- only a lower bound: the ramp was too short"
         sources["one_cycle"].update(max_lr=f"{oc_lr['max_lr']:g} (plateau rule on {test_text}{caveat})",
                                     base_lr=f"{oc_lr['base_lr']:g} (max_lr / {b.ratio:g})")
-    rows, hists = [], []
+    runs = {}  # (policy, lr, wd) -> (row, History): a run both stages ask for is fetched, listed and counted once
 
     def train(policy: str, stage: str, schedule: dict, wd: float) -> Optional[History]:
+        key = (LABELS[policy], schedule.get("max_lr", schedule.get("base_lr")), wd)
+        if key in runs:
+            return runs[key][1]
         spec = _tuning_spec(profile, cfg, policy, schedule, wd)
         h = get(spec)
         if h is not None:
-            hists.append(h)
-            rows.append(dict(policy=LABELS[policy], stage=stage,
-                             lr=schedule.get("max_lr", schedule.get("base_lr")), weight_decay=wd,
-                             validation_acc=None if h.diverged else h.final_test_acc, diverged=bool(h.diverged),
-                             chosen=False, spec=spec))
+            runs[key] = (dict(policy=key[0], stage=stage, lr=key[1], weight_decay=wd,
+                              validation_acc=None if h.diverged else h.final_test_acc, diverged=bool(h.diverged),
+                              chosen=False, spec=spec), h)
         return h
 
     # PC-LR's base LR, at the profile's weight decay
@@ -224,13 +230,7 @@ def _calibrate(profile: str, cfg: dict, range_study, get: Callable[[dict], Optio
             sources[p]["weight_decay"] = f"{wd:g} (best of {wgrid} on the validation set: {acc:.2f} %)"
             best_acc.append(acc)
         chosen[p] = {"schedule": dict(lrs[p]), "weight_decay": wd}
-    # a run both stages share is listed (and counted) once
-    unique, seen = [], set()
-    for r in rows:
-        key = (r["policy"], r["lr"], r["weight_decay"])
-        if key not in seen:
-            seen.add(key)
-            unique.append(r)
+    unique = [r for r, _ in runs.values()]
     for r in unique:
         p = "one_cycle" if r["policy"] == LABELS["one_cycle"] else "pc_lr"
         r["chosen"] = (r["lr"] == (chosen[p]["schedule"].get("max_lr", chosen[p]["schedule"]["base_lr"]))
@@ -243,7 +243,7 @@ def _calibrate(profile: str, cfg: dict, range_study, get: Callable[[dict], Optio
     p_best = max(best_acc) / 100 if best_acc else math.nan
     noise = 100 * math.sqrt(p_best * (1 - p_best) / cfg["validation"]) if best_acc else math.nan
     return Calibration(profile=profile, config=cfg, bounds=b, chosen=chosen, sources=sources, rows=unique,
-                       effort=effort, noise=noise, histories=hists)
+                       effort=effort, noise=noise, histories=[h for _, h in runs.values()])
 
 
 def run(profile: str | None, device: str = "auto", store: Store | None = None, progress: bool = False) -> Calibration:
@@ -279,6 +279,6 @@ def table_rows(cal: Calibration) -> list:
              "chosen": "✓" if r["chosen"] else ""} for r in cal.rows]
 
 
-__all__ = ["POLICIES", "CONFIG", "DIGITS", "RULE", "config", "round_lr", "budget_spec", "candidate_specs",
+__all__ = ["POLICIES", "CONFIG", "DIGITS", "RULE", "config", "round_lr", "one_cycle_lrs", "budget_spec", "candidate_specs",
            "Calibration", "run", "load",
            "table_rows"]
