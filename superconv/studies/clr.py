@@ -61,7 +61,7 @@ CONFIGS: dict = {
                   fixed_iterations=36, eval_every=3, fixed_eval_every=9),
     # 3 cycles of stepsize 100 (1.3 epochs) = 600 iterations vs 1,200 at the fixed LR
     "laptop": dict(base_lr=0.05, max_lr=0.5, fixed_lr=None, step_size=100, cycles=3,
-                   fixed_iterations=1200, eval_every=50, fixed_eval_every=100),
+                   fixed_iterations=1200, eval_every=100, fixed_eval_every=200),
     # CLR paper budgets by epochs at batch 1000: stepsize 4 epochs, 48 vs 140 epochs
     "paper": dict(base_lr=0.1, max_lr=1.0, fixed_lr=None, step_size=200, cycles=6,
                   fixed_iterations=7000, eval_every=100, fixed_eval_every=250),
