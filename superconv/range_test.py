@@ -48,6 +48,8 @@ import torch.nn as nn
 
 from . import potential as potential_lib
 from ._io import jsonable, restore_float, rng_state, set_rng_state
+from .data import Split
+from .range_loop import ModelSnapshot, ramp_loop
 from .train import fit
 
 MODES = ("linear", "exp")
@@ -406,6 +408,44 @@ class RangeTestResult:
                     min_lr_ratio=self.min_lr_ratio(ratio, drop, smooth),
                     steepest=self.steepest(), valley=self.valley(), min_loss_10=self.min_loss_10())
 
+    def plot(self, ax=None, suggestions: Sequence[str] = ("max_lr", "min_lr_ratio", "steepest", "valley")):
+        """Draw the test on ``ax`` (None: a new figure): training loss vs LR (raw, faint, and
+        smoothed), the evaluation accuracy on a right-hand axis where there is one, and a
+        vertical line at each of ``suggestions`` (names in :data:`SUGGESTIONS`) that gives an LR.
+        The LR axis is logarithmic for an exponential ramp. Returns ``ax``."""
+        import matplotlib.pyplot as plt  # optional: matplotlib is in the book's extra
+
+        unknown = [s for s in suggestions if s not in SUGGESTIONS]
+        if unknown:
+            raise ValueError(f"suggestions={list(suggestions)!r}: unknown {unknown}; allowed: {', '.join(SUGGESTIONS)}")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(self.lrs, self.losses, color="C0", alpha=0.25, lw=0.8, label="loss")
+        ax.plot(self.lrs, self.smoothed_losses, color="C0", label="smoothed loss")
+        finite = [v for v in self.smoothed_losses if math.isfinite(v)]
+        if finite:  # the divergence at the end would flatten the curve
+            ax.set_ylim(min(finite) - 0.05 * abs(min(finite)), 1.5 * finite[0] if finite[0] > 0 else None)
+        if self.mode == "exp":
+            ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("training loss")
+        handles = ax.get_legend_handles_labels()
+        if self.eval_acc:
+            right = ax.twinx()
+            right.plot(self.eval_lrs, self.eval_acc, "o-", color="C1", ms=3,
+                       label=f"{self.eval_split or 'eval'} accuracy")
+            right.set_ylabel("accuracy (%)")
+            h, lab = right.get_legend_handles_labels()
+            handles = (handles[0] + h, handles[1] + lab)
+        every = self.suggestions()
+        for k, name in enumerate(suggestions):
+            sug = every[name]
+            if sug.lr is not None and sug.lr > 0:
+                line = ax.axvline(sug.lr, color=f"C{k + 2}", ls="--", lw=1)
+                handles = (handles[0] + [line], handles[1] + [f"{name} {sug.lr:.3g}"])
+        ax.legend(*handles, fontsize="small")
+        return ax
+
     # ------------------------------------------------------------------ super-convergence potential
     def potential(self, top: float = potential_lib.TOP, collapse: float = potential_lib.COLLAPSE,
                   retain: float = potential_lib.RETAIN, min_peak: Optional[float] = None
@@ -553,52 +593,12 @@ def _check_ramp(lr_min, lr_max, iterations, mode) -> None:
         raise ValueError(f"iterations={iterations!r} must be an integer >= 2")
 
 
-class _ModelSnapshot:
-    """Every parameter (value, device, dtype, strides) and its ``.grad``, every buffer, every
-    module's ``training`` flag and every BatchNorm's ``momentum`` – restored in place, so the
-    Parameter objects (and any outside references to them) stay the same."""
-
-    def __init__(self, model: nn.Module):
-        self.modules = list(model.modules())
-        self.params = []
-        self.buffers = []
-        for m in self.modules:
-            for name, p in m._parameters.items():
-                if p is not None:
-                    grad = None if p.grad is None else p.grad.detach().clone()
-                    self.params.append((m, name, p, p.detach().clone(), grad))
-            for name, b in m._buffers.items():
-                self.buffers.append((m, name, b, None if b is None else b.detach().clone()))
-        self.training = [m.training for m in self.modules]
-        self.bn_momentum = [(m, m.momentum) for m in self.modules
-                            if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-    @torch.no_grad()
-    def restore(self) -> None:
-        for m, name, p, saved, grad in self.params:
-            if m._parameters.get(name) is not p:  # replaced by a conversion: put the original back
-                m._parameters[name] = p
-            p.data = saved
-            p.grad = grad
-        for m, name, b, saved in self.buffers:
-            if saved is None:
-                m._buffers[name] = None
-            elif m._buffers.get(name) is b:
-                b.data = saved
-            else:
-                m._buffers[name] = saved
-        for m, t in zip(self.modules, self.training):
-            m.training = t
-        for m, mom in self.bn_momentum:
-            m.momentum = mom
-
-
 def _infer_eval_split(eval_data, eval_split) -> Optional[str]:
     if eval_split is not None and eval_split not in EVAL_SPLITS:
         raise ValueError(f"eval_split={eval_split!r} is not a split kind; allowed: 'validation', 'test', None (infer)")
     if eval_data is None:
         return None
-    is_train = getattr(eval_data, "train", None)
+    is_train = getattr(eval_data, "train", getattr(getattr(eval_data, "dataset", None), "train", None))
     inferred = None if is_train is None else ("validation" if is_train else "test")
     if eval_split is None:
         return inferred
@@ -609,54 +609,91 @@ def _infer_eval_split(eval_data, eval_split) -> Optional[str]:
     return eval_split
 
 
-def lr_range_test(model: nn.Module, train_data, eval_data, lr_min: float = 0.0, lr_max: float = 3.0,
-                  iterations: int = 5000, mode: str = "linear", *, eval_every: Optional[int] = None,
-                  batch_size: int = 128, momentum=0.9, weight_decay: float = 1e-4,
-                  stop_factor: Optional[float] = 4.0, smoothing: float = 0.98,
-                  eval_split: Optional[str] = None, seed: int = 0, log_every: int = 1,
-                  **fit_kwargs) -> RangeTestResult:
-    """Run an LR range test on ``model`` and return a :class:`RangeTestResult`; ``model`` and the
-    global torch RNG are left exactly as they were.
+#: Defaults by kind of data. A :class:`~superconv.data.Split` gets the papers' test (linear 0 -> 3
+#: over 5,000 iterations, the authors' ResNet-56 runs); a ``DataLoader`` or any iterable of
+#: batches gets the loss-based finders' (exponential 1e-7 -> 10 over 100 iterations, as
+#: torch-lr-finder and fastai's ``lr_find``).
+SPLIT_DEFAULTS = dict(lr_min=0.0, lr_max=3.0, iterations=5000, mode="linear")
+LOADER_DEFAULTS = dict(lr_min=1e-7, lr_max=10.0, iterations=100, mode="exp")
+DEFAULT_MOMENTUM = 0.9  # the papers' SGD; a user's own optimizer keeps its own unless momentum= is given
+DEFAULT_WEIGHT_DECAY = 1e-4
 
-    The test (CLR paper §3.3; Super-Convergence §3, Fig. 3): :func:`superconv.train.fit` for
-    ``iterations`` batches with batch ``it`` trained at ``make_ramp(lr_min, lr_max, iterations,
-    mode)(it)`` – linear ``(1 - t)·lr_min + t·lr_max`` (the papers; the authors ran 0 → 3 over
-    5k/20k/100k iterations) or exponential ``lr_min·(lr_max/lr_min)**t`` (fastai and
-    torch-lr-finder), ``t = it / (iterations - 1)`` – constant ``momentum`` and ``weight_decay``,
-    evaluating on ``eval_data`` every ``eval_every`` iterations (default ``max(1, iterations // 50)``,
-    about 50 points; the authors evaluated every 100 iterations) and at the end.
+
+def _positive_int(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name}={v!r} must be a positive integer")
+    return int(v)
+
+
+def lr_range_test(model: nn.Module, train_data, eval_data=None, lr_min: Optional[float] = None,
+                  lr_max: Optional[float] = None, iterations: Optional[int] = None, mode: Optional[str] = None,
+                  *, optimizer: Optional[torch.optim.Optimizer] = None, criterion: Optional[Callable] = None,
+                  eval_every: Optional[int] = None, batch_size: Optional[int] = None, momentum=None,
+                  weight_decay: Optional[float] = None, stop_factor: Optional[float] = 4.0,
+                  smoothing: float = 0.98, eval_split: Optional[str] = None, seed: Optional[int] = None,
+                  log_every: int = 1, **fit_kwargs) -> RangeTestResult:
+    """Run an LR range test on ``model`` and return a :class:`RangeTestResult`; ``model``, the
+    optimizer (if one is given) and the global torch RNG are left exactly as they were.
+
+    The test (CLR paper §3.3; Super-Convergence §3, Fig. 3): train for ``iterations`` batches,
+    batch ``it`` at ``make_ramp(lr_min, lr_max, iterations, mode)(it)`` -- linear
+    ``(1 - t)·lr_min + t·lr_max`` (the papers; the authors ran 0 → 3 over 5k/20k/100k
+    iterations) or exponential ``lr_min·(lr_max/lr_min)**t`` (fastai and torch-lr-finder),
+    ``t = it / (iterations - 1)`` -- at constant momentum, evaluating on ``eval_data`` every
+    ``eval_every`` iterations and at the end.
+
+    **Two kinds of data.**
+
+    * ``train_data`` a :class:`superconv.data.Split` (the fast path): trains with
+      :func:`superconv.train.fit` (data on the device, augmentation there, bf16 where supported)
+      and fit's own SGD with ``momentum`` (default 0.9) and ``weight_decay`` (default 1e-4), batch
+      ``batch_size`` (default 128); ``eval_data`` a Split too. Defaults :data:`SPLIT_DEFAULTS`,
+      ``eval_every`` ``max(1, iterations // 50)``, ``seed`` 0 (fit's data order and
+      augmentation). ``fit_kwargs`` go to ``fit`` (``sgd``, ``nesterov``, ``precision``,
+      ``bn_momentum``, ``max_loss``, ``device``, ``callbacks``, ...; ``progress=False`` and
+      ``train_eval_size=1`` by default). ``log_every`` is fit's host-synchronisation period, when
+      the stop criterion can act: 1 (default) stops exactly at the offending iteration; ``k > 1``
+      saves syncs but may train up to ``k - 1`` batches past the trigger.
+    * anything else: a ``DataLoader`` or any iterable of ``(inputs, targets)`` batches of any
+      tensors (re-iterated when it runs out; a one-shot iterator ends the test early), trained in
+      a plain loop (:func:`superconv.range_loop.ramp_loop`) with the user's ``optimizer`` (LR and,
+      if ``momentum`` is given, momentum driven by the test; other groups keep their LR ratio to
+      group 0; its state is restored afterwards) and ``criterion(outputs, targets)`` (default
+      cross-entropy). Without an ``optimizer``: SGD with ``momentum`` 0.9 and ``weight_decay``
+      1e-4. ``eval_data`` is a loader too ("accuracy mode"): loss every evaluation, accuracy where
+      outputs are ``(N, C)`` scores and targets ``(N,)`` classes. Defaults
+      :data:`LOADER_DEFAULTS`, ``eval_every`` ``max(1, iterations // 20)``; the model runs in its
+      own dtype on its own device; ``seed`` (None: leave the RNG as it is) seeds torch's global
+      RNG first, e.g. for a shuffling DataLoader. The loss is read back every step.
 
     Early stop: when the bias-corrected EMA of the loss (``smoothing`` = beta, see
     :func:`smooth_losses`) exceeds ``stop_factor`` × its minimum so far (:class:`SmoothedLossStop`;
-    ``stop_factor=None``: never), or when ``fit`` itself sees a NaN/inf or a loss above its
-    ``max_loss`` (recorded as divergence by ``fit``; here an early stop, not an error). Either
-    way the history up to the stop is kept and ``stopped_early``/``stop_reason``/``stopped_at``
-    say what happened.
+    ``stop_factor=None``: never), or on a non-finite loss (``fit``: also a loss above its
+    ``max_loss``). The history up to the stop is kept and ``stopped_early``/``stop_reason``/
+    ``stopped_at`` say what happened.
 
-    ``log_every`` (default 1) is ``fit``'s host-synchronisation period, which is when the stop
-    criterion can act: 1 stops exactly at the offending iteration at the price of one device→host
-    copy per step (on a GPU a few percent to tens of percent for small nets); ``k > 1`` saves
-    the syncs but may train up to ``k - 1`` batches past the trigger at huge LRs (kept in the
-    result; ``stopped_at`` still names the trigger). For a range test precision matters more.
-
-    ``eval_split`` names what ``eval_data`` is – ``"validation"`` (held out of the training
-    data, ``eval_data.train`` True) or ``"test"``; None infers it from ``eval_data.train``, a
+    ``eval_split`` names what ``eval_data`` is -- ``"validation"`` (held out of the training
+    data) or ``"test"``; None infers it from ``eval_data.train`` (or its ``.dataset.train``), a
     contradiction is an error. ``eval_data=None`` skips evaluation (loss-based suggestions only).
 
     Restoration (try/finally, also after an exception or an early stop): parameter and buffer
     values (BN running statistics included) bit-identical, on their original device and layout,
-    parameter ``.grad``, ``training`` flags, BN momenta, and the global torch RNG state (CPU and
-    every CUDA device). ``fit`` builds its own optimizer, so no user optimizer is touched and
-    there is no optimizer state to restore.
+    parameter ``.grad``, ``training`` flags, BN momenta, the optimizer's ``state_dict`` and the
+    global torch RNG state (CPU and every CUDA device).
 
-    ``fit_kwargs`` go to ``fit`` (``sgd``, ``nesterov``, ``precision``, ``bn_momentum``,
-    ``max_loss``, ``device``, ``callbacks``, ...). Defaults changed here: ``progress=False``,
-    ``train_eval_size=1`` (fit's final train-accuracy pass is of no use to a range test).
     Raises ``ValueError`` naming the parameter, before any training, for: ``lr_min >= lr_max``,
     ``lr_min < 0`` (``<= 0`` with ``mode="exp"``), ``iterations < 2``, an unknown ``mode``,
     ``stop_factor <= 1``, ``smoothing`` outside [0, 1), ``eval_every < 1``, ``log_every < 1``,
-    an unknown ``eval_split``.
+    an unknown ``eval_split``, and arguments that do not apply to the kind of data given
+    (``optimizer``/``criterion`` with a Split; ``batch_size``, fit arguments or ``log_every`` with
+    a loader; ``weight_decay`` beside a user's optimizer).
     """
+    loader = not isinstance(train_data, Split)
+    defaults = LOADER_DEFAULTS if loader else SPLIT_DEFAULTS
+    lr_min = defaults["lr_min"] if lr_min is None else lr_min
+    lr_max = defaults["lr_max"] if lr_max is None else lr_max
+    iterations = defaults["iterations"] if iterations is None else iterations
+    mode = defaults["mode"] if mode is None else mode
     # ---- validation, before any work
     _check_ramp(lr_min, lr_max, iterations, mode)
     iterations = int(iterations)
@@ -666,27 +703,45 @@ def lr_range_test(model: nn.Module, train_data, eval_data, lr_min: float = 0.0, 
     if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0.0 <= smoothing < 1.0:
         raise ValueError(f"smoothing={smoothing!r} must be in [0, 1) (the EMA's beta)")
     if eval_every is None:
-        eval_every = max(1, iterations // 50)
-    if isinstance(eval_every, bool) or not isinstance(eval_every, (int, np.integer)) or eval_every < 1:
-        raise ValueError(f"eval_every={eval_every!r} must be a positive integer")
-    if isinstance(log_every, bool) or not isinstance(log_every, (int, np.integer)) or log_every < 1:
-        raise ValueError(f"log_every={log_every!r} must be a positive integer")
+        eval_every = max(1, iterations // (20 if loader else 50))
+    eval_every = _positive_int("eval_every", eval_every)
+    log_every = _positive_int("log_every", log_every)
+    if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
+                                 or not 0.0 <= momentum < 1.0):
+        raise ValueError(f"momentum={momentum!r} must be a number in [0, 1) (or None: the default)")
     for key in _RESERVED:
         if key in fit_kwargs:
             raise ValueError(f"{key}= is set by the range test itself; use lr_min/lr_max/iterations/"
                              "mode/eval_data/log_every instead")
     split_kind = _infer_eval_split(eval_data, eval_split)
+    stopper = SmoothedLossStop(smoothing, stop_factor)
+    ramp = make_ramp(lr_min, lr_max, iterations, mode)
+    common = dict(lr_min=float(lr_min), lr_max=float(lr_max), iterations=iterations, mode=mode,
+                  eval_every=eval_every, momentum=momentum, stop_factor=stop_factor, smoothing=float(smoothing),
+                  eval_split=split_kind,
+                  eval_data=None if eval_data is None else getattr(eval_data, "description",
+                                                                   getattr(eval_data, "name", None)))
+    if loader:
+        return _loader_test(model, train_data, eval_data, ramp, stopper, common, optimizer, criterion,
+                            batch_size, weight_decay, seed, log_every, fit_kwargs)
+
+    for name, v in (("optimizer", optimizer), ("criterion", criterion)):
+        if v is not None:
+            raise ValueError(f"{name}= needs train_data as a DataLoader or an iterable of (inputs, targets) "
+                             "batches; with a data.Split the test trains with fit's own SGD and cross-entropy "
+                             "(momentum=, weight_decay=, sgd=, nesterov=)")
+    momentum = DEFAULT_MOMENTUM if momentum is None else momentum
+    weight_decay = DEFAULT_WEIGHT_DECAY if weight_decay is None else weight_decay
+    batch_size = 128 if batch_size is None else batch_size
+    seed = 0 if seed is None else seed
     user_callbacks = list(fit_kwargs.pop("callbacks", ()))
     fit_kwargs.setdefault("progress", False)
     fit_kwargs.setdefault("train_eval_size", 1)
-
-    ramp = make_ramp(lr_min, lr_max, iterations, mode)
-    stopper = SmoothedLossStop(smoothing, stop_factor)
-    snapshot = _ModelSnapshot(model)
+    snapshot = ModelSnapshot(model)
     rng = rng_state()
     try:
         history = fit(model, train_data, eval_data, ramp, momentum, iterations, batch_size, weight_decay,
-                      eval_every=int(eval_every), log_every=int(log_every), seed=seed,
+                      eval_every=eval_every, log_every=log_every, seed=seed,
                       callbacks=[stopper, *user_callbacks], **fit_kwargs)
     finally:
         snapshot.restore()
@@ -714,21 +769,81 @@ def lr_range_test(model: nn.Module, train_data, eval_data, lr_min: float = 0.0, 
         stopped_early, stopped_at = True, n - 1
         reason = f"fit ended after {n} of {iterations} iterations"
 
-    config = dict(lr_min=float(lr_min), lr_max=float(lr_max), iterations=iterations, mode=mode,
-                  eval_every=int(eval_every), batch_size=batch_size,
-                  momentum=momentum if isinstance(momentum, (int, float)) else repr(momentum),
-                  weight_decay=weight_decay, stop_factor=stop_factor, smoothing=float(smoothing),
-                  eval_split=split_kind, seed=seed, log_every=int(log_every),
-                  eval_data=None if eval_data is None else getattr(eval_data, "description",
-                                                                   getattr(eval_data, "name", None)),
+    config = dict(common, momentum=momentum if isinstance(momentum, (int, float)) else repr(momentum),
+                  batch_size=batch_size, weight_decay=weight_decay, seed=seed, log_every=log_every,
                   fit={k: v for k, v in history.config.items()}, wall_time=history.wall_time)
+    return _result(lrs, losses, list(history.eval_iters), [float(v) for v in history.test_acc],
+                   [float(v) for v in history.test_loss], stopped_early, reason, stopped_at, config)
+
+
+def _result(lrs, losses, eval_iters, eval_acc, eval_loss, stopped_early, reason, stopped_at,
+            config) -> RangeTestResult:
     return RangeTestResult(
-        lrs=lrs, losses=losses, smoothed_losses=smooth_losses(losses, smoothing),
-        eval_lrs=[lrs[k - 1] for k in history.eval_iters], eval_iters=list(history.eval_iters),
-        eval_acc=[float(v) for v in history.test_acc], eval_loss=[float(v) for v in history.test_loss],
-        eval_split=split_kind, mode=mode, lr_min=float(lr_min), lr_max=float(lr_max),
-        stopped_early=stopped_early, stop_reason=reason, stopped_at=stopped_at, iterations=iterations,
+        lrs=lrs, losses=losses, smoothed_losses=smooth_losses(losses, config["smoothing"]),
+        eval_lrs=[lrs[k - 1] for k in eval_iters], eval_iters=eval_iters, eval_acc=eval_acc, eval_loss=eval_loss,
+        eval_split=config["eval_split"], mode=config["mode"], lr_min=config["lr_min"], lr_max=config["lr_max"],
+        stopped_early=stopped_early, stop_reason=reason, stopped_at=stopped_at, iterations=config["iterations"],
         config=config)
+
+
+def _loader_test(model, train_data, eval_data, ramp, stopper, common, optimizer, criterion, batch_size,
+                 weight_decay, seed, log_every, fit_kwargs) -> RangeTestResult:
+    """The range test over a DataLoader / iterable of batches (see :func:`lr_range_test`)."""
+    if not hasattr(train_data, "__iter__"):
+        raise ValueError(f"train_data={type(train_data).__name__} is neither a data.Split nor an iterable of "
+                         "(inputs, targets) batches (e.g. a torch DataLoader)")
+    if eval_data is not None and (isinstance(eval_data, Split) or not hasattr(eval_data, "__iter__")):
+        raise ValueError(f"eval_data={type(eval_data).__name__} must be an iterable of (inputs, targets) batches "
+                         "like train_data (a DataLoader), or None")
+    wrong = dict(fit_kwargs)
+    if batch_size is not None:
+        wrong["batch_size"] = batch_size
+    if log_every != 1:
+        wrong["log_every"] = log_every
+    if wrong:
+        raise ValueError(f"{', '.join(sorted(wrong))}= apply to a data.Split (superconv's fit); with a DataLoader "
+                         "the loader sets the batch and the loop reads the loss every step")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer={type(optimizer).__name__} is not a torch.optim.Optimizer")
+    if optimizer is not None and weight_decay is not None:
+        raise ValueError("weight_decay= applies when the range test builds the optimizer; "
+                         f"set it in your {type(optimizer).__name__} instead")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed={seed!r} must be an integer >= 0 (or None: leave torch's RNG as it is)")
+    momentum = common["momentum"]
+    if optimizer is None:
+        momentum = DEFAULT_MOMENTUM if momentum is None else momentum
+        weight_decay = DEFAULT_WEIGHT_DECAY if weight_decay is None else weight_decay
+        optimizer = torch.optim.SGD(model.parameters(), lr=common["lr_min"], momentum=momentum,
+                                    weight_decay=weight_decay)
+        built = f"SGD(momentum={momentum:g}, weight_decay={weight_decay:g})"
+    else:
+        built = type(optimizer).__name__
+    criterion = nn.CrossEntropyLoss() if criterion is None else criterion
+    rng = rng_state()
+    try:
+        if seed is not None:
+            torch.manual_seed(seed)
+        raw = ramp_loop(model, train_data, ramp, common["iterations"], optimizer, criterion, momentum=momentum,
+                        stop=stopper.update, eval_batches=eval_data, eval_every=common["eval_every"])
+    finally:
+        set_rng_state(rng)
+    lrs, losses, n = raw["lrs"], raw["losses"], len(raw["lrs"])
+    stopped_early, reason, stopped_at = False, None, None
+    if raw["reason"] == "non-finite":
+        stopped_early, stopped_at = True, n - 1
+        reason = f"training loss {losses[-1]} at iteration {n - 1} (lr={lrs[-1]:.4g}) is non-finite"
+    elif raw["reason"] == "stop":
+        stopped_early, stopped_at = True, stopper.stop_iter
+        reason = stopper.reason(lrs)
+    elif n < common["iterations"]:
+        stopped_early, stopped_at = True, n - 1
+        reason = f"the data ran out after {n} of {common['iterations']} batches (a one-shot iterator)"
+    config = dict(common, momentum=momentum, weight_decay=weight_decay, seed=seed, optimizer=built,
+                  criterion=getattr(criterion, "__name__", type(criterion).__name__),
+                  data=type(train_data).__name__)
+    return _result(lrs, losses, raw["eval_iters"], raw["eval_acc"], raw["eval_loss"], stopped_early, reason,
+                   stopped_at, config)
 
 
 # =========================================================================== over seeds
