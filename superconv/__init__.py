@@ -14,7 +14,8 @@ Modules, one idea each, in layers; a module imports only its own layer or the la
 * the store: ``results``;
 * training: ``train`` (``fit``), built from ``fit_config``, ``evaluation``, ``checkpoint`` and
   ``callbacks``; ``range_test`` (the LR range test: with ``fit`` on a ``Split``, or with
-  ``range_loop``, a plain loop over a user's ``DataLoader``, optimizer and loss);
+  ``range_loop``, a plain loop over a user's ``DataLoader``, optimizer and loss),
+  ``auto_one_cycle`` (range test -> bounds -> a 1cycle schedule, in one call);
 * data, nets and the method: ``data`` (datasets as tensors on the device), ``imagefolder``
   (streamed image folders), ``models``, ``schedules`` (CLR, 1cycle, PC-LR), ``optim`` (SGD in
   torch's and Caffe's conventions), ``hessian`` (the Hessian-free LR estimate), ``distributed``

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from . import bounds as bounds_lib
 from . import potential as potential_lib
 from ._io import jsonable, restore_float, rng_state, set_rng_state
 from .data import Split
@@ -407,6 +408,18 @@ class RangeTestResult:
                     min_lr_rise=self.min_lr_rise(fraction, drop, smooth),
                     min_lr_ratio=self.min_lr_ratio(ratio, drop, smooth),
                     steepest=self.steepest(), valley=self.valley(), min_loss_10=self.min_loss_10())
+
+    def plateau_bounds(self, smooth: int = 1, tolerance: float = bounds_lib.TOLERANCE,
+                       ratio: float = bounds_lib.RATIO, reach: float = bounds_lib.REACH,
+                       min_peak: float = 0.0) -> bounds_lib.Bounds:
+        """1cycle bounds by the plateau rule (:func:`superconv.bounds.plateau_bounds`) on this
+        test's evaluation accuracy, a centred moving average over ``smooth`` points; the ramp's
+        top is ``lr_max``. ValueError without evaluation accuracies."""
+        if not self.eval_acc:
+            raise ValueError("the plateau rule needs evaluation accuracies: run the test with eval_data "
+                             "(classification outputs)")
+        return bounds_lib.plateau_bounds(self.eval_lrs, list(self._acc(smooth)), lr_max=self.lr_max,
+                                         tolerance=tolerance, ratio=ratio, reach=reach, min_peak=min_peak)
 
     def plot(self, ax=None, suggestions: Sequence[str] = ("max_lr", "min_lr_ratio", "steepest", "valley")):
         """Draw the test on ``ax`` (None: a new figure): training loss vs LR (raw, faint, and

@@ -209,7 +209,7 @@ LAYERS = (
     ("facts", {"paper", "fact_sheet"}),
     ("data, nets and the method", {"data", "imagefolder", "models", "schedules", "optim", "hessian", "devices",
                                    "distributed", "history", "speedup", "potential", "bounds"}),
-    ("training", {"evaluation", "fit_config", "checkpoint", "callbacks", "train", "range_test", "range_loop"}),
+    ("training", {"evaluation", "fit_config", "checkpoint", "callbacks", "train", "range_test", "range_loop", "auto_one_cycle"}),
     ("the store", {"results"}),
     ("experiments", {"experiments", "launch"}),
     ("chapter tools", {"verdicts", "chapter", "plots"}),

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 
 from superconv.range_test import LOADER_DEFAULTS, lr_range_test
 
-from toy import toy_split
+from toy import small_model, toy_split
 
 import torch_lr_finder  # noqa: E402  (a test dependency: requirements.txt)
 
@@ -201,3 +201,59 @@ def test_plot_marks_the_suggestions():
     assert ax.get_xscale() == "log"
     with pytest.raises(ValueError, match="suggestions"):
         r.plot(suggestions=("nope",))
+
+
+# --------------------------------------------------------------------------- auto_one_cycle
+
+from superconv import auto_one_cycle as aoc  # noqa: E402
+from superconv import schedules  # noqa: E402
+
+
+def test_auto_one_cycle_on_a_loader_reads_the_plateau_and_builds_the_schedule():
+    train, val = loaders(n=192)
+    model = mlp()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    auto = aoc.auto_one_cycle(model, train, val, total_steps=200, lr_min=0.0, lr_max=3.0, iterations=80,
+                              mode="linear", eval_every=4)
+    assert auto.rule == "plateau" and auto.max_lr is not None
+    assert auto.min_lr == pytest.approx(auto.max_lr / 10)
+    b = auto.test.plateau_bounds(smooth=aoc.SMOOTH)
+    assert (auto.max_lr, auto.usable) == (b.max_lr, b.usable)
+    s = auto.schedule
+    assert isinstance(s, schedules.OneCycle) and s.total_steps == 200 and s.step_size == 90
+    assert s.lr(0) == pytest.approx(auto.min_lr) and s.lr(90) == pytest.approx(auto.max_lr)
+    assert "plateau rule" in auto.report() and "max_lr" in str(auto)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    s.to_scheduler(opt)
+    assert opt.param_groups[0]["lr"] == pytest.approx(auto.min_lr)
+    ax = auto.plot()
+    assert "auto_one_cycle" in ax.get_title()
+
+
+def test_auto_one_cycle_without_validation_uses_the_loss_valley():
+    train, _ = loaders(n=192)
+    auto = aoc.auto_one_cycle(mlp(), train, total_steps=100)
+    assert auto.rule == "loss valley"
+    assert auto.max_lr == auto.test.valley().lr and auto.min_lr == pytest.approx(auto.max_lr / 10)
+    assert "no validation accuracy" in auto.why
+
+
+def test_auto_one_cycle_on_a_split_uses_fit():
+    split = toy_split(64)
+    torch.manual_seed(0)
+    auto = aoc.auto_one_cycle(small_model(), split, toy_split(64, seed=1, train=False), total_steps=50,
+                              iterations=20, eval_every=2, batch_size=16, precision="fp32", smooth=1)
+    assert auto.rule == "plateau" and len(auto.test.eval_acc) == 10
+
+
+@pytest.mark.parametrize("kwargs, name", [(dict(total_steps=2), "total_steps"), (dict(smooth=0), "smooth"),
+                                          (dict(momentum=(1.5, 0.85)), "momentum")])
+def test_auto_one_cycle_bad_arguments_before_the_test(kwargs, name, monkeypatch):
+    def no_test(*a, **k):
+        raise AssertionError("the range test must not run")
+    monkeypatch.setattr(aoc, "lr_range_test", no_test)
+    train, _ = loaders()
+    with pytest.raises(ValueError, match=name):
+        aoc.auto_one_cycle(mlp(), train, **kwargs)
