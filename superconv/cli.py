@@ -284,13 +284,20 @@ def cmd_run(args) -> int:
         return 0
     where = f", results in {env['SUPERCONV_RESULTS']}" if env else ""
     print(f"running {path.name} -> {output}{where}")
-    result = sw.execute({"notebook": str(path), "output": str(output), "params": fixed, "cwd": str(path.parent),
-                         "env": env, "log_output": args.log_output})
+    # papermill writes as it goes: under a temporary name, so that a killed run never leaves a
+    # half-written notebook under the canonical one; renamed when it ends (".failed" on failure)
+    partial = output.with_name(output.stem + ".running.ipynb")
+    result = sw.execute({"notebook": str(path), "output": str(partial), "params": fixed, "cwd": str(path.parent),
+                         "env": env, "log_output": args.log_output, "progress_bar": sys.stderr.isatty()})
     if result["status"] == "done":
+        partial.replace(output)
         print(f"done in {result['seconds']:.0f} s: {output}")
         return 0
+    failed = output.with_name(output.stem + ".failed.ipynb")
+    if partial.exists():
+        partial.replace(failed)
     print(f"FAILED after {result['seconds']:.0f} s: {result['error']}\n"
-          f"the executed notebook (with the traceback) is {output}", file=sys.stderr)
+          f"the executed notebook (with the traceback) is {failed}", file=sys.stderr)
     return 1
 
 

@@ -352,7 +352,7 @@ def run(spec: dict, profile: str, device="auto", store: Store | None = None, pro
         train_split, test_split = load_data(spec, dev)
         model = build_model(spec, train_split)
         every = max(100, spec["iterations"] // 10)
-        return fit(model, train_split, test_split, sched, momentum=spec["momentum"],
+        history = fit(model, train_split, test_split, sched, momentum=spec["momentum"],
                    iterations=spec["iterations"], batch_size=spec["batch_size"],
                    weight_decay=spec["weight_decay"], nesterov=spec["nesterov"], sgd=spec["sgd"],
                    precision=spec["precision"], bn_momentum=spec["bn_momentum"],
@@ -360,6 +360,11 @@ def run(spec: dict, profile: str, device="auto", store: Store | None = None, pro
                    crop_pad=spec["crop_pad"], precise_bn=spec.get("precise_bn"), device=dev, progress=progress,
                    desc=describe(spec), checkpoint=checkpoint, checkpoint_every=every,
                    callbacks=list(callbacks))
+        if history.diverged:  # recorded, and said once: the studies go on (a diverged run counts as 0 %)
+            i = history.diverged_at
+            lr = history.lr[i] if i is not None and i < len(history.lr) else float("nan")
+            print(f"diverged: {describe(spec)} at iteration {i} (lr {lr:.4g}); recorded as diverged")
+        return history
 
     return store.run(spec, profile, train, retrain=retrain)
 

@@ -31,11 +31,13 @@ import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import multiprocessing as mp
 import os
 import re
 import shutil
 import socket
+import sys
 import subprocess
 import time
 from pathlib import Path
@@ -132,24 +134,50 @@ def _environ(env: dict | None):
                 os.environ[k] = v
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a record comes (a redirected one too)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def _stream_papermill_log() -> None:
+    """papermill's ``log_output`` logs every cell's output at INFO on the "papermill" logger,
+    which has no handler by default (so nothing showed): give it one, once."""
+    log = logging.getLogger("papermill")
+    if not any(isinstance(h, _StdoutHandler) for h in log.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 def execute(task: dict) -> dict:
     """Run one notebook through papermill in this process.
 
     ``task``: ``notebook``, ``output`` (paths), ``params`` (dict), ``cwd`` (the kernel's working
-    directory), ``env`` (extra environment variables), ``log_output`` (stream cell output).
+    directory), ``env`` (extra environment variables), ``log_output`` (stream cell output),
+    ``progress_bar`` (papermill's cell progress bar).
     Returns ``{"status": "done"|"failed", "error": one line or None, "seconds", "host", "pid"}``;
     a failing notebook is a result, not an exception (the executed notebook keeps the traceback).
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    if task.get("log_output"):  # papermill logs cell output at INFO: give its logger a handler
+        _stream_papermill_log()
     t0 = time.time()
     status, error = "done", None
     try:
         Path(task["output"]).parent.mkdir(parents=True, exist_ok=True)
         with _environ(task.get("env")):
             pm.execute_notebook(str(task["notebook"]), str(task["output"]), parameters=task.get("params") or {},
-                                cwd=task.get("cwd"), progress_bar=False,
+                                cwd=task.get("cwd"), progress_bar=bool(task.get("progress_bar")),
                                 log_output=bool(task.get("log_output")))
     except PapermillExecutionError as e:
         status, error = "failed", one_line(f"{e.ename}: {one_line(e.evalue)}")

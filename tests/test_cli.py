@@ -226,13 +226,17 @@ def test_run_keeps_the_failed_notebook_and_never_overwrites(tmp_path):
     (nb.parent / "mark" / "break5").touch()
     out = tmp_path / "runs"
     rc, stdout, stderr = call(["run", nb, "-p", "x", "5", "--out", out])
-    first = out / "toy__X=5.ipynb"
-    assert rc == 1 and "ValueError: X=5 is broken on purpose" in stderr and first.exists()
-    assert sw.notebook_outcome(first) == "failed"
-    rc, stdout, _ = call(["run", nb, "-p", "X", "5", "--out", out, "--dry-run"])
-    assert rc == 0 and "exists; writing toy__X=5-2.ipynb" in stdout and "-p X 5" in stdout
-    rc, stdout, _ = call(["run", nb, "-p", "X", "5", "--out", out, "--dry-run", "--overwrite"])
-    assert rc == 0 and "exists" not in stdout and "toy__X=5.ipynb" in stdout
+    failed = out / "toy__X=5.failed.ipynb"  # a failed run never takes the canonical name
+    assert rc == 1 and "ValueError: X=5 is broken on purpose" in stderr and failed.exists()
+    assert str(failed) in stderr and not (out / "toy__X=5.ipynb").exists()
+    assert sw.notebook_outcome(failed) == "failed" and not list(out.glob("*.running.ipynb"))
+    rc, stdout, _ = call(["run", nb, "-p", "X", "4", "--out", out, "--log-output"])
+    assert rc == 0 and (out / "toy__X=4.ipynb").exists() and not list(out.glob("*.running.ipynb"))
+    assert "Executing" in stdout or "X = 4" in stdout, stdout  # --log-output streams the cells here
+    rc, stdout, _ = call(["run", nb, "-p", "X", "4", "--out", out, "--dry-run"])
+    assert rc == 0 and "exists; writing toy__X=4-2.ipynb" in stdout and "-p X 4" in stdout
+    rc, stdout, _ = call(["run", nb, "-p", "X", "4", "--out", out, "--dry-run", "--overwrite"])
+    assert rc == 0 and "exists" not in stdout and "toy__X=4.ipynb" in stdout
 
 
 @pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs dataset-fashion-mnist")

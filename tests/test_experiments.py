@@ -104,6 +104,18 @@ def test_run_trains_once_then_loads(tmp_path):
     assert h1.config["train_data"].startswith("fashion-mnist train, 500 of 60000")
 
 
+@pytest.mark.skipif(not os.path.exists("/usr/share/datasets/fashion-mnist"), reason="needs dataset-fashion-mnist")
+def test_a_diverging_run_is_recorded_and_announced_once(tmp_path, capsys):
+    store = Store(tmp_path)
+    spec = ex.make_spec("smoke", iterations=10, schedule=dict(kind="fixed", lr=1e6))
+    h = ex.run(spec, "smoke", store=store, progress=False)
+    line = capsys.readouterr().out.strip().splitlines()
+    assert h.diverged and len([x for x in line if x.startswith("diverged:")]) == 1
+    assert f"at iteration {h.diverged_at} (lr 1e+06)" in line[-1]
+    again = ex.run(spec, "smoke", store=store, progress=False)  # loaded, not trained: no second line
+    assert again.diverged and "diverged:" not in capsys.readouterr().out
+
+
 def test_time_to_accuracy():
     # evaluations are left out of the times: they weigh more on the shorter run
     fast = History(eval_iters=[100, 200, 300], test_acc=[80.0, 90.0, 91.0], iterations=300, wall_time=40.0,
