@@ -84,7 +84,8 @@ def auto_one_cycle(model, train, val=None, total_steps: int = 1000, *, smooth: i
         raise ValueError(f"total_steps={total_steps!r} must be an integer >= 3 (the 1cycle run's length)")
     if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
         raise ValueError(f"smooth={smooth!r} must be a positive integer (evaluations averaged)")
-    schedules.one_cycle(0.1, 1.0, max(1, round(STEP_FRACTION * total_steps)), total_steps, momentum=momentum)
+    step_size = max(1, round(STEP_FRACTION * total_steps))
+    schedules.one_cycle(0.1, 1.0, step_size, total_steps, momentum=momentum)  # bad momentum fails here, first
     test = lr_range_test(model, train, val, **range_test_kwargs)
     if test.eval_acc:
         b = test.plateau_bounds(smooth=smooth, min_peak=min_peak)
@@ -97,6 +98,5 @@ def auto_one_cycle(model, train, val=None, total_steps: int = 1000, *, smooth: i
                                                             if max_lr is not None else ""))
     schedule = None
     if max_lr is not None and max_lr > 0:
-        schedule = schedules.one_cycle(min_lr, max_lr, max(1, round(STEP_FRACTION * total_steps)), total_steps,
-                                       momentum=momentum)
+        schedule = schedules.one_cycle(min_lr, max_lr, step_size, total_steps, momentum=momentum)
     return AutoOneCycle(schedule, max_lr, min_lr, rule, why, usable and schedule is not None, test)

@@ -22,8 +22,9 @@ import torch
 import torch.nn as nn
 
 from ._io import rng_state, set_rng_state
+from .schedules import set_momentum
 
-__all__ = ["ModelSnapshot", "ramp_loop", "group_scales", "set_momentum"]
+__all__ = ["ModelSnapshot", "ramp_loop", "group_scales"]
 
 
 class ModelSnapshot:
@@ -74,19 +75,6 @@ def group_scales(optimizer: torch.optim.Optimizer) -> list:
     if len(lrs) == 1 or not lrs[0] > 0:
         return [1.0] * len(lrs)
     return [lr / lrs[0] for lr in lrs]
-
-
-def set_momentum(optimizer: torch.optim.Optimizer, momentum: float) -> None:
-    """Set every group's momentum: ``betas[0]`` for Adam-like optimizers, else ``momentum``; an
-    optimizer with neither is a ValueError naming it."""
-    for g in optimizer.param_groups:
-        if "betas" in g:
-            g["betas"] = (float(momentum), *tuple(g["betas"])[1:])
-        elif "momentum" in g:
-            g["momentum"] = float(momentum)
-        else:
-            raise ValueError(f"momentum={momentum!r} cannot be set: {type(optimizer).__name__} has neither "
-                             "'momentum' nor 'betas' (use momentum=None to keep the optimizer's own)")
 
 
 def _endless(batches: Iterable) -> Iterable:

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from . import _checks
 from . import bounds as bounds_lib
 from . import potential as potential_lib
 from ._io import jsonable, restore_float, rng_state, set_rng_state
@@ -632,12 +633,6 @@ DEFAULT_MOMENTUM = 0.9  # the papers' SGD; a user's own optimizer keeps its own 
 DEFAULT_WEIGHT_DECAY = 1e-4
 
 
-def _positive_int(name: str, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name}={v!r} must be a positive integer")
-    return int(v)
-
-
 def lr_range_test(model: nn.Module, train_data, eval_data=None, lr_min: Optional[float] = None,
                   lr_max: Optional[float] = None, iterations: Optional[int] = None, mode: Optional[str] = None,
                   *, optimizer: Optional[torch.optim.Optimizer] = None, criterion: Optional[Callable] = None,
@@ -717,11 +712,8 @@ def lr_range_test(model: nn.Module, train_data, eval_data=None, lr_min: Optional
         raise ValueError(f"smoothing={smoothing!r} must be in [0, 1) (the EMA's beta)")
     if eval_every is None:
         eval_every = max(1, iterations // (20 if loader else 50))
-    eval_every = _positive_int("eval_every", eval_every)
-    log_every = _positive_int("log_every", log_every)
-    if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
-                                 or not 0.0 <= momentum < 1.0):
-        raise ValueError(f"momentum={momentum!r} must be a number in [0, 1) (or None: the default)")
+    eval_every = _checks.positive_int("eval_every", eval_every)
+    log_every = _checks.positive_int("log_every", log_every)
     for key in _RESERVED:
         if key in fit_kwargs:
             raise ValueError(f"{key}= is set by the range test itself; use lr_min/lr_max/iterations/"
@@ -821,9 +813,10 @@ def _loader_test(model, train_data, eval_data, ramp, stopper, common, optimizer,
     if optimizer is not None and weight_decay is not None:
         raise ValueError("weight_decay= applies when the range test builds the optimizer; "
                          f"set it in your {type(optimizer).__name__} instead")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"seed={seed!r} must be an integer >= 0 (or None: leave torch's RNG as it is)")
+    _checks.optional(lambda n, v: _checks.integer(n, v, minimum=0), "seed", seed,
+                     "an integer >= 0 (None: leave torch's RNG as it is)")
     momentum = common["momentum"]
+    _checks.optional(_checks.fraction, "momentum", momentum, "a number in [0, 1), or None: the optimizer's own")
     if optimizer is None:
         momentum = DEFAULT_MOMENTUM if momentum is None else momentum
         weight_decay = DEFAULT_WEIGHT_DECAY if weight_decay is None else weight_decay

@@ -854,6 +854,22 @@ def _group_scales(optimizer: torch.optim.Optimizer, lr_scales: Optional[Sequence
     return [lr / built[0] for lr in built]
 
 
+def set_momentum(optimizer: torch.optim.Optimizer, momentum: float) -> None:
+    """Set every param group's momentum: ``betas[0]`` for optimizers with ``betas`` (Adam, AdamW,
+    NAdam, ...), else ``momentum`` (SGD, RMSprop; a tensor momentum is filled in place). A group
+    with neither is a ValueError naming the optimizer."""
+    for group in optimizer.param_groups:
+        if "betas" in group:
+            group["betas"] = (float(momentum), *tuple(group["betas"])[1:])
+        elif "momentum" not in group:
+            raise ValueError(f"momentum={momentum!r} cannot be set: {type(optimizer).__name__} has neither "
+                             "'momentum' nor 'betas' (use momentum=None to keep the optimizer's own)")
+        elif isinstance(group["momentum"], torch.Tensor):
+            group["momentum"].fill_(momentum)
+        else:
+            group["momentum"] = float(momentum)
+
+
 class ScheduledLR(LRScheduler):
     """Drive a torch optimizer with a :class:`Schedule` (use ``schedule.to_scheduler(opt)``).
 
@@ -889,16 +905,8 @@ class ScheduledLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _apply_momentum(self, it: int) -> None:
-        if self._momentum_key is None:
-            return
-        m = self.schedule.momentum(it)
-        for group in self.optimizer.param_groups:
-            if self._momentum_key == "betas":
-                group["betas"] = (m, *tuple(group["betas"])[1:])
-            elif isinstance(group["momentum"], torch.Tensor):
-                group["momentum"].fill_(m)
-            else:
-                group["momentum"] = m
+        if self._momentum_key is not None:
+            set_momentum(self.optimizer, self.schedule.momentum(it))
 
     def get_lr(self):
         it = self.last_epoch
