@@ -135,12 +135,13 @@ def _evaluate(model: nn.Module, batches: Iterable, criterion: Callable, device) 
 def ramp_loop(model: nn.Module, batches: Iterable, ramp: Callable[[int], float], iterations: int,
               optimizer: torch.optim.Optimizer, criterion: Callable, *, momentum: Optional[float] = None,
               stop: Optional[Callable[[list], bool]] = None, eval_batches: Optional[Iterable] = None,
-              eval_every: int = 1, device=None) -> dict:
+              eval_every: int = 1, device=None, seed: Optional[int] = None) -> dict:
     """Train ``model`` on ``batches`` for up to ``iterations`` steps, batch ``it`` at LR
     ``ramp(it)`` (group ``i`` at ``ramp(it) * group_scales[i]``), then restore model, optimizer
     and RNG. ``momentum`` (None: the optimizer's own) is held constant. After every step the
     loss is read back and ``stop(losses)`` may end the test; a non-finite loss ends it too.
-    ``eval_batches`` are evaluated every ``eval_every`` steps and after the last one.
+    ``eval_batches`` are evaluated every ``eval_every`` steps and after the last one. ``seed``
+    (None: leave it as it is) seeds torch's global RNG first, e.g. for a shuffling DataLoader.
 
     Returns ``lrs`` and ``losses`` per step, ``eval_iters``, ``eval_acc`` (empty unless every
     evaluation was a classification) and ``eval_loss``, and ``reason``: None, ``"stop"`` or
@@ -153,6 +154,8 @@ def ramp_loop(model: nn.Module, batches: Iterable, ramp: Callable[[int], float],
     model_state, opt_state, rng = ModelSnapshot(model), copy.deepcopy(optimizer.state_dict()), rng_state()
     lrs, losses, eval_iters, eval_acc, eval_loss, reason = [], [], [], [], [], None
     try:
+        if seed is not None:
+            torch.manual_seed(seed)
         if momentum is not None:
             set_momentum(optimizer, momentum)
         model.train()

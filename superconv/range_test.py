@@ -826,14 +826,8 @@ def _loader_test(model, train_data, eval_data, ramp, stopper, common, optimizer,
     else:
         built = type(optimizer).__name__
     criterion = nn.CrossEntropyLoss() if criterion is None else criterion
-    rng = rng_state()
-    try:
-        if seed is not None:
-            torch.manual_seed(seed)
-        raw = ramp_loop(model, train_data, ramp, common["iterations"], optimizer, criterion, momentum=momentum,
-                        stop=stopper.update, eval_batches=eval_data, eval_every=common["eval_every"])
-    finally:
-        set_rng_state(rng)
+    raw = ramp_loop(model, train_data, ramp, common["iterations"], optimizer, criterion, momentum=momentum,
+                    stop=stopper.update, eval_batches=eval_data, eval_every=common["eval_every"], seed=seed)
     lrs, losses, n = raw["lrs"], raw["losses"], len(raw["lrs"])
     stopped_early, reason, stopped_at = False, None, None
     if raw["reason"] == "non-finite":

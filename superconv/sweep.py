@@ -37,8 +37,8 @@ import os
 import re
 import shutil
 import socket
-import sys
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
