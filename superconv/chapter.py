@@ -157,14 +157,15 @@ def setup(PROFILE: str | None, DEVICE: str, SEEDS: list | None, default_seeds: d
 
     ``knobs`` map a parameter name to ``(value, checker)``; a value of ``None`` means "take it
     from the profile" and is passed through unchecked. ``default_seeds`` maps profile -> seeds
-    used when ``SEEDS`` is None (default: ``[0]`` for smoke, ``[0, 1, 2]`` otherwise).
+    used when ``SEEDS`` is None: a study's ``CHAPTER.seed_table()``, the one table its findings
+    read too (None: no seeds, for a chapter that trains nothing, such as the scorecard).
     """
     resolved = resolve_profile(profile("PROFILE", PROFILE))
     dev = device("DEVICE", DEVICE)
     if dev == "auto":
         dev = "cuda" if torch.cuda.is_available() else "cpu"
     if SEEDS is None:
-        seeds = (default_seeds or {}).get(resolved, [0] if resolved == "smoke" else [0, 1, 2])
+        seeds = [] if default_seeds is None else default_seeds[resolved]
     else:
         seeds = seed_list("SEEDS", SEEDS)
     checked = {}

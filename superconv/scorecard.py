@@ -27,20 +27,11 @@ _MODULES = (clr, range_tests, one_cycle, regularization, hessian_free, less_data
             imagenet)
 STUDIES = tuple(m.__name__.rsplit(".", 1)[1] for m in _MODULES)
 
-#: The notebook that tests each claim topic (``paper.Claim.chapter``).
-NOTEBOOKS = {
-    "clr": "chapters/01_cyclical_learning_rates.ipynb",
-    "range-test": "chapters/02_lr_range_test.ipynb",
-    "super-convergence": "chapters/03_one_cycle.ipynb",
-    "cyclical-momentum": "chapters/03_one_cycle.ipynb",
-    "regularization": "chapters/04_regularization_balance.ipynb",
-    "hessian-free": "chapters/05_hessian_free_estimate.ipynb",
-    "limited-data": "chapters/06_less_training_data.ipynb",
-    "depth": "chapters/07_depth.ipynb",
-    "batch-size": "chapters/08_batch_size.ipynb",
-    "one-cycle": "chapters/09_datasets_architectures.ipynb",
-    "imagenet": "chapters/10_imagenet.ipynb",
-}
+#: The notebook that tests each claim topic (``paper.Claim.chapter``): its study's chapter.
+NOTEBOOKS = {topic: module.CHAPTER.notebook for topic, module in {
+    "clr": clr, "range-test": range_tests, "super-convergence": one_cycle, "cyclical-momentum": one_cycle,
+    "regularization": regularization, "hessian-free": hessian_free, "limited-data": less_data, "depth": depth,
+    "batch-size": batch_size, "one-cycle": datasets, "imagenet": imagenet}.items()}
 
 UNTESTED_RULE = "no chapter of this book runs this claim's setting"
 

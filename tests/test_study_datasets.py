@@ -273,8 +273,8 @@ def test_describe_and_commands():
     rows = ds.rows("laptop")
     assert ds.describe_group(rows, "fmnist_lenet5") == "Fashion-MNIST (10,000 train images), LeNet (Caffe), batch 512"
     assert ds.describe_group(rows, "fmnist_resnet8") == "Fashion-MNIST (10,000 train images), ResNet-8 w16, batch 128"
-    assert ds.run_command("paper").endswith("-p PROFILE paper -p DEVICE cuda")
-    assert ds.run_command("laptop").endswith("-p PROFILE laptop")
+    assert ds.command("paper").endswith("-p PROFILE paper -p DEVICE cuda")
+    assert ds.command("laptop").endswith("-p PROFILE laptop")
 
 
 def test_paper_peak_evidence_is_measured_not_typed(tmp_path):

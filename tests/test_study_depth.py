@@ -31,7 +31,7 @@ def test_specs_are_the_shared_ladder_specs():
         assert list(got) == dp.DEFAULT_DEPTHS[profile]
         for d, by_policy in got.items():
             for policy, specs in by_policy.items():
-                seeds = dp.DEFAULT_SEEDS[profile][policy]
+                seeds = dp.default_seeds(profile, policy)
                 assert specs == [ex.ladder_spec(profile, policy, model=f"resnet{d}", seed=s) for s in seeds]
     # the laptop's ResNet-8 is the ladder pair chapters 6, 8, 9 use; the paper's ResNet-56 is
     # chapter 3's headline pair (so both are computed once per book build)
@@ -155,7 +155,7 @@ def test_texts_never_print_non_finite_numbers():
     sp = dict(iteration_ratio=8.0, time_ratio=None, fast_iterations=320)
     assert dp.speedup_text(sp) == "1cycle reached PC-LR's final accuracy after 320 iterations, 8.0× fewer"
     assert dp.command("smoke").endswith("-p PROFILE smoke") and "07_depth.ipynb" in dp.command("smoke")
-    assert dp.run_command().endswith("-p PROFILE paper -p DEVICE cuda")
+    assert dp.command().endswith("-p PROFILE paper -p DEVICE cuda")
 
 
 # --------------------------------------------------------------------------- smoke runs, findings

@@ -94,9 +94,9 @@ def test_paper_profile_without_imagenet_fails_fast_with_one_line(tmp_path, monke
 def test_the_chapter_states_the_commands_the_study_runs():
     from pathlib import Path
     import nbformat
-    nb = nbformat.read(Path(__file__).resolve().parents[1] / st.NOTEBOOK, as_version=4)
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / st.CHAPTER.notebook, as_version=4)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert st.torchrun_command() in text and st.run_command() in text
+    assert st.torchrun_command() in text and st.paper_command() in text
 
 
 # ------------------------------------------------------------------------------ runs and findings

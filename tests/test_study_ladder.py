@@ -6,7 +6,6 @@ import pytest
 
 from superconv import data
 from superconv import experiments as ex
-from superconv.results import Store
 from superconv.studies import ladder
 from superconv.studies import one_cycle as oc
 from superconv.train import History
@@ -55,30 +54,14 @@ def test_noise_clause_words_the_three_verdicts():
     assert ladder.noise_clause(dict(verdict="not reproduced", threshold=0.5)) == " (noise threshold 0.50 points)"
 
 
-def test_texts_and_commands():
+def test_texts():
     pts = _points({1: ([90.0, 90.2], [89.0])})
     assert ladder.pair_text(pts[1], "gap") == "1cycle 90.10 ± 0.14 % (n=2) vs PC-LR 89.00 ± 0.00 % (n=1): +1.10 points"
     assert ladder.speedup_text(dict(iteration_ratio=None)) == "1cycle did not reach PC-LR's final accuracy within its run"
     assert ladder.speedup_text(dict(iteration_ratio=8.0, time_ratio=None, fast_iterations=240)) == \
         "1cycle reached PC-LR's final accuracy after 240 iterations, 8.0× fewer"
-    assert ladder.command("paper", "chapters/x.ipynb") == \
-        "papermill chapters/x.ipynb out.ipynb -p PROFILE paper -p DEVICE cuda"
-    assert ladder.command("laptop", "chapters/x.ipynb") == "papermill chapters/x.ipynb out.ipynb -p PROFILE laptop"
     assert ladder.shortened_note("laptop") == "; ladder runs shortened to 0.3 of the headline pair (same 1:8 ratio)"
     assert ladder.shortened_note("paper") == ladder.shortened_note("smoke") == ""
-
-
-def test_stored_map_reads_only_what_the_store_has(tmp_path):
-    store = Store(tmp_path)
-    spec_map = {2000: {p: [ex.ladder_spec("smoke", p, seed=0)] for p in ladder.POLICIES}}
-    assert ladder.stored_map(spec_map, "smoke", store) is None
-    h = History(eval_iters=[10], test_acc=[80.0], iterations=10, wall_time=1.0,
-                config={"device_name": "test CPU"})
-    store.put(spec_map[2000]["one_cycle"][0], "smoke", h)
-    found, hists, hardware = ladder.stored_map(spec_map, "smoke", store)
-    assert [len(hists[2000][p]) for p in ladder.POLICIES] == [1, 0]
-    assert found[2000]["one_cycle"] == spec_map[2000]["one_cycle"] and found[2000]["pc_lr"] == []
-    assert hardware.startswith("hardware: ") and "test CPU" in hardware
 
 
 def test_dataset_facts_and_spec_sizes():

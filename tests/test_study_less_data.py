@@ -36,7 +36,7 @@ def test_largest_size_is_the_shared_ladder_pair_and_the_others_only_change_train
         sizes = ld.default_sizes(profile)
         assert list(got) == sorted(sizes, reverse=True) and sizes[0] == ld.full_size(profile)
         for policy in ld.POLICIES:
-            seeds = ld.DEFAULT_SEEDS[profile][policy]
+            seeds = ld.default_seeds(profile, policy)
             assert got[sizes[0]][policy] == [ex.ladder_spec(profile, policy, seed=s) for s in seeds]
             for n in sizes[1:]:
                 for a, b in zip(got[n][policy], got[sizes[0]][policy]):
@@ -172,7 +172,7 @@ def test_findings_cover_the_chapters_claims_and_say_not_run(tmp_path):
     assert [f.claim_id for f in got] == want
     assert all(f.verdict == "not run" and "-p PROFILE laptop" in f.detail for f in got)
     paper_f = ld.findings("paper", store=store)
-    assert all(f.detail.endswith(ld.run_command()) for f in paper_f)
+    assert all(f.detail.endswith(ld.command()) for f in paper_f)
 
 
 def test_findings_compute_verdicts_from_the_store(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ def test_specs_are_exactly_the_shared_headline_pair():
     for profile in ex.PROFILES:
         got = oc.specs(profile)
         for policy in oc.POLICIES:
-            seeds = oc.DEFAULT_SEEDS[profile][policy]
+            seeds = oc.default_seeds(profile, policy)
             assert got[policy] == [ex.make_spec(profile, policy, seed=s) for s in seeds]
     got = oc.specs("laptop", seeds=[3, 4], pc_seeds=[7])
     assert [s["seed"] for s in got["one_cycle"]] == [3, 4] and [s["seed"] for s in got["pc_lr"]] == [7]
@@ -186,7 +186,7 @@ def test_describe_setup_and_command():
     assert "0.95→0.85→0.95" in oc.describe_run(ex.make_spec("laptop", "one_cycle"))
     assert oc.describe_setup("laptop").startswith("Fashion-MNIST (10,000 train images")
     assert "CIFAR-10" in oc.describe_setup("paper") and "ResNet-56" in oc.describe_setup("paper")
-    assert oc.run_command().endswith("-p PROFILE paper -p DEVICE cuda")
+    assert oc.command().endswith("-p PROFILE paper -p DEVICE cuda")
 
 
 # --------------------------------------------------------------------------- a smoke run

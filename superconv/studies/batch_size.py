@@ -58,10 +58,10 @@ import numpy as np
 from .. import _checks, chapter, experiments, paper, verdicts
 from ..results import Store
 from ..train import History
+from . import base
 from .regularization import epochs, model_data_text, n_test_images, sampling_std
 
 CLAIM_ID = "sc.batch_size"
-NOTEBOOK = "chapters/08_batch_size.ipynb"
 HOLDS = ("iterations", "epochs")
 LR_SCALINGS = ("none", "linear", "sqrt")
 
@@ -74,10 +74,12 @@ CONFIG: dict = {
     "paper": dict(batch_sizes=[256, 512, 1000, 1536], hold="iterations", lr_scaling="none"),
 }
 
-#: Seeds when the notebook's SEEDS is None. Laptop: 3 new batch sizes x 240 iterations x 2 seeds
-#: took 3.9 minutes in a from-scratch build (batch 64 / 256 / 512: about 20 / 32 / 64 s per run),
-#: plus the two shared batch-128 ladder runs (~21 s each) if no other chapter computed them.
-DEFAULT_SEEDS: dict = {"smoke": [0], "laptop": [0, 1], "paper": [0, 1, 2]}
+#: The chapter, with its seeds when the notebook's SEEDS is None. Laptop: 3 new batch sizes x 240
+#: iterations x 2 seeds took 3.9 minutes in a from-scratch build (batch 64 / 256 / 512: about 20 /
+#: 32 / 64 s per run), plus the two shared batch-128 ladder runs (~21 s each) if no other chapter
+#: computed them.
+CHAPTER = base.Chapter("chapters/08_batch_size.ipynb", seeds={"smoke": [0], "laptop": [0, 1], "paper": [0, 1, 2]})
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 TREND_WORDS = ("rises", "falls", "flat within noise", "mixed", "undetermined")
 
@@ -93,10 +95,6 @@ RULE = ("no paper number: Fig. 5's accuracies were not found (FACTS §2, §7), s
 def config(profile: str | None) -> dict:
     """A copy of :data:`CONFIG` for ``profile`` (None: ``$SUPERCONV_PROFILE``, else laptop)."""
     return copy.deepcopy(CONFIG[experiments.resolve_profile(profile)])
-
-
-def default_seeds(profile: str | None) -> list:
-    return list(DEFAULT_SEEDS[experiments.resolve_profile(profile)])
 
 
 def check_batch_sizes(name: str, value: Any) -> list:
@@ -162,11 +160,11 @@ def batch_spec(profile: str | None, batch_size: int, seed: int = 0, *, hold: str
 def specs(profile: str | None, batch_sizes: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
           hold: str | None = None, lr_scaling: str | None = None) -> dict:
     """``{batch_size: [spec per seed]}`` in increasing batch order (None: :data:`CONFIG` /
-    :data:`DEFAULT_SEEDS`). Validates everything before any work."""
+    the chapter's seeds). Validates everything before any work."""
     cfg = config(profile)
     sizes = (cfg["batch_sizes"] if batch_sizes is None else
              _checks.list_of(_checks.positive_int, unique=True)("batch_sizes", batch_sizes))
-    seeds = experiments.check_seeds(default_seeds(profile) if seeds is None else seeds)
+    seeds = CHAPTER.seeds_or_default(profile, seeds)
     hold = cfg["hold"] if hold is None else hold
     lr_scaling = cfg["lr_scaling"] if lr_scaling is None else lr_scaling
     return {b: [batch_spec(profile, b, s, hold=hold, lr_scaling=lr_scaling) for s in seeds]
@@ -345,14 +343,8 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     sweep = run_sweep(profile, seeds, store=store, train=False)
     if all(r["missing"] for r in sweep["rows"]):
         return None
-    sweep["hardware"] = experiments.device_names(h for hs in sweep["histories"].values() for h in hs
-                                                 if h is not None)
+    sweep["hardware"] = experiments.device_names(base.histories(sweep["histories"]))
     return sweep
-
-
-def run_command(profile: str = "paper", notebook: str = NOTEBOOK) -> str:
-    """The papermill command that computes this chapter's runs at ``profile``."""
-    return verdicts.command(notebook, profile)
 
 
 # --------------------------------------------------------------------------- summaries
@@ -405,16 +397,16 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     store = store or Store()
     sweep = run_sweep(profile, store=store, train=False)
     if not sweep["complete"]:
-        return [verdicts.not_run(CLAIM_ID, profile, RULE, run_command(profile))]
+        return [CHAPTER.not_run(CLAIM_ID, profile, RULE)]
     detail = (f"{sweep['setup']}; 1cycle ladder run, {sweep['design']}. Paper numbers not found: "
               f"{not_found_text()}. No 1cycle/PC-LR pair in this study, so no time-to-accuracy.")
     return [verdicts.Finding(CLAIM_ID, profile, ours_text(sweep), verdict(sweep), RULE, detail)]
 
 
-__all__ = ["CLAIM_ID", "NOTEBOOK", "HOLDS", "LR_SCALINGS", "CONFIG", "DEFAULT_SEEDS", "TREND_WORDS", "RULE",
+__all__ = ["CLAIM_ID", "CHAPTER", "HOLDS", "LR_SCALINGS", "CONFIG", "TREND_WORDS", "RULE",
            "config", "default_seeds", "check_batch_sizes", "train_size", "lr_factor", "scale_lr",
            "batch_spec", "specs", "peak_lr", "schedule_in_epochs", "design_text", "summarize", "trend",
-           "run_sweep", "stored", "run_command", "cell_text", "ours_text", "not_found_text", "verdict",
+           "run_sweep", "stored", "command", "cell_text", "ours_text", "not_found_text", "verdict",
            "findings"]
 
 

@@ -40,8 +40,8 @@ import torch
 from .. import _checks, data, experiments, paper, schedules
 from ..results import Store
 from ..train import History
-from ..verdicts import Finding, command, not_run
-from . import seed_mean
+from ..verdicts import Finding
+from . import base, seed_mean
 
 #: every policy this study can run; ``fixed`` is the baseline and always runs
 POLICIES = ("fixed", "triangular", "triangular2", "exp_range")
@@ -52,6 +52,11 @@ DEFAULT_POLICIES = ("triangular", "triangular2")
 PAPER_STEP_SIZE = 2000
 PAPER_GAMMA = 0.99994
 MOMENTUM = 0.9  # the CLR paper's solver (CLR_BASELINE_SOLVER)
+
+#: The chapter, with its seeds when the notebook's SEEDS is None (every policy).
+CHAPTER = base.Chapter("chapters/01_cyclical_learning_rates.ipynb",
+                       seeds={"smoke": [0], "laptop": [0, 1, 2], "paper": [0, 1, 2]})
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 # Per-profile knobs. Iterations per epoch: smoke 500/50 = 10, laptop 10,000/128 = 78,
 # paper 50,000/1,000 = 50. ``eval_every`` divides ``step_size`` so that the evaluations hit
@@ -279,16 +284,16 @@ class Study:
 
 # --------------------------------------------------------------------------- running
 
-def run(profile: str | None, seeds: Sequence[int], device="auto", store: Store | None = None,
+def run(profile: str | None, seeds: Sequence[int] | None = None, device="auto", store: Store | None = None,
         progress: bool = False, policies: Iterable[str] | None = None, **knobs) -> Study:
     """Train (or load from the results store) every run of the study and return a :class:`Study`.
 
-    ``knobs``: overrides of :data:`CONFIGS` (``None`` = the profile's value). Everything is
-    validated before the first run starts.
+    ``seeds``: None is the chapter's (:data:`CHAPTER`); ``knobs``: overrides of :data:`CONFIGS`
+    (``None`` = the profile's value). Everything is validated before the first run starts.
     """
     cfg = config(profile, **knobs)
     pols = check_policies(policies)
-    seeds = experiments.check_seeds(seeds)
+    seeds = CHAPTER.seeds_or_default(cfg["profile"], seeds)
     all_specs = {p: [spec(p, cfg, s) for s in seeds] for p in ("fixed",) + pols}
     for ss in all_specs.values():  # validate every schedule before any work
         experiments.build_schedule(ss[0]["schedule"])
@@ -299,15 +304,17 @@ def run(profile: str | None, seeds: Sequence[int], device="auto", store: Store |
     return st
 
 
-def load(profile: str | None, seeds: Sequence[int], store: Store | None = None,
+def load(profile: str | None, seeds: Sequence[int] | None = None, store: Store | None = None,
          policies: Iterable[str] | None = None, **knobs) -> Study | None:
     """The study from stored results only (no training), for showing e.g. paper-profile runs
     made elsewhere.
 
-    Keeps the seeds whose fixed-LR run is stored, and the CLR policies (``policies``, default:
-    all of :data:`CLR_POLICIES`) stored for every kept seed. ``None`` when nothing is stored.
+    Of ``seeds`` (None: the chapter's) keeps those whose fixed-LR run is stored, and the CLR
+    policies (``policies``, default: all of :data:`CLR_POLICIES`) stored for every kept seed.
+    ``None`` when nothing is stored.
     """
     cfg = config(profile, **knobs)
+    seeds = CHAPTER.seeds_or_default(cfg["profile"], seeds)
     candidates = CLR_POLICIES if policies is None else check_policies(policies)
     store = store or Store()
 
@@ -364,7 +371,8 @@ def paper_budgets() -> dict:
             "step_size": round(PAPER_STEP_SIZE * ratio), "epoch_iterations": 50_000 // 1000}
 
 
-__all__ = ["POLICIES", "CLR_POLICIES", "DEFAULT_POLICIES", "CONFIGS", "KNOBS", "MOMENTUM",
+__all__ = ["POLICIES", "CLR_POLICIES", "DEFAULT_POLICIES", "CONFIGS", "KNOBS", "MOMENTUM", "CHAPTER",
+           "default_seeds", "command",
            "PAPER_STEP_SIZE", "PAPER_GAMMA", "config", "check_policies", "schedule_spec", "schedule",
            "spec", "specs", "setup_text", "iterations_per_epoch", "mean_history", "Study", "run", "load", "torch_max_rel_diff",
            "paper_budgets"]
@@ -389,15 +397,13 @@ FINDING_RULE = ("the paper's outcome is whether its CLR run reached the fixed-LR
 
 def findings(profile: str = "laptop", store: Store | None = None) -> list:
     """Scorecard findings for the CLR-table claims chapter 1 tests (:data:`CLAIM_POLICIES`),
-    from stored results only (seeds [0] at smoke, [0, 1, 2] otherwise: the chapter's default)."""
+    from stored results only (the chapter's default seeds)."""
     profile = experiments.resolve_profile(profile)
-    seeds = [0] if profile == "smoke" else [0, 1, 2]
-    st = load(profile, seeds, store=store, policies=CLR_POLICIES)
-    cmd = command("chapters/01_cyclical_learning_rates.ipynb", profile)
+    st = load(profile, store=store, policies=CLR_POLICIES)
     out = []
     for cid, (policy, k_clr, k_fixed) in CLAIM_POLICIES.items():
         if st is None or policy not in st.histories:
-            out.append(not_run(cid, profile, FINDING_RULE, cmd))
+            out.append(CHAPTER.not_run(cid, profile, FINDING_RULE))
             continue
         reached = paper.get(k_clr).value >= paper.get(k_fixed).value
         r = st.reach(policy)

@@ -67,10 +67,9 @@ from typing import Any, Sequence
 from .. import _checks, data, experiments, models, paper, verdicts
 from ..results import Store
 from ..train import History
-from . import ladder
+from . import base, ladder
 from .one_cycle import format_acc, speedup
 
-NOTEBOOK = "chapters/09_datasets_architectures.ipynb"
 
 # The nets of the authors' runs, found in their repository (lnsmith54/hyperParam1; evidence in
 # superconv.models): "wide32cifar" (a ResNet-32 layout of widths 16/64/256) and DenseNet-40
@@ -96,8 +95,10 @@ GROUP_TITLES = {
     "cifar100_logs": "CIFAR-100 ResNet-56 (headline solvers, authors' logs)",
 }
 
-#: Seeds per profile (every row; the table reports mean ± std over runs).
-DEFAULT_SEEDS = {"smoke": [0], "laptop": [0, 1, 2], "paper": [0, 1, 2]}
+#: The chapter, with its seeds per profile (every row; the table reports mean ± std over runs).
+CHAPTER = base.Chapter("chapters/09_datasets_architectures.ipynb",
+                       seeds={"smoke": [0], "laptop": [0, 1, 2], "paper": [0, 1, 2]})
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 #: The LeNet pair at smoke/laptop: batch, the fraction of the paper's epochs (85 vs 12), and the
 #: 1cycle's peak LR. The paper's peak 0.1 was read off a range test on MNIST fed to Caffe as
@@ -299,10 +300,6 @@ class Row:
     specs: list = field(default_factory=list)
 
 
-def default_seeds(profile: str | None) -> list:
-    return list(DEFAULT_SEEDS[experiments.resolve_profile(profile)])
-
-
 def check_groups(profile: str | None, groups: Sequence[str] | None) -> list:
     """The groups to run at ``profile`` (None: all of the profile's), validated."""
     profile = experiments.resolve_profile(profile)
@@ -447,7 +444,7 @@ def rows(profile: str | None, seeds: Sequence[int] | None = None, groups: Sequen
          lenet_fraction: float | None = None, lenet_max_lr: float | None = None) -> list:
     """Every row the study trains at ``profile`` (specs per seed); all arguments checked first."""
     profile = experiments.resolve_profile(profile)
-    seeds = default_seeds(profile) if seeds is None else experiments.check_seeds(seeds)
+    seeds = CHAPTER.seeds_or_default(profile, seeds)
     groups = check_groups(profile, groups)
     if profile == "paper":
         for name, v in (("LENET_FRACTION", lenet_fraction), ("LENET_MAX_LR", lenet_max_lr)):
@@ -669,19 +666,13 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     profile = experiments.resolve_profile(profile)
     store = store or Store()
     rows_ = rows(profile, seeds, groups, lenet_fraction, lenet_max_lr)
-    hist = {}
-    for r in rows_:
-        hist[r.id] = experiments.stored_runs(r.specs, profile, store)[1]
-    if not any(hist.values()):
+    got = base.stored_tree({r.id: r.specs for r in rows_}, profile, store)
+    if got is None:
         return None
+    hist = got[1]
     study = _assemble(profile, rows_, hist, check_groups(profile, groups), ladder.budget_check(profile, store))
-    study.notes.append("hardware: " + experiments.device_names(h for hs in hist.values() for h in hs))
+    study.notes.append(base.hardware(hist))
     return study
-
-
-def run_command(profile: str = "paper") -> str:
-    """The papermill command that computes this chapter's runs at ``profile``."""
-    return verdicts.command(NOTEBOOK, profile)
 
 
 # --------------------------------------------------------------------------- text
@@ -738,17 +729,16 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     store = store or Store()
     study = stored(profile, store)
     out = []
-    paper_cmd = run_command("paper")
     if profile == "paper":
         for cid in claim_ids():
             if cid == "sc.cifar100_logs":
-                out.append(_pair_finding(study, "cifar100_logs", cid, profile, paper_cmd,
+                out.append(_pair_finding(study, "cifar100_logs", cid, profile,
                                          "ResNet-56 on CIFAR-100, the headline CLR / PC-LR solvers (batch 1000)"))
                 continue
             rid = cid.replace("onecycle.table.", "")
             s = study.summary.get(rid) if study else None
             if not s:
-                out.append(verdicts.not_run(cid, profile, ROW_RULE, paper_cmd))
+                out.append(CHAPTER.not_run(cid, profile, ROW_RULE))
                 continue
             fact = paper.get(cid)
             r = study.row(rid)
@@ -771,13 +761,12 @@ def findings(profile: str | None, store: Store | None = None) -> list:
         b, o = paper_pair(table_group)
         for cid in (b, o) + tuple(extra_claims):
             mirrored[cid] = g
-    cmd_here = run_command(profile)
     for cid in claim_ids():
         g = mirrored.get(cid)
-        if g is None:
-            out.append(verdicts.not_run(cid, profile, PAIR_RULE, paper_cmd))
+        if g is None:  # only the paper profile runs this claim's setting
+            out.append(CHAPTER.not_run(cid, profile, PAIR_RULE, run_at="paper"))
             continue
-        out.append(_pair_finding(study, g, cid, profile, cmd_here, _analog_detail(g, cid, profile)))
+        out.append(_pair_finding(study, g, cid, profile, _analog_detail(g, cid, profile)))
     return out
 
 
@@ -800,23 +789,22 @@ def _analog_detail(group: str, cid: str, profile: str) -> str:
             "(1cycle vs a longer baseline), not on the numbers.")
 
 
-def _pair_finding(study: Study | None, group: str, cid: str, profile: str, command: str,
-                  detail: str) -> verdicts.Finding:
+def _pair_finding(study: Study | None, group: str, cid: str, profile: str, detail: str) -> verdicts.Finding:
     pair = study.pairs.get(group) if study else None
     if pair is None:
-        return verdicts.not_run(cid, profile, PAIR_RULE, command)
+        return CHAPTER.not_run(cid, profile, PAIR_RULE)
     rule, why = ladder.judged_by(pair["verdict"], PAIR_RULE)
     return verdicts.Finding(cid, profile, pair_text(study, group), pair["verdict"]["verdict"], rule,
                              f"{detail} {pair['verdict']['sentence']}; {time_text(pair['speedup'])}{why}.")
 
 
-__all__ = ["NOTEBOOK", "WIDE_RESNET", "DENSENET", "DENSENET_KWARGS", "PAPER_BATCH", "GROUPS",
-           "ALL_GROUPS", "TABLE_GROUPS", "GROUP_TITLES", "DEFAULT_SEEDS", "LENET", "LENET_FRACTION", "ANALOGS",
+__all__ = ["CHAPTER", "WIDE_RESNET", "DENSENET", "DENSENET_KWARGS", "PAPER_BATCH", "GROUPS",
+           "ALL_GROUPS", "TABLE_GROUPS", "GROUP_TITLES", "LENET", "LENET_FRACTION", "ANALOGS",
            "ANALOG_GROUP", "PAPER_PEAK_SEED", "paper_peak_lr", "paper_peak_evidence", "ACC_TOLERANCE", "ROW_TOLERANCE", "ROW_PARTLY", "ASSUMPTIONS", "PAIR_RULE", "ROW_RULE",
            "LENET_MAX_LR", "summarize", "acc_text", "iterations_for", "epochs_of", "train_size", "net_setup", "paper_rows", "paper_pair", "schedule_of",
            "paper_pair_text", "paper_config_table", "Row", "default_seeds", "check_groups", "lenet_rows", "paper_row_specs", "rows",
            "pair_ids", "check_models", "pair_verdict", "row_verdict", "LADDER_GROUPS", "Study", "run_study", "stored",
-           "run_command", "describe_group", "time_text", "pair_text", "claim_ids", "findings"]
+           "command", "describe_group", "time_text", "pair_text", "claim_ids", "findings"]
 
 
 #: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.

@@ -44,14 +44,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import _checks, data, experiments, models, paper, verdicts
+from .. import _checks, data, experiments, models, paper
 from ..results import Store
-from ..verdicts import Finding, not_run
-from . import ladder, one_cycle
+from ..verdicts import Finding
+from . import base, ladder, one_cycle
 
 POLICIES = one_cycle.POLICIES
 LABELS = one_cycle.LABELS
-NOTEBOOK = "chapters/07_depth.ipynb"
 
 #: ResNet depths (6n+2) per profile, shallowest first. Laptop: the shared ResNet-8 ladder and
 #: ResNet-14 (about 1.8x the cost per iteration); the paper: Fig. 4b's 20 / 56 / 110.
@@ -60,13 +59,15 @@ DEFAULT_DEPTHS: dict = {"smoke": [8, 14], "laptop": [8, 14], "paper": [20, 56, 1
 #: The paper's depths (FACTS §2 "Depth" and the headline ResNet-56).
 PAPER_DEPTHS = (20, 56, 110)
 
-#: Seeds per profile and policy. PC-LR is the expensive run (8x longer) and the authors ran one
-#: per depth; at the laptop profile ResNet-14 adds 2 x 240 + 1,920 iterations (4.3 minutes measured).
-DEFAULT_SEEDS: dict = {
+#: The chapter, with its seeds per profile and policy. PC-LR is the expensive run (8x longer) and
+#: the authors ran one per depth; at the laptop profile ResNet-14 adds 2 x 240 + 1,920 iterations
+#: (4.3 minutes measured).
+CHAPTER = base.Chapter("chapters/07_depth.ipynb", seeds={
     "smoke": {"one_cycle": [0], "pc_lr": [0]},
     "laptop": {"one_cycle": [0, 1], "pc_lr": [0]},
     "paper": {"one_cycle": [0, 1, 2], "pc_lr": [0]},
-}
+})
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 #: Smoke only: the ladder pair shortened to these lengths (same 1 : 8 ratio), so two depths
 #: train in a few seconds. Other profiles use the ladder's own lengths.
@@ -94,12 +95,6 @@ TREND_RULE = (f"reproduced if the gain (1cycle − PC-LR) at the shallowest net 
 
 def default_depths(profile: str | None) -> list:
     return list(DEFAULT_DEPTHS[experiments.resolve_profile(profile)])
-
-
-def default_seeds(profile: str | None, policy: str) -> list:
-    """The seeds a policy runs with at ``profile`` when the notebook leaves them None."""
-    profile = experiments.resolve_profile(profile)
-    return list(DEFAULT_SEEDS[profile][_checks.choice("policy", policy, POLICIES)])
 
 
 def check_depths(depths: Any, name: str = "DEPTHS") -> list:
@@ -131,17 +126,13 @@ def spec(profile: str | None, policy: str, depth: int, seed: int = 0, **override
     return experiments.ladder_spec(profile, policy, model=f"resnet{depth}", seed=seed, **overrides)
 
 
-def _seeds(profile: str, policy: str, chosen: Sequence[int] | None) -> list:
-    return experiments.check_seeds(default_seeds(profile, policy) if chosen is None else chosen,
-                                   f"{policy} seeds")
-
-
 def specs(profile: str | None, depths: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
           pc_seeds: Sequence[int] | None = None, **overrides) -> dict:
     """``{depth: {"one_cycle": [spec per seed], "pc_lr": [spec per seed]}}``, shallowest first."""
     profile = experiments.resolve_profile(profile)
     depths = check_depths(default_depths(profile) if depths is None else list(depths), "depths")
-    seed_map = {"one_cycle": _seeds(profile, "one_cycle", seeds), "pc_lr": _seeds(profile, "pc_lr", pc_seeds)}
+    seed_map = {p: CHAPTER.seeds_or_default(profile, ch, p, f"{p} seeds")
+                for p, ch in (("one_cycle", seeds), ("pc_lr", pc_seeds))}
     return {d: {p: [spec(profile, p, d, s, **overrides) for s in seed_map[p]] for p in POLICIES}
             for d in depths}
 
@@ -285,7 +276,7 @@ def run_study(profile: str | None, device: str = "auto", depths: Sequence[int] |
     before any training. Shallow (cheap) depths run first, 1cycle before PC-LR."""
     profile = experiments.resolve_profile(profile)
     spec_map = specs(profile, depths, seeds, pc_seeds)
-    return _assemble(profile, spec_map, ladder.train_map(spec_map, profile, device, store, progress),
+    return _assemble(profile, spec_map, base.train_tree(spec_map, profile, device, store, progress),
                      ladder.budget_check(profile, store))
 
 
@@ -296,9 +287,9 @@ def run_point(profile: str | None, depth: int, device: str = "auto", seeds: Sequ
     or loaded: :func:`make_point`'s dict plus ``histories``. For the exercises."""
     profile = experiments.resolve_profile(profile)
     check_depths([depth, depth + 6], "depth")  # one depth: 6n+2, n >= 1
-    sp = {p: [spec(profile, p, depth, s, **overrides) for s in _seeds(profile, p, ch)]
+    sp = {p: [spec(profile, p, depth, s, **overrides) for s in CHAPTER.seeds_or_default(profile, ch, p, f"{p} seeds")]
           for p, ch in (("one_cycle", seeds), ("pc_lr", pc_seeds))}
-    hists = ladder.train_map({depth: sp}, profile, device, store, progress)[depth]
+    hists = base.train_tree(sp, profile, device, store, progress)
     return dict(make_point(depth, sp, hists, ladder.budget_check(profile, store)), histories=hists, specs=sp)
 
 
@@ -307,23 +298,13 @@ def stored(profile: str = "paper", store: Store | None = None, depths: Sequence[
     """The study's results already in the store for ``profile`` (nothing is trained), or None.
     Seeds and depths without a stored record are left out."""
     profile = experiments.resolve_profile(profile)
-    got = ladder.stored_map(specs(profile, depths, seeds, pc_seeds), profile, store)
+    got = base.stored_tree(specs(profile, depths, seeds, pc_seeds), profile, store)
     if got is None:
         return None
-    found, hist_map, hardware = got
+    found, hist_map = got
     study = _assemble(profile, found, hist_map, ladder.budget_check(profile, store))
-    study.notes.append(hardware)
+    study.notes.append(base.hardware(hist_map))
     return study
-
-
-def command(profile: str | None = "paper", notebook: str = NOTEBOOK) -> str:
-    """The papermill command that computes ``profile``'s runs (on a GPU for paper)."""
-    return verdicts.command(notebook, profile)
-
-
-def run_command(notebook: str = NOTEBOOK) -> str:
-    """The papermill command that computes the paper-profile results on a GPU."""
-    return command("paper", notebook)
 
 
 # --------------------------------------------------------------------------- text
@@ -358,7 +339,6 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     and gives the trend over depth)."""
     profile = experiments.resolve_profile(profile)
     study = stored(profile, store=store)
-    cmd = command(profile)
     setup = describe_setup(profile)
     short = ladder.shortened_note(profile)
     trend = ""
@@ -369,7 +349,7 @@ def findings(profile: str | None, store: Store | None = None) -> list:
         which, paper_depth = CLAIMS[cid]
         point = study.points.get(d) if study else None
         if not point or not point["complete"]:
-            out.append(not_run(cid, profile, DEPTH_RULE, cmd))
+            out.append(CHAPTER.not_run(cid, profile, DEPTH_RULE))
             continue
         where = (f"ResNet-{d}" if d == paper_depth else
                  f"our {which} net, ResNet-{d}, stands in for the paper's ResNet-{paper_depth}")
@@ -379,12 +359,12 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     return out
 
 
-__all__ = ["POLICIES", "LABELS", "NOTEBOOK", "DEFAULT_DEPTHS", "PAPER_DEPTHS", "DEFAULT_SEEDS",
+__all__ = ["POLICIES", "LABELS", "CHAPTER", "DEFAULT_DEPTHS", "PAPER_DEPTHS",
            "SMOKE_ITERATIONS", "CLAIMS", "NOISE_FLOOR", "DEPTH_RULE", "TREND_RULE", "default_depths",
            "default_seeds", "check_depths", "depths_checker", "spec", "specs", "ladder_is_shortened",
            "epochs", "describe_setup", "parameter_counts", "paper_gains", "depth_verdict",
            "trend_verdict", "paper_trend", "trend_sentence", "make_point", "Study", "run_study",
-           "run_point", "stored", "command", "run_command", "point_text", "speedup_text",
+           "run_point", "stored", "command", "point_text", "speedup_text",
            "claim_depths", "stand_ins", "check_seeds", "findings"]
 
 

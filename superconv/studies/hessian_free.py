@@ -70,8 +70,14 @@ from .. import _checks, data, experiments, paper, verdicts
 from ..hessian import HessianFreeEstimate, curvature_bounds, top_eigenvalue
 from ..results import Store
 from ..train import History, fit
+from . import base
 
 KIND = "hessian_free"
+
+#: The chapter, with its seeds when the notebook's SEEDS is None: one detailed run (more seeds
+#: are pooled in the table).
+CHAPTER = base.Chapter("chapters/05_hessian_free_estimate.ipynb", seeds={"smoke": [0], "laptop": [0], "paper": [0]})
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 ORDER_FACTOR = 2.0          # "same order": within this factor of the paper's range
 GROUPS = ("module", "tensor")
 
@@ -272,20 +278,21 @@ def run_constant(profile: Optional[str], seed: int = 0, lr: float = CONSTANT_LR,
     return run(profile, seed=seed, constant_lr=lr, **kwargs)
 
 
-def run_seeds(profile: Optional[str], seeds: Sequence[int] = (0,), **kwargs) -> list:
-    """:func:`run` for each seed (a list of :class:`HFResult`)."""
-    return [run(profile, seed=s, **kwargs) for s in seeds]
+def run_seeds(profile: Optional[str], seeds: Optional[Sequence[int]] = None, **kwargs) -> list:
+    """:func:`run` for each seed (None: the chapter's), a list of :class:`HFResult`."""
+    return [run(profile, seed=s, **kwargs) for s in CHAPTER.seeds_or_default(profile, seeds)]
 
 
 class _NotStored(LookupError):
     pass
 
 
-def stored(profile: str = "paper", seeds: Sequence[int] = (0,), store: Optional[Store] = None,
+def stored(profile: str = "paper", seeds: Optional[Sequence[int]] = None, store: Optional[Store] = None,
            **overrides) -> list:
     """The study results already in the store for ``profile`` (never trains): a list, possibly
-    empty, of :class:`HFResult` for the seeds that have a record."""
+    empty, of :class:`HFResult` for the seeds (None: the chapter's) that have a record."""
     profile = experiments.resolve_profile(profile)
+    seeds = CHAPTER.seeds_or_default(profile, seeds)
     store = store or Store()
     cfg = config(profile, **overrides)
     out = []
@@ -299,11 +306,6 @@ def stored(profile: str = "paper", seeds: Sequence[int] = (0,), store: Optional[
         except _NotStored:
             continue
     return out
-
-
-def command(notebook: str = "chapters/05_hessian_free_estimate.ipynb") -> str:
-    """The papermill command that computes the paper-profile results."""
-    return verdicts.command(notebook, "paper")
 
 
 # --------------------------------------------------------------------------- results
@@ -522,8 +524,7 @@ def _fmt_stats(s: dict, digits: int = 3) -> str:
     return f"{g(s['min'])}–{g(s['max'])} (median {g(s['median'])})"
 
 
-def paper_vs_ours(ours: Sequence[HFResult], paper_results: Sequence[HFResult] = (),
-                  notebook: str = "chapters/05_hessian_free_estimate.ipynb"):
+def paper_vs_ours(ours: Sequence[HFResult], paper_results: Sequence[HFResult] = ()):
     """The chapter's table: one row per quantity; columns ``paper`` (FACTS numbers with their
     tags via :func:`superconv.paper.cite`), ``ours (<profile>)`` over the reported phase, ``ours
     (paper profile)`` (if stored, else the command that computes it) and ``verdict``
@@ -541,7 +542,7 @@ def paper_vs_ours(ours: Sequence[HFResult], paper_results: Sequence[HFResult] = 
     ours_m = pooled_summary(ours, lr_upto=lr_end)
     pap_s = pooled_summary(paper_results) if paper_results else None
     pap_m = pooled_summary(paper_results, lr_upto=lr_end) if paper_results else None
-    not_run = f"not run (command: {command(notebook)})"
+    not_run = f"not run (command: {command('paper')})"
     first = f"during the first {paper.cite('hf.reported.iterations', source=False)}"
     floor = noise_ratio(o.momentum, o.cfg["inc"])
     rows = []
@@ -609,7 +610,7 @@ def quadratic_inc_factor(lr: float, curvature: float, inc: int) -> float:
     return x / (1.0 - (1.0 - x) ** int(inc))
 
 
-__all__ = ["CONFIGS", "EigenProbe", "HFResult", "config", "run", "run_constant", "CONSTANT_LR", "run_seeds", "stored", "study_spec",
+__all__ = ["CONFIGS", "CHAPTER", "default_seeds", "command", "EigenProbe", "HFResult", "config", "run", "run_constant", "CONSTANT_LR", "run_seeds", "stored", "study_spec",
            "run_spec", "probe_batch", "paper_vs_ours", "verdict", "stats", "pooled_summary", "noise_ratio",
            "paper_phase_lr", "layer_extremes", "describe", "command", "quadratic_inc_factor", "ORDER_FACTOR"]
 
@@ -625,8 +626,7 @@ def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
     profile = experiments.resolve_profile(profile)
     res = stored(profile, store=store)
     if not res:
-        return [verdicts.not_run("hf.range", profile, FINDING_RULE,
-                                 verdicts.command("chapters/05_hessian_free_estimate.ipynb", profile))]
+        return [CHAPTER.not_run("hf.range", profile, FINDING_RULE)]
     s = pooled_summary(res)["eps_star"]
     v = verdict(s["median"])
     until = res[0].cfg["report_until"]

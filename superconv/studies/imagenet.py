@@ -64,11 +64,10 @@ from .. import _checks, chapter, data, experiments, imagefolder, launch, models,
 from ..results import Store
 from ..train import History, fit
 from ..verdicts import Finding
-from . import one_cycle
+from . import base, one_cycle
 
 POLICIES = ("one_cycle", "step")
 LABELS = {"one_cycle": "1cycle", "step": "step baseline"}
-NOTEBOOK = "chapters/10_imagenet.ipynb"
 
 #: The baseline's solver in the authors' repository (lnsmith54/hyperParam1,
 #: Imagenet/resnet/asolver1.prototxt: base_lr 0.1, lr_policy step, gamma 0.94, stepsize 20000 at
@@ -87,7 +86,9 @@ TINY: dict = {
                    epoch_scale=1.0, width=8, workers=1, threads=1, eval_every_epochs=2.0),
 }
 PAPER_DATA = dict(image_size=224, resize=256, eval_every_epochs=1.0)
-DEFAULT_SEEDS: dict = {"smoke": [0], "laptop": [0], "paper": [0]}
+#: The chapter, with its seeds: one run of each policy, as the authors ran.
+CHAPTER = base.Chapter("chapters/10_imagenet.ipynb", seeds={"smoke": [0], "laptop": [0], "paper": [0]})
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 ACC_TOLERANCE = 0.5  # points
 MIN_RATIO = 5.0      # the paper's budget ratio is 130 / 20 = 6.5 epochs
@@ -101,15 +102,19 @@ SYNTHETIC_VERSION = 2  # bump when write_synthetic_folder draws different images
 
 # --------------------------------------------------------------------------- commands
 
-def run_command(notebook: str = NOTEBOOK) -> str:
+#: Where the commands this chapter prints put the reader's ImageNet folder.
+DATA_PLACEHOLDER = "/path/to/imagenet"
+
+
+def paper_command() -> str:
     """The papermill command that computes the paper-profile results (one GPU, in the notebook)."""
-    return verdicts.command(notebook, "paper", IMAGENET_DIR="/path/to/imagenet")
+    return command("paper", IMAGENET_DIR=DATA_PLACEHOLDER)
 
 
 def torchrun_command(gpus: int = 8) -> str:
     """The command that trains the paper-profile runs data-parallel into the results store."""
     return (f"torchrun --standalone --nproc_per_node {gpus} -m superconv.studies.imagenet "
-            "--data /path/to/imagenet --profile paper")
+            f"--data {DATA_PLACEHOLDER} --profile paper")
 
 
 # --------------------------------------------------------------------------- data recipes
@@ -272,9 +277,9 @@ def make_spec(profile: str | None, policy: str, seed: int = 0, **changes) -> dic
 
 
 def specs(profile: str | None, seeds: Sequence[int] | None = None) -> dict:
-    """``{"one_cycle": [spec per seed], "step": [spec per seed]}`` (None: :data:`DEFAULT_SEEDS`)."""
+    """``{"one_cycle": [spec per seed], "step": [spec per seed]}`` (None: the chapter's seeds)."""
     profile = experiments.resolve_profile(profile)
-    seeds = experiments.check_seeds(DEFAULT_SEEDS[profile] if seeds is None else seeds)
+    seeds = CHAPTER.seeds_or_default(profile, seeds)
     return {p: [make_spec(profile, p, seed=s) for s in seeds] for p in POLICIES}
 
 
@@ -515,7 +520,7 @@ def _assemble(profile: str, spec_map: dict, hist_map: dict) -> Study:
         if profile == "paper":
             vd = verdict(summary["one_cycle"], summary["step"], sp["iteration_ratio"])
     return Study(profile, spec_map, hist_map, summary, sp, vd, describe_setup(profile),
-                 notes=["hardware: " + experiments.device_names(h for hs in hist_map.values() for h in hs)])
+                 notes=[base.hardware(hist_map)])
 
 
 def run_study(profile: str | None, device: str = "auto", seeds: Sequence[int] | None = None, root=None,
@@ -538,13 +543,8 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     """The runs of ``profile`` already in the store (nothing trains), or None if there are none."""
     profile = experiments.resolve_profile(profile)
     store = store or Store()
-    spec_map = specs(profile, seeds)
-    found, hist_map = {}, {}
-    for p in POLICIES:
-        found[p], hist_map[p] = experiments.stored_runs(spec_map[p], profile, store)
-    if not any(hist_map.values()):
-        return None
-    return _assemble(profile, found, hist_map)
+    got = base.stored_tree(specs(profile, seeds), profile, store)
+    return None if got is None else _assemble(profile, *got)
 
 
 def paper_settings() -> list:
@@ -576,7 +576,7 @@ def findings(profile: str | None = "laptop", store: Store | None = None) -> list
     results only). Below the paper profile both are "not run": the tiny runs are a pipeline
     check, never a reproduction."""
     profile = experiments.resolve_profile(profile)
-    how = f"{torchrun_command()} (or {run_command()})"
+    how = f"{torchrun_command()} (or {paper_command()})"
     out = []
     if profile != "paper":
         out.append(Finding("imagenet.resnet50", profile, "—", "not run", RULE,
@@ -633,8 +633,8 @@ def main(argv=None) -> int:
                                                           args.workers, not args.no_progress, retrain=args.retrain))
 
 
-__all__ = ["check_dir", "check_workers", "require_data", "preview", "POLICIES", "LABELS", "BASELINE_SOLVER", "TINY", "DEFAULT_SEEDS", "ACC_TOLERANCE", "MIN_RATIO", "RULE",
-           "TEXTURES", "run_command", "torchrun_command", "synthetic_recipe", "imagenet_recipe", "synthetic_classes",
+__all__ = ["check_dir", "check_workers", "require_data", "preview", "POLICIES", "LABELS", "BASELINE_SOLVER", "TINY", "CHAPTER", "default_seeds", "command", "ACC_TOLERANCE", "MIN_RATIO", "RULE",
+           "TEXTURES", "paper_command", "torchrun_command", "synthetic_recipe", "imagenet_recipe", "synthetic_classes",
            "synthetic_image", "synthetic_root", "write_synthetic_folder", "make_spec", "specs", "epochs",
            "steps_per_epoch", "describe_setup", "synthetic_summary", "resolve_root", "missing_data_message", "open_data", "build_model",
            "run_one", "run_variant", "verdict", "speedup_text", "summary_cells", "Study", "run_study", "stored", "paper_settings",

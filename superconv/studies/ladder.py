@@ -2,8 +2,8 @@
 (chapter 6: the training-set size, chapter 7: the depth).
 
 A study's runs are a ``spec_map``: ``{rung: {"one_cycle": [spec per seed], "pc_lr": [...]}}``.
-This module trains or loads such a map (:func:`train_map`, :func:`stored_map`), measures the
-trend over it (:func:`end_to_end`: how the gap 1cycle - PC-LR at the rung where the paper saw
+It is a spec tree (:mod:`.base`: ``base.train_tree`` trains or loads it, ``base.stored_tree``
+reads what the store holds). This module measures the trend over it (:func:`end_to_end`: how the gap 1cycle - PC-LR at the rung where the paper saw
 the larger gain compares with the gap at the other end), and words a pair and its speed-up.
 Each rung is summarized by :func:`make_point` (verdicts: ``one_cycle.gap_verdict``).
 """
@@ -11,41 +11,13 @@ Each rung is summarized by :func:`make_point` (verdicts: ``one_cycle.gap_verdict
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable
 
 from .. import experiments, speedup, verdicts
 from ..results import Store
 from . import one_cycle
 
 POLICIES = one_cycle.POLICIES
-
-
-def train_map(spec_map: dict, profile: str, device: str = "auto", store: Store | None = None,
-              progress: bool = False, order: Sequence | None = None) -> dict:
-    """``{rung: {policy: [History per seed]}}``: every run trained, or loaded from the store.
-    Rungs go in ``order`` (default: as listed), 1cycle before PC-LR."""
-    store = store or Store()
-    hist_map = {}
-    for rung in (spec_map if order is None else order):
-        hist_map[rung] = {p: [experiments.run(s, profile, device=device, store=store, progress=progress)
-                              for s in spec_map[rung][p]] for p in POLICIES}
-    return {rung: hist_map[rung] for rung in spec_map}
-
-
-def stored_map(spec_map: dict, profile: str, store: Store | None = None) -> tuple | None:
-    """What of ``spec_map`` the store holds (nothing is trained): ``(found specs, histories,
-    hardware note)`` in ``spec_map``'s shape, runs without a record left out; None if none."""
-    store = store or Store()
-    found, hist_map = {}, {}
-    for rung, by_policy in spec_map.items():
-        found[rung], hist_map[rung] = {}, {}
-        for p, ss in by_policy.items():
-            found[rung][p], hist_map[rung][p] = experiments.stored_runs(ss, profile, store)
-    if not any(h for by in hist_map.values() for h in by.values()):
-        return None
-    hardware = "hardware: " + experiments.device_names(
-        h for by in hist_map.values() for hs in by.values() for h in hs)
-    return found, hist_map, hardware
 
 
 #: A ladder budget is *sufficient* for a policy when chapter 3's budget sweep puts that policy's
@@ -73,7 +45,7 @@ def budget_check(profile: str | None, store: Store | None = None) -> dict:
     if st is None or st.speedup is None:
         return dict(testable=False, policies={}, sentence=(
             "chapter 3's budget sweep is not in the store, so nothing shows that the shortened ladder budgets "
-            f"suffice (run {one_cycle.run_command(profile=profile)})"))
+            f"suffice (run {one_cycle.command(profile)})"))
     curves = {"one_cycle": st.speedup["fast_curve"], "pc_lr": st.speedup["slow_curve"]}
     out, parts = {}, []
     for p in POLICIES:
@@ -163,11 +135,6 @@ def speedup_text(sp: dict) -> str:
             f"{sp['iteration_ratio']:.1f}× fewer{t}")
 
 
-def command(profile: str | None, notebook: str) -> str:
-    """The papermill command that computes ``profile``'s runs of ``notebook`` (on a GPU for paper)."""
-    return verdicts.command(notebook, profile)
-
-
 def shortened_note(profile: str | None) -> str:
     """``"; ladder runs shortened to 0.3 of the headline pair (same 1:8 ratio)"`` where the
     profile's ladder is shorter than its headline pair, else ``""`` (for scorecard details)."""
@@ -176,5 +143,4 @@ def shortened_note(profile: str | None) -> str:
 
 
 __all__ = ["POLICIES", "SUFFICIENT_POINTS", "NOT_TESTABLE", "BUDGET_RULE", "budget_check", "apply_budget", "judged_by",
-           "train_map", "stored_map", "make_point", "end_to_end", "noise_clause", "pair_text", "speedup_text",
-           "command", "shortened_note"]
+           "make_point", "end_to_end", "noise_clause", "pair_text", "speedup_text", "shortened_note"]

@@ -43,14 +43,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import _checks, data, experiments, paper, verdicts
+from .. import _checks, data, experiments, paper
 from ..results import Store
-from ..verdicts import Finding, not_run
-from . import ladder, one_cycle
+from ..verdicts import Finding
+from . import base, ladder, one_cycle
 
 POLICIES = one_cycle.POLICIES
 LABELS = one_cycle.LABELS
-NOTEBOOK = "chapters/06_less_training_data.ipynb"
 
 #: Training-set sizes per profile, largest first. Laptop: the profile's 10k, then 1/2 and 1/5
 #: of it; the paper: Table 1's sizes (50k = all of CIFAR-10's training split).
@@ -60,13 +59,15 @@ DEFAULT_SIZES: dict = {
     "paper": list(paper.REDUCED_DATA_SAMPLES),
 }
 
-#: Seeds per profile and policy. PC-LR is the expensive run (8x longer), and the authors ran
-#: one per size; at the laptop profile 3 sizes x (2 x 240 + 1,920 iterations) took 7.3 minutes.
-DEFAULT_SEEDS: dict = {
+#: The chapter, with its seeds per profile and policy. PC-LR is the expensive run (8x longer),
+#: and the authors ran one per size; at the laptop profile 3 sizes x (2 x 240 + 1,920
+#: iterations) took 7.3 minutes.
+CHAPTER = base.Chapter("chapters/06_less_training_data.ipynb", seeds={
     "smoke": {"one_cycle": [0, 1], "pc_lr": [0]},
     "laptop": {"one_cycle": [0, 1], "pc_lr": [0]},
     "paper": {"one_cycle": [0, 1, 2], "pc_lr": [0]},
-}
+})
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 NOISE_FLOOR = 0.5  # points: the smallest difference the verdicts treat as more than noise
 
@@ -94,12 +95,6 @@ def full_size(profile: str | None) -> int:
 
 def default_sizes(profile: str | None) -> list:
     return list(DEFAULT_SIZES[experiments.resolve_profile(profile)])
-
-
-def default_seeds(profile: str | None, policy: str) -> list:
-    """The seeds a policy runs with at ``profile`` when the notebook leaves them None."""
-    profile = experiments.resolve_profile(profile)
-    return list(DEFAULT_SEEDS[profile][_checks.choice("policy", policy, POLICIES)])
 
 
 def check_sizes(profile: str | None, sizes: Sequence[int], name: str = "TRAIN_SIZES") -> list:
@@ -138,10 +133,7 @@ def specs(profile: str | None, sizes: Sequence[int] | None = None, seeds: Sequen
     profile = experiments.resolve_profile(profile)
     sizes = check_sizes(profile, default_sizes(profile) if sizes is None else list(sizes), "sizes")
     chosen = {"one_cycle": seeds, "pc_lr": pc_seeds}
-    seed_map = {}
-    for policy in POLICIES:
-        ss = default_seeds(profile, policy) if chosen[policy] is None else chosen[policy]
-        seed_map[policy] = experiments.check_seeds(ss, f"{policy} seeds")
+    seed_map = {p: CHAPTER.seeds_or_default(profile, chosen[p], p, f"{p} seeds") for p in POLICIES}
     return {n: {p: [spec(profile, p, n, s) for s in seed_map[p]] for p in POLICIES} for n in sizes}
 
 
@@ -271,7 +263,8 @@ def run_study(profile: str | None, device: str = "auto", sizes: Sequence[int] | 
     before any training. Runs go smallest size first (cheap evidence early)."""
     profile = experiments.resolve_profile(profile)
     spec_map = specs(profile, sizes, seeds, pc_seeds)
-    hist_map = ladder.train_map(spec_map, profile, device, store, progress, order=sorted(spec_map))
+    hists = base.train_tree({n: spec_map[n] for n in sorted(spec_map)}, profile, device, store, progress)
+    hist_map = {n: hists[n] for n in spec_map}
     return _assemble(profile, spec_map, hist_map, ladder.budget_check(profile, store))
 
 
@@ -280,12 +273,12 @@ def stored(profile: str = "paper", store: Store | None = None, sizes: Sequence[i
     """The study's results already in the store for ``profile`` (nothing is trained), or None.
     Seeds and sizes without a stored record are left out."""
     profile = experiments.resolve_profile(profile)
-    got = ladder.stored_map(specs(profile, sizes, seeds, pc_seeds), profile, store)
+    got = base.stored_tree(specs(profile, sizes, seeds, pc_seeds), profile, store)
     if got is None:
         return None
-    found, hist_map, hardware = got
+    found, hist_map = got
     study = _assemble(profile, found, hist_map, ladder.budget_check(profile, store))
-    study.notes.append(hardware)
+    study.notes.append(base.hardware(hist_map))
     return study
 
 
@@ -298,16 +291,6 @@ def full_length_pair(profile: str | None, store: Store | None = None) -> dict | 
         return None
     return {"one_cycle": st.summary["one_cycle"], "pc_lr": st.summary["pc_lr"],
             "iterations": {p: st.summary[p]["iterations"] for p in POLICIES}}
-
-
-def command(profile: str, notebook: str = NOTEBOOK) -> str:
-    """The papermill command that computes ``profile``'s runs (on a GPU for paper)."""
-    return verdicts.command(notebook, profile)
-
-
-def run_command(notebook: str = NOTEBOOK) -> str:
-    """The papermill command that computes the paper-profile results on a GPU."""
-    return command("paper", notebook)
 
 
 # --------------------------------------------------------------------------- text
@@ -383,7 +366,6 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     profile = experiments.resolve_profile(profile)
     study = stored(profile, store=store)
     mapping = paper_mapping(profile)
-    cmd = command(profile)
     dataset = data.title(base_spec(profile)["dataset"])
     short = ladder.shortened_note(profile)
     out = []
@@ -391,7 +373,7 @@ def findings(profile: str | None, store: Store | None = None) -> list:
         cid = f"sc.reduced_data.{pn}"
         point = study.points.get(n) if study else None
         if not point or not point["complete"]:
-            out.append(not_run(cid, profile, SIZE_RULE, cmd))
+            out.append(CHAPTER.not_run(cid, profile, SIZE_RULE))
             continue
         where = (f"{n:,} {dataset} images" if profile == "paper" else
                  f"paper's {pn:,} = {pn / paper.REDUCED_DATA_SAMPLES[0]:.0%} of CIFAR-10's 50k, judged at our "
@@ -403,7 +385,7 @@ def findings(profile: str | None, store: Store | None = None) -> list:
                            f"{where}; {speedup_text(point['speedup'])}{short}{why}"))
     ends = (max(mapping.values()), min(mapping.values()))  # the trend needs both ends of the ladder
     if study is None or study.trend is None or not all(study.points[n]["complete"] for n in ends):
-        out.append(not_run("sc.limited_data_trend", profile, TREND_RULE, cmd))
+        out.append(CHAPTER.not_run("sc.limited_data_trend", profile, TREND_RULE))
     else:
         tr = study.trend
         gaps = ", ".join(f"{n:,}: {study.points[n]['gap']:+.2f}" for n in study.sizes
@@ -418,12 +400,12 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     return out
 
 
-__all__ = ["POLICIES", "LABELS", "NOTEBOOK", "DEFAULT_SIZES", "DEFAULT_SEEDS", "NOISE_FLOOR", "SIZE_RULE",
+__all__ = ["POLICIES", "LABELS", "CHAPTER", "DEFAULT_SIZES", "NOISE_FLOOR", "SIZE_RULE",
            "TREND_RULE", "base_spec", "full_size", "default_sizes", "default_seeds", "check_sizes",
            "sizes_checker", "spec", "specs", "fraction", "paper_mapping", "paper_gaps",
            "ladder_is_shortened", "describe_setup", "size_verdict", "trend_verdict",
            "trend_sentence", "make_point", "Study", "run_study", "stored", "full_length_pair",
-           "run_command", "command", "point_text", "speedup_text", "full_length_sentence",
+           "command", "point_text", "speedup_text", "full_length_sentence",
            "comparison_rows", "findings"]
 
 

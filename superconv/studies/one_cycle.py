@@ -8,7 +8,7 @@ CIFAR-10, one cycle 0.1 -> 3 -> 0.1 over 10k iterations reached 92.4 % vs PC-LR 
 
 The speed-up is measured, not assumed (issue 14): a *budget sweep* trains complete 1cycle
 schedules at several budgets (:data:`DEFAULT_BUDGETS`, iterations) and complete PC-LR schedules
-at several longer ones, each budget with a few seeds (:data:`DEFAULT_SEEDS`), every run
+at several longer ones, each budget with a few seeds (:data:`CHAPTER`'s), every run
 evaluated the same way (BN statistics recomputed at laptop and smoke: ``experiments.PRECISE_BN``).
 ``superconv.speedup`` reads the factor off the two budget -> accuracy curves: the budget at which
 each reaches PC-LR's best seed-mean accuracy, log-interpolated, PC-LR's over 1cycle's, with a
@@ -47,20 +47,21 @@ from typing import Any, Iterable, Sequence
 from .. import _checks, chapter, data, experiments, schedules, speedup as speedup_lib
 from ..results import Store, spec_key
 from ..train import History
-from ..verdicts import Finding, command, from_conditions, not_run
-from . import calibration
+from ..verdicts import Finding, from_conditions
+from . import base, calibration
 from .seed_mean import mean_history
 
 POLICIES = ("one_cycle", "pc_lr")
 LABELS = {"one_cycle": "1cycle", "pc_lr": "PC-LR"}
 
-#: Seeds per profile and policy (every budget of the sweep) when the notebook's SEEDS / PC_SEEDS
-#: are None: three for 1cycle, two for the 4-8x longer PC-LR runs.
-DEFAULT_SEEDS: dict = {
+#: The chapter, with its seeds per profile and policy (every budget of the sweep) when the
+#: notebook's SEEDS / PC_SEEDS are None: three for 1cycle, two for the 4-8x longer PC-LR runs.
+CHAPTER = base.Chapter("chapters/03_one_cycle.ipynb", seeds={
     "smoke": {"one_cycle": [0], "pc_lr": [0]},
     "laptop": {"one_cycle": [0, 1, 2], "pc_lr": [0, 1]},
     "paper": {"one_cycle": [0, 1, 2], "pc_lr": [0, 1]},
-}
+})
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 #: Budgets (iterations) of the sweep when BUDGETS / PC_BUDGETS are None: complete schedules of
 #: each length, the headline pair's shapes stretched (``experiments.budget_spec``). 1cycle from a
@@ -103,24 +104,14 @@ HEADLINE_RULE = (
 
 # --------------------------------------------------------------------------- configs
 
-def default_seeds(profile: str | None, policy: str) -> list:
-    """The seeds a policy runs with at ``profile`` when the notebook leaves them None."""
-    profile = experiments.resolve_profile(profile)
-    return list(DEFAULT_SEEDS[profile][_checks.choice("policy", policy, POLICIES)])
-
-
 def specs(profile: str | None, seeds: Sequence[int] | None = None,
           pc_seeds: Sequence[int] | None = None) -> dict:
     """``{"one_cycle": [spec per seed], "pc_lr": [spec per seed]}`` -- exactly the shared
-    ``experiments.make_spec(profile, policy, seed=s)`` specs (None: :data:`DEFAULT_SEEDS`)."""
+    ``experiments.make_spec(profile, policy, seed=s)`` specs (None: the chapter's seeds)."""
     profile = experiments.resolve_profile(profile)
     chosen = {"one_cycle": seeds, "pc_lr": pc_seeds}
-    out = {}
-    for policy in POLICIES:
-        ss = default_seeds(profile, policy) if chosen[policy] is None else chosen[policy]
-        out[policy] = [experiments.make_spec(profile, policy, seed=s)
-                       for s in experiments.check_seeds(ss, f"{policy} seeds")]
-    return out
+    return {p: [experiments.make_spec(profile, p, seed=s)
+                for s in CHAPTER.seeds_or_default(profile, chosen[p], p, f"{p} seeds")] for p in POLICIES}
 
 
 def headline_budget(profile: str | None, policy: str) -> int:
@@ -161,7 +152,7 @@ def sweep_specs(profile: str | None, seeds: Sequence[int] | None = None, pc_seed
                 budgets: Sequence[int] | None = None, pc_budgets: Sequence[int] | None = None,
                 tuned: dict | None = None) -> dict:
     """``{policy: {budget: [spec per seed]}}``: ``experiments.budget_spec`` at every budget of the
-    sweep (None: :data:`DEFAULT_BUDGETS`, :data:`DEFAULT_SEEDS`) with the calibration's choices
+    sweep (None: :data:`DEFAULT_BUDGETS`, the chapter's seeds) with the calibration's choices
     ``tuned`` (``calibration.Calibration.chosen``; None: the profile's values), the
     :func:`curve_budget` runs evaluated :data:`CURVE_EVALS` times unless they are the headline's.
     All checked before any work."""
@@ -171,7 +162,7 @@ def sweep_specs(profile: str | None, seeds: Sequence[int] | None = None, pc_seed
     for policy in POLICIES:
         ss, bs = chosen[policy]
         name = BUDGET_PARAMS[policy]
-        ss = experiments.check_seeds(default_seeds(profile, policy) if ss is None else ss, SEED_PARAMS[policy])
+        ss = CHAPTER.seeds_or_default(profile, ss, policy, SEED_PARAMS[policy])
         bs = check_budgets(name, default_budgets(profile, policy) if bs is None else list(bs))
         cb = curve_budget(profile, policy, bs)
         grid = {} if cb == headline_budget(profile, policy) else {"eval_every": max(1, cb // CURVE_EVALS)}
@@ -456,7 +447,7 @@ def run_study(profile: str | None, device: str = "auto", seeds: Sequence[int] | 
     """Train (or load from the results store) the chapter's runs and summarize them.
 
     ``seeds`` / ``pc_seeds``: 1cycle / PC-LR seeds, ``budgets`` / ``pc_budgets``: their sweep
-    budgets (None: :data:`DEFAULT_SEEDS`, :data:`DEFAULT_BUDGETS`); ``momentum_ablation``: also
+    budgets (None: the chapter's seeds, :data:`DEFAULT_BUDGETS`); ``momentum_ablation``: also
     run :func:`ablation_specs` (None: the profile's default). All checked before any training.
     """
     profile = experiments.resolve_profile(profile)
@@ -498,13 +489,10 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
     if cal is None:
         return None
     spec_map = sweep_specs(profile, seeds, pc_seeds, budgets, pc_budgets, cal.chosen)
-    hist_map, found = {}, {}
-    for p in POLICIES:
-        found[p], hist_map[p] = {}, {}
-        for b, ss in spec_map[p].items():
-            found[p][b], hist_map[p][b] = experiments.stored_runs(ss, profile, store)
-    if not any(hs for p in POLICIES for hs in hist_map[p].values()):
+    got = base.stored_tree(spec_map, profile, store)
+    if got is None:
         return None
+    found, hist_map = got
     ablation = {}
     for label, spec in ablation_specs(profile, 0, cal.chosen).items():
         h = store.get(spec, profile)
@@ -512,8 +500,7 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
             ablation[label] = dict(spec=spec, history=h, final_acc=h.final_test_acc, shared=False,
                                    momentum=effective_momentum(spec))
     study = _assemble(profile, found, hist_map, ablation or None, cal)
-    study.notes.append("hardware: " + experiments.device_names(
-        h for p in POLICIES for hs in hist_map[p].values() for h in hs))
+    study.notes.append(base.hardware(hist_map))
     return study
 
 
@@ -590,12 +577,7 @@ def ladder_evaluation_texts(profile: str | None) -> tuple[str, str]:
     return how, why
 
 
-def run_command(notebook: str = "chapters/03_one_cycle.ipynb", profile: str = "paper") -> str:
-    """The papermill command that computes the chapter's results at ``profile`` (paper: on a GPU)."""
-    return command(notebook, profile)
-
-
-__all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "ABLATION_MOMENTA",
+__all__ = ["POLICIES", "LABELS", "CHAPTER", "DEFAULT_MOMENTUM_ABLATION", "ABLATION_MOMENTA",
            "ACC_TOLERANCE", "MIN_RATIO", "TARGET_MARGIN", "HEADLINE_RULE", "DEFAULT_BUDGETS", "default_budgets", "check_budgets",
            "sweep_specs", "sweep_cells", "seconds_per_iteration", "measure_speedup", "sweep_verdict",
            "headline_budget", "curve_budget", "sweep_rows", "default_seeds", "specs", "check_seeds", "effective_momentum",
@@ -603,7 +585,7 @@ __all__ = ["POLICIES", "LABELS", "DEFAULT_SEEDS", "DEFAULT_MOMENTUM_ABLATION", "
            "describe_run", "describe_setup", "mean_history", "summarize", "seed_std", "gap_verdict", "format_acc",
            "accuracy_at", "speedup",
            "bn_statistics_rows", "bn_statistics_text", "ladder_evaluation_texts",
-           "Study", "run_study", "stored", "run_command"]
+           "Study", "run_study", "stored", "command"]
 
 
 # --------------------------------------------------------------------------- scorecard
@@ -619,7 +601,7 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
     st = stored(profile, store)
     out = []
     if st is None or st.verdict is None:
-        out.append(not_run("sc.headline", profile, HEADLINE_RULE, run_command()))
+        out.append(CHAPTER.not_run("sc.headline", profile, HEADLINE_RULE))
     else:
         budgets = {p: sorted(st.sweep_summary[p]) for p in POLICIES}
         ours = (f"budget sweep, 1cycle at {', '.join(f'{b:,}' for b in budgets['one_cycle'])} it, PC-LR at "
@@ -629,7 +611,7 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
         out.append(Finding("sc.headline", profile, ours, st.verdict["verdict"], HEADLINE_RULE, st.setup))
     abl = st.ablation if st is not None else None
     if not abl or len(abl) < 2:
-        out.append(not_run("onecycle.cyclical_momentum", profile, ABLATION_RULE, run_command()))
+        out.append(CHAPTER.not_run("onecycle.cyclical_momentum", profile, ABLATION_RULE))
     else:
         (l1, a1), (l2, a2) = [(k, v["final_acc"]) for k, v in abl.items()][:2]
         ok = a1 is not None and a2 is not None and a1 >= a2 - ACC_TOLERANCE

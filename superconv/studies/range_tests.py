@@ -34,9 +34,15 @@ from .. import _checks, bounds as bounds_lib, data, experiments, paper
 from .. import potential as potential_lib
 from ..range_test import (SUGGESTIONS, RangeTestResult, RangeTestSeeds, lr_range_test)
 from ..results import Store
-from ..verdicts import Finding, command, from_conditions, not_run
+from ..verdicts import Finding, from_conditions
+from . import base
 
 TESTS = ("main", "exp", "contrast")
+
+#: The chapter, with its seeds when the notebook's SEEDS is None (the ``main`` test's; the
+#: others run the first seed).
+CHAPTER = base.Chapter("chapters/02_lr_range_test.ipynb", seeds={"smoke": [0], "laptop": [0, 1, 2], "paper": [0, 1, 2]})
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 MODES = ("linear", "exp")
 CONTRAST_MODELS = ("lenet5", "resnet8", "resnet20", "resnet56")
 ACCURACY_BASED = ("max_lr", "min_lr_rise", "min_lr_ratio")
@@ -272,17 +278,15 @@ def _check_analysis(tolerance, smooth) -> None:
     _checks.positive_int("smooth", smooth)
 
 
-def run_study(profile: str, seeds: Sequence[int] = (0, 1, 2), device: str = "auto",
+def run_study(profile: str, seeds: Optional[Sequence[int]] = None, device: str = "auto",
               store: Optional[Store] = None, tolerance: float = TOLERANCE, smooth: Optional[int] = None,
               tests: Sequence[str] = TESTS, **overrides) -> RangeTestStudy:
-    """Run (or load) the chapter's range tests: ``main`` over ``seeds``, ``exp`` and ``contrast``
-    over ``seeds[0]``. ``overrides`` go to :func:`config` (iterations, lr_max, mode, eval_every,
+    """Run (or load) the chapter's range tests: ``main`` over ``seeds`` (None: the chapter's),
+    ``exp`` and ``contrast`` over ``seeds[0]``. ``overrides`` go to :func:`config` (iterations, lr_max, mode, eval_every,
     contrast_model); ``tolerance``/``smooth`` only change the analysis, not the runs
     (``smooth=None``: the profile's window)."""
     profile = experiments.resolve_profile(profile)
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        _checks.fail("seeds", seeds, "at least one seed", why="is empty")
+    seeds = CHAPTER.seeds_or_default(profile, seeds)
     smooth = SETTINGS[profile]["smooth"] if smooth is None else smooth
     _check_analysis(tolerance, smooth)
     bad = [t for t in tests if t not in TESTS]
@@ -318,11 +322,13 @@ def run_ramp_lengths(profile: str, seed: int = 0, device: str = "auto", store: O
     return {n: run_one(sp, seed, profile, device, store) for n, sp in sorted(all_specs.items())}
 
 
-def load_cached(profile: str, seeds: Sequence[int] = (0, 1, 2), store: Optional[Store] = None,
+def load_cached(profile: str, seeds: Optional[Sequence[int]] = None, store: Optional[Store] = None,
                 tolerance: float = TOLERANCE, smooth: Optional[int] = None) -> Optional[RangeTestStudy]:
-    """The study of ``profile`` with its default settings if the store holds at least one seed
-    of every test (e.g. the paper profile, run elsewhere on a GPU), else None. Computes nothing."""
+    """The study of ``profile`` with its default settings if the store holds at least one of
+    ``seeds`` (None: the chapter's) for every test (e.g. the paper profile, run elsewhere on a
+    GPU), else None. Computes nothing."""
     profile = experiments.resolve_profile(profile)
+    seeds = CHAPTER.seeds_or_default(profile, seeds)
     smooth = SETTINGS[profile]["smooth"] if smooth is None else smooth
     _check_analysis(tolerance, smooth)
     all_specs = specs(profile)
@@ -538,7 +544,6 @@ def ratio_max_over_min(study: RangeTestStudy, test: str = "main") -> float:
 
 # --------------------------------------------------------------------------- paper vs ours
 
-PAPER_COMMAND = command("chapters/02_lr_range_test.ipynb", "paper")
 ROWS = ("ramp", "ratio", "clr_example", "fig3a", "fig3b", "one_cycle")
 
 
@@ -638,13 +643,13 @@ def paper_vs_ours(study: RangeTestStudy, paper_study: Optional[RangeTestStudy] =
         if theirs is not None:
             pp = f"{theirs[row][0]} → {theirs[row][1]}"
         else:
-            pp = f"not run (command: `{PAPER_COMMAND}`)" if i == 0 else "not run"
+            pp = f"not run (command: `{command('paper')}`)" if i == 0 else "not run"
         rows.append({"quantity": names[row], "paper": paper_text[row], f"ours ({study.profile})": mine[row][0],
                      "paper profile (GPU)": pp, "verdict (ours)": mine[row][1]})
     return pd.DataFrame(rows)
 
 
-__all__ = ["TESTS", "MODES", "CONTRAST_MODELS", "SETTINGS", "COMMON", "STOP_FACTOR", "TOLERANCE", "MIN_RISE", "min_peak",
+__all__ = ["TESTS", "CHAPTER", "default_seeds", "command", "MODES", "CONTRAST_MODELS", "SETTINGS", "COMMON", "STOP_FACTOR", "TOLERANCE", "MIN_RISE", "min_peak",
            "EXP_DECADES", "CONTRAST_EVAL_DENSER", "ACCURACY_BASED", "LOSS_BASED",
            "config", "specs", "n_train", "describe", "describe_model", "load_splits", "run_one",
            "cached_one",
@@ -652,7 +657,7 @@ __all__ = ["TESTS", "MODES", "CONTRAST_MODELS", "SETTINGS", "COMMON", "STOP_FACT
            "RAMP_LENGTHS", "run_ramp_lengths",
            "moving_average", "mean_curve", "survival", "potential_summary",
            "top_sweep", "suggestion_table", "potential_table", "bounds_check",
-           "ratio_max_over_min", "contrast_verdict", "ours", "paper_vs_ours", "PAPER_COMMAND"]
+           "ratio_max_over_min", "contrast_verdict", "ours", "paper_vs_ours"]
 
 
 # --------------------------------------------------------------------------- scorecard
@@ -669,7 +674,7 @@ def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
     profile = experiments.resolve_profile(profile)
     study = load_cached(profile, store=store)
     if study is None:
-        return [not_run("clr.range_test", profile, FINDING_RULE, command("chapters/02_lr_range_test.ipynb", profile))]
+        return [CHAPTER.not_run("clr.range_test", profile, FINDING_RULE)]
     o = ours(study)
     r = ratio_max_over_min(study)
     ratio_ok = math.isfinite(r) and 3 <= r <= 4

@@ -60,7 +60,8 @@ from typing import Any, Iterable, Sequence
 from .. import _checks, chapter, data, experiments
 from ..results import Store
 from ..train import History
-from ..verdicts import Finding, command, from_conditions, not_run
+from ..verdicts import Finding, from_conditions
+from . import base
 
 POLICIES = ("one_cycle", "pc_lr")
 LABELS = {"one_cycle": "1cycle", "pc_lr": "PC-LR"}
@@ -80,11 +81,13 @@ CONFIG: dict = {
                   batch_sizes=[256, 512, 1000, 1536], evals=None),
 }
 
-#: Seeds when the notebook's SEEDS is None. Laptop: 2 seeds x 5 WDs x 2 policies x 320 it
-#: (≈ 20 runs x 17 s at ~3,000 img/s) + 4 batch-size runs (≈ 75 s) keep the chapter near
-#: 7 minutes on a 2-core CPU.
+#: The chapter, with its seeds when the notebook's SEEDS is None. Laptop: 2 seeds x 5 WDs x 2
+#: policies x 320 it (≈ 20 runs x 17 s at ~3,000 img/s) + 4 batch-size runs (≈ 75 s) keep the
+#: chapter near 7 minutes on a 2-core CPU.
 #: Paper: one seed, as the authors' own logs (PC-LR is 80k iterations per WD).
-DEFAULT_SEEDS: dict = {"smoke": [0], "laptop": [0, 1], "paper": [0]}
+CHAPTER = base.Chapter("chapters/04_regularization_balance.ipynb",
+                       seeds={"smoke": [0], "laptop": [0, 1], "paper": [0]})
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 
 # --------------------------------------------------------------------------- configs
@@ -92,10 +95,6 @@ DEFAULT_SEEDS: dict = {"smoke": [0], "laptop": [0, 1], "paper": [0]}
 def config(profile: str | None) -> dict:
     """A copy of :data:`CONFIG` for ``profile`` (None: ``$SUPERCONV_PROFILE``, else laptop)."""
     return copy.deepcopy(CONFIG[experiments.resolve_profile(profile)])
-
-
-def default_seeds(profile: str | None) -> list:
-    return list(DEFAULT_SEEDS[experiments.resolve_profile(profile)])
 
 
 def _check_positive(name: str, values: Iterable, integer: bool = False) -> list:
@@ -354,7 +353,7 @@ def run_weight_decay_sweep(profile: str | None, seeds: Sequence[int] | None = No
     """
     profile = experiments.resolve_profile(profile)
     cfg = CONFIG[profile]
-    seeds = experiments.check_seeds(default_seeds(profile) if seeds is None else seeds)
+    seeds = CHAPTER.seeds_or_default(profile, seeds)
     wds = _check_positive("weight_decays", cfg["weight_decays"] if weight_decays is None else weight_decays)
     wds = sorted(wds, reverse=True)
     store = store or Store()
@@ -396,7 +395,7 @@ def run_batch_sweep(profile: str | None, seeds: Sequence[int] | None = None, dev
     """
     profile = experiments.resolve_profile(profile)
     cfg = CONFIG[profile]
-    seeds = experiments.check_seeds(default_seeds(profile) if seeds is None else seeds)
+    seeds = CHAPTER.seeds_or_default(profile, seeds)
     sizes = sorted(_check_positive("batch_sizes", cfg["batch_sizes"] if batch_sizes is None else batch_sizes,
                                    integer=True))
     store = store or Store()
@@ -458,7 +457,7 @@ def sweep_field(profile: str | None, policy: str, field: str, values: Sequence[A
     values = list(values)
     if not values:
         raise ValueError("values=[]: at least one value is needed")
-    seeds = experiments.check_seeds(default_seeds(profile) if seeds is None else seeds)
+    seeds = CHAPTER.seeds_or_default(profile, seeds)
     store = store or Store()
     rows = []
     for v in values:
@@ -596,7 +595,7 @@ def _check_batches(profile: str, sizes, iterations) -> None:
             raise ValueError(f"batch size {b} is larger than the {spec['train_size']} training images")
 
 
-__all__ = ["CONFIG", "DEFAULT_SEEDS", "POLICIES", "LABELS", "config", "default_seeds", "sweep_spec", "batch_spec",
+__all__ = ["CONFIG", "CHAPTER", "POLICIES", "LABELS", "config", "default_seeds", "command", "sweep_spec", "batch_spec",
            "summed_lr", "epochs", "n_test_images", "sampling_std", "summarize", "optimum", "compare_optima",
            "run_weight_decay_sweep", "run_batch_sweep", "stored", "sweep_field", "validate_knobs",
            "fmt_wd", "setup_text", "model_data_text", "claim_rows", "paper_summed_lr", "CLAIM_KEYS"]
@@ -614,8 +613,7 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
     profile = experiments.resolve_profile(profile)
     both = stored(profile, store=store)
     if both is None:
-        return [not_run("sc.regularization", profile, FINDING_RULE,
-                        command("chapters/04_regularization_balance.ipynb", profile))]
+        return [CHAPTER.not_run("sc.regularization", profile, FINDING_RULE)]
     rows = [r for r in claim_rows(both["weight_decay"], both["batch"]) if r["id"] != "batch"]
     word = from_conditions(*(r["verdict"] == "reproduced" for r in rows))
     ours = "; ".join(f"{r['short']}: {r['verdict']} ({r['ours']})" for r in rows)

@@ -1,0 +1,141 @@
+"""What every chapter's study repeats, written once: its notebook, its default seeds, the command
+that computes it, its "not run" findings, and walking its runs through the results store.
+
+Each study module declares one :class:`Chapter` and takes its seed and command helpers from it::
+
+    CHAPTER = base.Chapter("chapters/06_less_training_data.ipynb",
+                           seeds={"laptop": {"one_cycle": [0, 1], "pc_lr": [0]}, ...})
+    default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
+
+so that the notebook's ``SEEDS = None``, the scorecard's findings and the printed commands all
+read the same table. A study's runs are a *spec tree*: a list of run specs (one per seed), or a
+dict whose values are spec trees (``{policy: [...]}``, ``{rung: {policy: [...]}}``, ...).
+:func:`train_tree` and :func:`stored_tree` turn one into the same shape of ``History`` lists
+(trained or loaded, or only those the store holds); :func:`hardware` names what trained them.
+The ladders of part 2 (pairs over one varied setting) build on these in :mod:`.ladder`; the
+verdict words and shared rules are :mod:`superconv.verdicts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from .. import experiments, verdicts
+from ..results import Store
+from ..verdicts import Finding
+
+__all__ = ["Chapter", "train_tree", "stored_tree", "histories", "hardware"]
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter's fixed facts: its notebook, and ``seeds``, which maps each profile to its
+    default seeds, either one list (every run) or ``{policy: list}``."""
+
+    notebook: str
+    seeds: Mapping[str, Any]
+
+    def __post_init__(self):
+        missing = set(experiments.PROFILES) - set(self.seeds)
+        if missing:
+            raise ValueError(f"{self.notebook}: seeds for profile(s) {', '.join(sorted(missing))} are missing")
+
+    @property
+    def per_policy(self) -> bool:
+        """True where the seeds differ by policy (``{policy: [...]}`` per profile)."""
+        return isinstance(next(iter(self.seeds.values())), Mapping)
+
+    def default_seeds(self, profile: str | None, policy: str | None = None) -> list:
+        """The seeds a run group takes at ``profile`` when the notebook leaves them None;
+        ``policy`` is required where the seeds differ by policy, and refused where they do not."""
+        table = self.seeds[experiments.resolve_profile(profile)]
+        if not self.per_policy:
+            if policy is not None:
+                raise ValueError(f"{self.notebook}: the same seeds serve every policy; policy={policy!r} "
+                                 "is not allowed here (leave it None)")
+            return list(table)
+        if policy not in table:
+            raise ValueError(f"policy={policy!r} is not allowed; allowed: {', '.join(map(repr, table))}")
+        return list(table[policy])
+
+    def seed_table(self, policy: str | None = None) -> dict:
+        """``{profile: seeds}`` of one policy (or of every run): ``chapter.setup``'s ``default_seeds``."""
+        return {p: self.default_seeds(p, policy) for p in self.seeds}
+
+    def seeds_text(self, policy: str | None = None) -> str:
+        """The default seeds in words, as a chapter's parameters cell states them:
+        ``"smoke [0], laptop [0, 1, 2], paper [0, 1, 2]"`` (``"[0] at every profile"``)."""
+        table = self.seed_table(policy)
+        if len({tuple(v) for v in table.values()}) == 1:
+            return f"{next(iter(table.values()))} at every profile"
+        return ", ".join(f"{p} {v}" for p, v in table.items())
+
+    def seeds_or_default(self, profile: str | None, seeds: Sequence[int] | None, policy: str | None = None,
+                         name: str = "seeds") -> list:
+        """``seeds`` checked (``experiments.check_seeds``, naming ``name``), or the default if None."""
+        return experiments.check_seeds(self.default_seeds(profile, policy) if seeds is None else seeds, name)
+
+    def command(self, profile: str | None = "paper", **params: Any) -> str:
+        """The papermill command that computes the chapter's runs at ``profile`` (paper: on a
+        GPU), with further notebook parameters ``params``."""
+        return verdicts.command(self.notebook, profile, **params)
+
+    def not_run(self, claim_id: str, profile: str | None, rule: str, run_at: str | None = None) -> Finding:
+        """The finding for a claim of this chapter whose runs are not in the store: the rule it
+        will be judged by, and the command that computes it at ``run_at`` (default ``profile``;
+        "paper" for a claim only the paper profile runs)."""
+        profile = experiments.resolve_profile(profile)
+        return verdicts.not_run(claim_id, profile, rule, self.command(run_at or profile))
+
+
+# --------------------------------------------------------------------------- spec trees
+
+def _map(tree: Any, leaf: Callable[[list], Any]) -> Any:
+    """``tree`` with every list of specs replaced by ``leaf(list)``, in the tree's key order."""
+    if isinstance(tree, Mapping):
+        return {k: _map(v, leaf) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return leaf(list(tree))
+    raise TypeError(f"a spec tree holds dicts and lists of run specs, not {type(tree).__name__}")
+
+
+def train_tree(tree: Any, profile: str, device: str = "auto", store: Store | None = None,
+               progress: bool = False) -> Any:
+    """Every run of ``tree`` trained, or loaded from the store (``experiments.run``), in the
+    tree's order: the same shape with a ``History`` per spec."""
+    store = store or Store()
+    return _map(tree, lambda specs: [experiments.run(s, profile, device=device, store=store, progress=progress)
+                                     for s in specs])
+
+
+def stored_tree(tree: Any, profile: str, store: Store | None = None) -> tuple | None:
+    """What the store holds of ``tree`` (nothing trains): ``(found specs, histories)``, both in
+    ``tree``'s shape with the specs that have no record left out; None if none has one."""
+    store = store or Store()
+    pairs = _map(tree, lambda specs: experiments.stored_runs(specs, profile, store))
+    found, hists = _unzip(pairs, 0), _unzip(pairs, 1)
+    return (found, hists) if histories(hists) else None
+
+
+def _unzip(tree: Any, i: int) -> Any:
+    """Item ``i`` of every ``(specs, histories)`` leaf of ``tree``."""
+    return {k: _unzip(v, i) for k, v in tree.items()} if isinstance(tree, Mapping) else tree[i]
+
+
+def _leaves(tree: Any) -> Iterator[list]:
+    if isinstance(tree, Mapping):
+        for v in tree.values():
+            yield from _leaves(v)
+    else:
+        yield tree
+
+
+def histories(tree: Any) -> list:
+    """Every ``History`` of a tree of histories, flattened in the tree's order (None left out)."""
+    return [h for hs in _leaves(tree) for h in hs if h is not None]
+
+
+def hardware(tree: Any) -> str:
+    """``"hardware: AMD EPYC (...)"``: the devices that trained a tree of histories (a study's note)."""
+    return "hardware: " + experiments.device_names(histories(tree))
