@@ -17,14 +17,18 @@ Modules, one idea each, in layers; a module imports only its own layer or the la
   ``range_loop``, a plain loop over a user's ``DataLoader``, optimizer and loss),
   ``auto_one_cycle`` (range test -> bounds -> a 1cycle schedule, in one call);
 * data, nets and the method: ``data`` (datasets as tensors on the device), ``imagefolder``
-  (streamed image folders), ``models``, ``schedules`` (CLR, 1cycle, PC-LR), ``optim`` (SGD in
+  (streamed image folders), ``models``, ``caffe_resnet`` (the authors' own Caffe ResNet),
+  ``fillers`` (Caffe's weight fillers), ``ghost_bn`` (BatchNorm over per-GPU slices of the batch),
+  ``schedules`` (CLR, 1cycle, PC-LR), ``optim`` (SGD in
   torch's and Caffe's conventions), ``hessian`` (the Hessian-free LR estimate), ``distributed``
   (process-group helpers for torchrun), ``history`` (what a run measured), ``devices``,
   ``speedup`` (a speed-up factor with its interval, from budget sweeps), ``potential`` (the
   super-convergence potential of a range test, read at the top of its ramp), ``bounds`` (1cycle
   bounds from a range test: the plateau rule);
 * facts: ``paper`` (the papers' numbers, read from ``facts/*.toml``), ``fact_sheet`` (their book
-  page, ``paper_facts.md``; "paper facts §n" in the code and the book is its section n);
+  page, ``paper_facts.md``; "paper facts §n" in the code and the book is its section n),
+  ``paper_setup`` (the authors' setup, setting by setting with its source file, and whether the
+  paper profile runs it: the page ``paper_setup.md``);
 * helpers: ``_checks`` (argument checks), ``_io`` (JSON with NaN, atomic writes, RNG state),
   ``fingerprint`` (the code fingerprint in every result's key).
 """

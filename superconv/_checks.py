@@ -18,7 +18,7 @@ import numbers
 from typing import Any, Callable, NoReturn, Sequence
 
 __all__ = ["ParameterError", "fail", "integer", "positive_int", "real", "positive", "non_negative",
-           "fraction", "boolean", "choice", "list_of", "distinct", "optional"]
+           "fraction", "boolean", "choice", "list_of", "distinct", "optional", "depth"]
 
 
 class ParameterError(ValueError):
@@ -122,3 +122,14 @@ def optional(check: Callable[[str, Any], Any], name: str, value: Any, allowed: s
     except ParameterError:
         pass  # raised below, outside the handler: one line, no chained traceback
     fail(name, value, f"None or {allowed}")
+
+
+def depth(value: Any, step: int = 6, offset: int = 2, examples: str = "8, 14, 20, 32, 44, 56, 110") -> int:
+    """A network depth ``step*n + offset`` with n >= 1 layers (or blocks) per stage, or a
+    one-line error naming ``depth`` and the allowed depths."""
+    allowed = f"{examples}, ... ({step}n+{offset} with n >= 1)"
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail("depth", value, allowed, why="is not an int")
+    if value < step + offset or (value - offset) % step != 0:
+        fail("depth", value, allowed, why=f"is not {step}n+{offset}")
+    return value

@@ -51,7 +51,9 @@ SPEC_DEFAULTS: dict = dict(
 # (``superconv.train.recompute_bn_stats``); None: evaluate with the moving averages as trained.
 # validation -- evaluate on this many class-balanced training-split images *outside* the training
 # subset instead of the test split (tuning, ``studies.calibration``); needs a train_size.
-OPTIONAL_FIELDS: dict = dict(precise_bn=None, validation=None)
+# ghost_batch -- BatchNorm statistics over slices of this many images, as on the authors' GPUs
+# (``superconv.ghost_bn``); None: over the whole batch.
+OPTIONAL_FIELDS: dict = dict(precise_bn=None, validation=None, ghost_batch=None)
 
 # The base of each profile: data, model, batch size, how BN statistics are evaluated (precise_bn,
 # see PRECISE_BN below), and the 1cycle / PC-LR pair that the method chapters compare. The laptop
@@ -64,8 +66,10 @@ BASE: dict = {
                   model_kwargs={"width": 4}, batch_size=50, weight_decay=1e-4, precise_bn=200),
     "laptop": dict(dataset="fashion-mnist", train_size=10_000, test_size=None, model="resnet8",
                    model_kwargs={"width": 16}, batch_size=128, weight_decay=1e-4, precise_bn=2000),
-    "paper": dict(dataset="cifar10", train_size=None, test_size=None, model="resnet56",
-                  model_kwargs={"width": 16}, batch_size=1000, weight_decay=1e-4),
+    # the authors' setup (``superconv.paper_setup``): their Caffe ResNet-56 and SGD, BN over each
+    # GPU's 125 images of the 1,000
+    "paper": dict(dataset="cifar10", train_size=None, test_size=None, model="caffe_resnet56",
+                  model_kwargs={"width": 16}, batch_size=1000, weight_decay=1e-4, sgd="caffe", ghost_batch=125),
 }
 
 # The two policies of the headline comparison, per profile. Iterations: 1cycle vs PC-LR = 1 : 8,
@@ -158,6 +162,7 @@ def make_spec(profile: str, policy: str | None = None, **overrides) -> dict:
         raise ParameterError(f"unknown spec field(s) {sorted(unknown)}; allowed: {', '.join(allowed)}")
     spec.update({k: copy.deepcopy(v) for k, v in overrides.items() if v is not None})
     optional(positive_int, "precise_bn", spec.get("precise_bn"), "a number of training samples >= 1")
+    optional(positive_int, "ghost_batch", spec.get("ghost_batch"), "a number of images >= 1 (BN slice)")
     if optional(positive_int, "validation", spec.get("validation"), "a number of held-out images >= 1"):
         split = data.TRAIN_SPLIT_SIZES[spec["dataset"]]
         if spec["train_size"] is None or spec["train_size"] + spec["validation"] > split:
@@ -357,7 +362,8 @@ def run(spec: dict, profile: str, device="auto", store: Store | None = None, pro
                    weight_decay=spec["weight_decay"], nesterov=spec["nesterov"], sgd=spec["sgd"],
                    precision=spec["precision"], bn_momentum=spec["bn_momentum"],
                    eval_every=spec["eval_every"], seed=spec["seed"], flip=spec["flip"],
-                   crop_pad=spec["crop_pad"], precise_bn=spec.get("precise_bn"), device=dev, progress=progress,
+                   crop_pad=spec["crop_pad"], precise_bn=spec.get("precise_bn"), ghost_batch=spec.get("ghost_batch"),
+                   device=dev, progress=progress,
                    desc=describe(spec), checkpoint=checkpoint, checkpoint_every=every,
                    callbacks=list(callbacks))
         if history.diverged:  # recorded, and said once: the studies go on (a diverged run counts as 0 %)

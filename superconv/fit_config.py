@@ -114,6 +114,7 @@ class FitConfig:
     compile: bool
     sync_bn: bool
     precise_bn: int | None
+    ghost_batch: int | None = None
     world: int = field(init=False)
 
     def __post_init__(self, train_data, test_data):
@@ -141,6 +142,10 @@ class FitConfig:
         optional(lambda name, v: real(name, v, ok=lambda v: 0.0 <= v <= 1.0), "bn_momentum", self.bn_momentum,
                  "a number in [0, 1] (PyTorch convention)")
         self.precise_bn = optional(positive_int, "precise_bn", self.precise_bn, "a number of training samples >= 1")
+        self.ghost_batch = optional(positive_int, "ghost_batch", self.ghost_batch, "a number of images >= 1")
+        if self.ghost_batch is not None and self.world > 1 and self.sync_bn:
+            fail("ghost_batch", self.ghost_batch, "None with sync_bn=True",
+                 why="asks for per-slice BN statistics, sync_bn for statistics over the whole batch")
         if self.world > 1:
             self.device = distributed.rank_device(self.device)
         self.precision = resolve_precision(self.precision, self.device)
@@ -165,6 +170,7 @@ class FitConfig:
             bn_momentum=self.bn_momentum, eval_every=self.eval_every, train_eval_size=self.train_eval_size,
             seed=self.seed, flip=self.flip, crop_pad=self.crop_pad, max_loss=self.max_loss,
             **({"precise_bn": self.precise_bn} if self.precise_bn is not None else {}),  # absent: older checkpoints resume
+            **({"ghost_batch": self.ghost_batch} if self.ghost_batch is not None else {}),
             lr_at=[[it, self.lr(it)] for it in points], momentum_at=[[it, self.momentum(it)] for it in points],
             model=type(model).__name__, model_name=getattr(model, "name", None),
             parameters=sum(p.numel() for p in model.parameters()),

@@ -15,13 +15,14 @@ This module builds them all in PyTorch:
 * :func:`densenet`, :func:`densenet_bc` -- Huang et al.'s CIFAR DenseNet and DenseNet-BC.
 * :func:`imagenet_resnet50` -- torchvision's ResNet-50 (``"imagenet_resnet50"``; ``"resnet50"``
   is the CIFAR ResNet-50 = 6*8+2 of the ``resnet{depth}`` family).
+* ``caffe_resnet{depth}`` -- the authors' own Caffe ResNet (:mod:`superconv.caffe_resnet`).
 * :func:`build` -- a name -> model registry (``"resnet56"``, ``"wrn28_10"``, ``"densenet40"``, ...).
 * :func:`count_parameters` -- trainable parameter count.
 
 Initialisation follows the authors' Caffe prototxts: convolutions use Caffe's ``msra`` filler
 and the classifier uses Caffe's ``xavier`` filler; both normalise by fan-in (Caffe's default
-``variance_norm``), which is what :func:`_caffe_msra_` and :func:`_caffe_xavier_` reproduce.
-Every CIFAR family here uses them (:func:`_caffe_init_`), so the families differ only in their
+``variance_norm``), which is what :func:`superconv.fillers.caffe_msra_` and :func:`~superconv.fillers.caffe_xavier_` reproduce.
+Every CIFAR family here uses them (:func:`~superconv.fillers.caffe_init_`), so the families differ only in their
 architecture; the exceptions the prototxts call for are documented where they apply. The
 ImageNet ResNet-50 keeps torchvision's own initialisation.
 
@@ -50,7 +51,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models import resnet50
 
-from . import _checks
+from . import _checks, fillers
+from .caffe_resnet import caffe_resnet
 
 __all__ = [
     "BasicBlock",
@@ -84,52 +86,8 @@ CONV_INITS = ("msra", "xavier")  # Caffe filler names
 # --------------------------------------------------------------------------- validation
 
 
-def _check_depth(depth: object, step: int = 6, offset: int = 2,
-                 examples: str = "8, 14, 20, 32, 44, 56, 110") -> int:
-    # Every family here has depth = step*n + offset with n >= 1 layers (or blocks) per stage.
-    allowed = f"{examples}, ... ({step}n+{offset} with n >= 1)"
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        _checks.fail("depth", depth, allowed, why="is not an int")
-    if depth < step + offset or (depth - offset) % step != 0:
-        _checks.fail("depth", depth, allowed, why=f"is not {step}n+{offset}")
-    return depth
-
-
 def _check_dropout(dropout: object) -> float:
     return _checks.real("dropout", dropout, "a float in [0, 1)", lambda p: 0 <= p < 1)
-
-
-# ------------------------------------------------------------------------ initialisation
-
-
-def _caffe_msra_(weight: torch.Tensor) -> None:
-    # Caffe "msra" = He normal with std sqrt(2 / fan_in), fan_in = C_in * k * k. Fan-in keeps
-    # the forward activations' variance constant, and matches the authors' Caffe default.
-    nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu")
-
-
-def _caffe_xavier_(weight: torch.Tensor) -> None:
-    # Caffe "xavier" is U(-a, a) with a = sqrt(3 / fan_in), i.e. variance 1 / fan_in. PyTorch's
-    # xavier_uniform_ averages fan_in and fan_out instead, so it is written out here.
-    fan_in = weight[0].numel()
-    bound = math.sqrt(3.0 / fan_in)
-    nn.init.uniform_(weight, -bound, bound)
-
-
-_FILLERS = {"msra": _caffe_msra_, "xavier": _caffe_xavier_}
-
-
-def _caffe_init_(model: nn.Module, conv: str = "msra", linear: str = "xavier") -> None:
-    """Caffe-style init of every layer, in module order: convolutions with the ``conv`` filler,
-    Linear layers with the ``linear`` filler, zero biases (Caffe's constant filler), BN 1 / 0."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            _FILLERS[conv if isinstance(m, nn.Conv2d) else linear](m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 # ----------------------------------------------------------------------------- ResNet
@@ -234,7 +192,7 @@ class CifarResNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        _caffe_init_(self)  # msra convs, xavier fc (the last module, so the RNG order is unchanged)
+        fillers.caffe_init_(self)  # msra convs, xavier fc (the last module, so the RNG order is unchanged)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
@@ -278,7 +236,7 @@ def cifar_resnet(depth: int, num_classes: int = 10, in_channels: int = 3, shortc
     The model carries ``depth``, ``blocks_per_stage``, ``block_count`` and ``name``
     (e.g. ``"ResNet-20"``).
     """
-    _check_depth(depth)
+    _checks.depth(depth)
     _checks.positive_int("num_classes", num_classes)
     _checks.positive_int("in_channels", in_channels)
     _checks.positive_int("width", width)
@@ -316,7 +274,7 @@ class LeNet5(nn.Module):
     def reset_parameters(self) -> None:
         # Caffe's LeNet uses the xavier filler for every weight and constant-0 biases.
         for m in (self.conv1, self.conv2, self.fc1, self.fc2):
-            _caffe_xavier_(m.weight)
+            fillers.caffe_xavier_(m.weight)
             nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -418,7 +376,7 @@ class WideResNet(nn.Module):
         self.bn = nn.BatchNorm2d(channels)  # pre-activation nets end with their own BN-ReLU
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
-        _caffe_init_(self)
+        fillers.caffe_init_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stage3(self.stage2(self.stage1(self.stem(x))))
@@ -444,7 +402,7 @@ def wide_resnet(depth: int, k: int, num_classes: int = 10, in_channels: int = 3,
     11.0M). Initialisation is this module's Caffe msra/xavier (the authors' Torch code uses He
     normal by fan-out); the model carries ``depth``, ``k``, ``blocks_per_stage`` and ``name``.
     """
-    _check_depth(depth, 6, 4, "10, 16, 22, 28, 40")
+    _checks.depth(depth, 6, 4, "10, 16, 22, 28, 40")
     _checks.positive_int("k", k)
     _checks.positive_int("num_classes", num_classes)
     _checks.positive_int("in_channels", in_channels)
@@ -509,7 +467,7 @@ class SmithWideResNet(nn.Module):
         self.stage1, self.stage2, self.stage3 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
-        _caffe_init_(self, conv="msra", linear="msra")  # the prototxt's fc filler is msra too
+        fillers.caffe_init_(self, conv="msra", linear="msra")  # the prototxt's fc filler is msra too
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stage3(self.stage2(self.stage1(self.stem(x))))
@@ -530,7 +488,7 @@ def smith_wide_resnet(depth: int = 32, num_classes: int = 10, in_channels: int =
     shortcuts, no final BN. 5,903,626 parameters for 10 classes. ``widths`` (three ints) shrinks
     it for CPU runs, e.g. ``(4, 16, 64)``; the stem stays at 16 channels as in the prototxt.
     """
-    _check_depth(depth, 6, 2, "8, 14, 20, 32, 44, 56, 110")
+    _checks.depth(depth, 6, 2, "8, 14, 20, 32, 44, 56, 110")
     _checks.positive_int("num_classes", num_classes)
     _checks.positive_int("in_channels", in_channels)
     ws = tuple(widths) if isinstance(widths, (tuple, list)) else ()
@@ -615,7 +573,7 @@ class DenseNet(nn.Module):
         self.norm = nn.BatchNorm2d(channels)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
-        _caffe_init_(self, conv=conv_init)
+        fillers.caffe_init_(self, conv=conv_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(self.stem(x))
@@ -635,7 +593,7 @@ def densenet(depth: int, growth_rate: int = 12, num_classes: int = 10, in_channe
     flips. ``conv_init``: Caffe filler of the convolutions, ``"msra"`` (this module's default) or
     ``"xavier"`` (what Smith's logged DenseNet runs used; see ``PAPER_DENSENET``).
     """
-    _check_depth(depth, 3, 4, "40, 100")
+    _checks.depth(depth, 3, 4, "40, 100")
     return _densenet(depth, growth_rate, False, 1.0, num_classes, in_channels, dropout, conv_init)
 
 
@@ -647,7 +605,7 @@ def densenet_bc(depth: int, growth_rate: int = 12, num_classes: int = 10, in_cha
     769,162 parameters for DenseNet-BC-100 (k=12) and 10 classes (the paper's 0.8M).
     Other arguments as for :func:`densenet`.
     """
-    _check_depth(depth, 6, 4, "100, 190, 250")
+    _checks.depth(depth, 6, 4, "100, 190, 250")
     compression = _checks.real("compression", compression, "a float in (0, 1]", lambda c: 0 < c <= 1)
     return _densenet(depth, growth_rate, True, compression, num_classes, in_channels, dropout, conv_init)
 
@@ -750,6 +708,7 @@ _REGISTRY: Dict[str, Callable[..., nn.Module]] = {
 # wide_resnet(28, 10). Patterns must fullmatch, so no family swallows another's names.
 _PATTERNS: Dict[str, Tuple["re.Pattern[str]", Callable[..., nn.Module]]] = {
     "resnet{depth}": (re.compile(r"resnet(\d+)"), lambda m, **kw: cifar_resnet(int(m.group(1)), **kw)),
+    "caffe_resnet{depth}": (re.compile(r"caffe_?resnet(\d+)"), lambda m, **kw: caffe_resnet(int(m.group(1)), **kw)),
     "wrn{depth}_{k}": (re.compile(r"wrn(\d+)_(\d+)"),
                        lambda m, **kw: wide_resnet(int(m.group(1)), int(m.group(2)), **kw)),
     "smith_wide{depth}": (re.compile(r"smith_?wide(\d+)"),
@@ -758,6 +717,15 @@ _PATTERNS: Dict[str, Tuple["re.Pattern[str]", Callable[..., nn.Module]]] = {
     "densenet_bc{depth}": (re.compile(r"densenet_?bc(\d+)"),
                            lambda m, **kw: densenet_bc(int(m.group(1)), **kw)),
 }
+
+
+def label(name: str) -> str:
+    """A model name as captions print it: ``"resnet56"`` -> ``"ResNet-56"``, ``"caffe_resnet56"``
+    -> ``"Caffe ResNet-56"`` (the authors' net), ``"lenet5"`` -> ``"LeNet (Caffe)"``; other names as given."""
+    m = re.fullmatch(r"(caffe_?)?resnet(\d+)", name.lower())
+    if m:
+        return ("Caffe " if m.group(1) else "") + f"ResNet-{m.group(2)}"
+    return {"lenet5": "LeNet (Caffe)"}.get(name.lower(), name)
 
 
 def available_models() -> List[str]:
@@ -770,7 +738,8 @@ def build(name: str, **kwargs) -> nn.Module:
     num_classes=100)``, ``build("wrn16_8", dropout=0.3)``, ``build("densenet40", growth_rate=24)``).
 
     Names: ``"resnet{6n+2}"`` (CIFAR ResNet, :func:`cifar_resnet`; ``"resnet50"`` is the CIFAR
-    ResNet-50), ``"lenet5"``, ``"wrn{6n+4}_{k}"`` (:func:`wide_resnet`), ``"smith_wide{6n+2}"``
+    ResNet-50), ``"caffe_resnet{6n+2}"`` (the authors' prototxt ResNet,
+    :func:`superconv.caffe_resnet.caffe_resnet`), ``"lenet5"``, ``"wrn{6n+4}_{k}"`` (:func:`wide_resnet`), ``"smith_wide{6n+2}"``
     (:func:`smith_wide_resnet`), ``"densenet{3n+4}"`` and ``"densenet_bc{6n+4}"``
     (:func:`densenet`, :func:`densenet_bc`), ``"imagenet_resnet50"`` (torchvision's). Case is
     ignored; a hyphen between two numbers reads as ``"_"`` and other hyphens are dropped, so

@@ -75,6 +75,17 @@ class CaffeSGD(torch.optim.Optimizer):
         return loss
 
 
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list:
+    """The optimizer's parameter groups for ``model``: one group, or the model's own Caffe
+    multipliers (``model.caffe_multipliers()``, e.g. ``caffe_resnet``) with each group's weight
+    decay ``weight_decay * decay_mult`` and its ``lr_mult`` kept for :func:`set_hyperparameters`."""
+    own = getattr(model, "caffe_multipliers", None)
+    if own is None:
+        return [dict(params=list(model.parameters()), lr_mult=1.0, weight_decay=weight_decay)]
+    return [dict(params=g["params"], lr_mult=g["lr_mult"], weight_decay=weight_decay * g["decay_mult"])
+            for g in own() if g["params"]]
+
+
 def make_optimizer(params, kind: str = "torch", lr: float = 0.1, momentum: float = 0.9,
                    weight_decay: float = 0.0, nesterov: bool = False) -> torch.optim.Optimizer:
     """SGD with PyTorch's momentum semantics (``kind="torch"``) or Caffe's (``kind="caffe"``)."""
@@ -89,9 +100,10 @@ def make_optimizer(params, kind: str = "torch", lr: float = 0.1, momentum: float
 
 
 def set_hyperparameters(optimizer: torch.optim.Optimizer, lr: float, momentum: float | None) -> None:
-    """Set the LR (and momentum, SGD's ``momentum`` or Adam's ``betas[0]``) of every group."""
+    """Set the LR (times the group's ``lr_mult``, if it has one) and the momentum (SGD's
+    ``momentum`` or Adam's ``betas[0]``) of every group."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_mult", 1.0)
         if momentum is None:
             continue
         if "momentum" in group:

@@ -55,8 +55,9 @@ from .devices import PRECISIONS, autocast, bf16_supported, device_name, resolve_
 from .evaluation import (EVAL_BATCH, EVAL_BATCH_OTHER, Evaluator, evaluate, recompute_bn_stats, resolve_eval_batch,
                          set_bn_momentum, tracking_bns)
 from .fit_config import DEFAULT_MOMENTUM, STREAMING_SOURCE, FitConfig
+from .ghost_bn import use_ghost_batches
 from .history import History, StepContext
-from .optim import make_optimizer, set_hyperparameters
+from .optim import make_optimizer, param_groups, set_hyperparameters
 from .schedules import ScheduleEndWarning
 
 __all__ = ["fit", "History", "StepContext", "evaluate", "recompute_bn_stats", "set_bn_momentum", "resolve_device",
@@ -73,7 +74,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         device=None, max_loss: float | None = None, log_every: int = 50, progress: bool = True,
         desc: str | None = None, checkpoint=None, checkpoint_every: int | None = None,
         callbacks: Sequence[Any] = (), compile: bool = False, sync_bn: bool = True,
-        precise_bn: int | None = None) -> History:
+        precise_bn: int | None = None, ghost_batch: int | None = None) -> History:
     """Train ``model`` with SGD for ``iterations`` mini-batches and return its :class:`History`.
 
     Parameters (the ones that need words):
@@ -111,6 +112,10 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         The moving averages go on untouched between evaluations; the returned model keeps the
         recomputed statistics of its final evaluation, and ``History.moving_average_test_acc``
         the final test accuracy the moving averages would have given.
+      ghost_batch: BatchNorm normalises each slice of this many images of a process's batch by
+        its own statistics, as the authors' GPUs did (125 images each; ``superconv.ghost_bn``);
+        the moving averages follow the first slice. The model's BatchNorm2d layers are replaced
+        in place. None: statistics over the process's whole batch.
       sync_bn: under torchrun only: BatchNorm statistics over the whole global batch (True: the
         result of one process with the same total batch) or over each rank's shard (False).
 
@@ -127,7 +132,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                     eval_batch_size=eval_batch_size, train_eval_size=train_eval_size, seed=seed, flip=flip,
                     crop_pad=crop_pad, device=resolve_device(device), max_loss=max_loss, log_every=log_every,
                     progress=progress, desc=desc, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                    compile=compile, sync_bn=sync_bn, precise_bn=precise_bn)
+                    compile=compile, sync_bn=sync_bn, precise_bn=precise_bn, ghost_batch=ghost_batch)
     _warn_past_schedule_end(lr, cfg.iterations)
     dev, world = cfg.device, cfg.world
     if dev.type == "cuda":
@@ -141,13 +146,15 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
     config = cfg.record(model, train_data, test_data)
     provenance = _provenance(cfg)
 
+    if cfg.ghost_batch is not None:
+        use_ghost_batches(model, cfg.ghost_batch)
     model.to(dev)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     if cfg.bn_momentum is not None:
         set_bn_momentum(model, cfg.bn_momentum)
-    optimizer = make_optimizer(model.parameters(), cfg.sgd, lr=cfg.lr(0), momentum=cfg.momentum(0) or 0.0,
-                               weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    optimizer = make_optimizer(param_groups(model, cfg.weight_decay), cfg.sgd, lr=cfg.lr(0),
+                               momentum=cfg.momentum(0) or 0.0, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
     calls = Callbacks(callbacks, dev)
     local_bn = world > 1 and not cfg.sync_bn  # per-rank BN statistics: averaged over ranks before each use
     checkpointer = Checkpointer(cfg.checkpoint, cfg.checkpoint_every, config, device=dev, rank=rank, world=world,

@@ -24,7 +24,7 @@ def test_profiles_resolve(monkeypatch):
 def test_paper_profile_is_the_papers_headline_setting():
     one = ex.make_spec("paper", "one_cycle")
     pc = ex.make_spec("paper", "pc_lr")
-    assert (one["dataset"], one["model"], one["batch_size"], one["weight_decay"]) == ("cifar10", "resnet56", 1000, 1e-4)
+    assert (one["dataset"], one["model"], one["batch_size"], one["weight_decay"]) == ("cifar10", "caffe_resnet56", 1000, 1e-4)
     sched = ex.build_schedule(one["schedule"])
     assert sched.lr(0) == pytest.approx(0.1) and sched.lr(5000) == pytest.approx(3.0)
     assert sched.lr(9999) == pytest.approx(0.1, abs=1e-3) and one["iterations"] == 10_000 and one["momentum"] == 0.9

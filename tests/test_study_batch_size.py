@@ -26,7 +26,8 @@ def test_paper_config_is_the_authors_batch_runs():
     for b, ss in bs.specs("paper").items():
         for s in ss:
             sch = s["schedule"]
-            assert (s["dataset"], s["model"], s["batch_size"]) == ("cifar10", "resnet56", b)
+            assert (s["dataset"], s["model"], s["batch_size"]) == ("cifar10", "caffe_resnet56", b)
+            assert s["ghost_batch"] == b // 8  # 8 GPUs x 32 / 64 / 125 / 192 (x.sh, FIG10a)
             assert s["iterations"] == sol["max_iter"] == 10_000
             assert (sch["kind"], sch["base_lr"], sch["max_lr"], sch["step_size"]) == (
                 "clr", sol["base_lr"], sol["max_lr"], sol["stepsize"])

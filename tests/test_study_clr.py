@@ -42,7 +42,7 @@ def test_every_profile_builds_its_specs_and_schedules():
 def test_paper_profile_follows_the_clr_paper_scaled_by_epochs():
     cfg = clr.config("paper")
     s_fixed, s_tri2 = clr.spec("fixed", cfg, 0), clr.spec("triangular2", cfg, 0)
-    assert (s_fixed["dataset"], s_fixed["model"], s_fixed["batch_size"]) == ("cifar10", "resnet56", 1000)
+    assert (s_fixed["dataset"], s_fixed["model"], s_fixed["batch_size"]) == ("cifar10", "caffe_resnet56", 1000)
     base = paper.CLR_BASELINE_SOLVER
     assert s_fixed["momentum"] == base["momentum"] == 0.9
     # budgets by epochs: the CLR paper's batch 100 -> ours 1000

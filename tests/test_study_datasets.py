@@ -98,7 +98,7 @@ def test_paper_profile_specs_run_every_row_as_printed():
             assert s["momentum"] == 0.9 and s["schedule"]["gamma"] == pytest.approx(1e-4)
             assert sched.lr(5000) == pytest.approx(0.01 * (1 + 1e-4 * 5000) ** -0.75)
     models = {r.specs[0]["model"] for r in rows}
-    assert {ds.WIDE_RESNET, ds.DENSENET, "lenet5", "resnet56"} == models
+    assert {ds.WIDE_RESNET, ds.DENSENET, "lenet5", "caffe_resnet56"} == models
 
 
 def test_paper_models_build():
@@ -108,7 +108,7 @@ def test_paper_models_build():
             models.build(name, num_classes=10, in_channels=3)
         except (KeyError, ValueError) as e:
             pytest.skip(f"model {name!r} is not in the registry yet ({e})")
-    assert set(ds.check_models("paper")) == {ds.WIDE_RESNET, ds.DENSENET, "lenet5", "resnet56"}
+    assert set(ds.check_models("paper")) == {ds.WIDE_RESNET, ds.DENSENET, "lenet5", "caffe_resnet56"}
 
 
 # --------------------------------------------------------------------------- laptop rows

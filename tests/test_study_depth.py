@@ -32,7 +32,8 @@ def test_specs_are_the_shared_ladder_specs():
         for d, by_policy in got.items():
             for policy, specs in by_policy.items():
                 seeds = dp.default_seeds(profile, policy)
-                assert specs == [ex.ladder_spec(profile, policy, model=f"resnet{d}", seed=s) for s in seeds]
+                assert specs == [dp.spec(profile, policy, d, s) for s in seeds]
+                assert all(x["model"] == dp.model_name(profile, d) for x in specs)
     # the laptop's ResNet-8 is the ladder pair chapters 6, 8, 9 use; the paper's ResNet-56 is
     # chapter 3's headline pair (so both are computed once per book build)
     lap = dp.specs("laptop")[8]
@@ -64,8 +65,10 @@ def test_paper_configs_match_facts():
     for d, by_policy in got.items():
         for policy, solver in (("one_cycle", clr), ("pc_lr", pc)):
             s = by_policy[policy][0]
-            assert s["dataset"] == "cifar10" and s["train_size"] is None and s["model"] == f"resnet{d}"
-            assert s["batch_size"] == solver["batch_size"] and s["weight_decay"] == solver["weight_decay"]
+            assert s["dataset"] == "cifar10" and s["train_size"] is None and s["model"] == f"caffe_resnet{d}"
+            # ResNet-110 ran at 8 GPUs x 100 (paper_setup.DEPTH_BATCHES), the others at the solver's batch
+            assert s["batch_size"] == (800 if d == 110 else solver["batch_size"])
+            assert s["weight_decay"] == solver["weight_decay"]
             assert s["iterations"] == solver["max_iter"] and s["model_kwargs"].get("width", 16) == 16
         sched = ex.build_schedule(by_policy["one_cycle"][0]["schedule"])
         assert sched.lr(clr["stepsize"]) == pytest.approx(clr["max_lr"])
@@ -90,11 +93,10 @@ def _resnet_params(depth, width, c_in, k):
 def test_parameter_counts_are_computed_and_match_known_counts():
     rows = {r["depth"]: r for r in dp.parameter_counts("laptop")}
     assert sorted(rows) == [8, 14, 20, 56, 110]
-    # He et al.'s / the paper's nets: the well-known 0.27M / 0.85M / 1.7M
-    assert [rows[d]["paper_params"] for d in (20, 56, 110)] == [269_722, 853_018, 1_727_962]
+    # the paper's nets are the authors' Caffe ResNets (tests/test_paper_setup.py counts their prototxts)
+    assert [rows[d]["paper_params"] for d in (20, 56, 110)] == [224_042, 808_682, 1_685_642]
     for d, r in rows.items():
-        assert r["params"] == _resnet_params(d, 16, 1, 10)          # Fashion-MNIST: 1 channel
-        assert r["paper_params"] == _resnet_params(d, 16, 3, 10)
+        assert r["params"] == _resnet_params(d, 16, 1, 10)          # Fashion-MNIST: 1 channel, option A
         assert r["in_profile"] == (d in (8, 14)) and r["in_paper"] == (d in (20, 56, 110))
     smoke = {r["depth"]: r for r in dp.parameter_counts("smoke")}
     assert smoke[14]["params"] == _resnet_params(14, 4, 1, 10)

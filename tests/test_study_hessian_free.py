@@ -26,7 +26,7 @@ def test_paper_config_is_the_rising_half_of_the_headline_clr_solver():
     clr = paper.HEADLINE_CLR_SOLVER
     cfg = hf.config("paper")
     spec = hf.run_spec("paper", cfg)
-    assert spec["dataset"] == "cifar10" and spec["model"] == "resnet56" and spec["train_size"] is None
+    assert spec["dataset"] == "cifar10" and spec["model"] == "caffe_resnet56" and spec["train_size"] is None
     assert spec["batch_size"] == clr["batch_size"] == 1000
     assert spec["weight_decay"] == clr["weight_decay"] and spec["momentum"] == clr["momentum"] == 0.9
     assert spec["bn_momentum"] == pytest.approx(1 - clr["bn_moving_average_fraction"])

@@ -58,7 +58,7 @@ def test_paper_configs_match_facts():
     clr, pc = paper.HEADLINE_CLR_SOLVER, paper.HEADLINE_PC_SOLVER
     for n, by in got.items():
         one, base = by["one_cycle"][0], by["pc_lr"][0]
-        assert (one["dataset"], one["model"], one["batch_size"]) == ("cifar10", "resnet56", clr["batch_size"])
+        assert (one["dataset"], one["model"], one["batch_size"]) == ("cifar10", "caffe_resnet56", clr["batch_size"])
         assert one["iterations"] == clr["max_iter"] and base["iterations"] == pc["max_iter"]
         assert list(base["schedule"]["milestones"]) == list(pc["steps"])
         assert one["train_size"] == (None if n == 50_000 else n)

@@ -49,7 +49,7 @@ def test_paper_configs_match_facts():
     s = oc.specs("paper")
     one, base = s["one_cycle"][0], s["pc_lr"][0]
     for spec, solver in ((one, clr), (base, pc)):
-        assert spec["dataset"] == "cifar10" and spec["model"] == "resnet56"
+        assert spec["dataset"] == "cifar10" and spec["model"] == "caffe_resnet56"
         assert spec["batch_size"] == solver["batch_size"] and spec["weight_decay"] == solver["weight_decay"]
         assert spec["momentum"] == solver["momentum"] and spec["train_size"] is None
     sched = ex.build_schedule(one["schedule"])

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets (conftest.one_th
 def test_paper_profile_is_the_authors_range_test():
     s = rt.specs("paper")
     main, f = s["main"], lambda k: paper.get(f"sc.range_test.{k}").value
-    assert (main["dataset"], main["model"], main["batch_size"], main["weight_decay"]) == ("cifar10", "resnet56", 1000, 1e-4)
+    assert (main["dataset"], main["model"], main["batch_size"], main["weight_decay"]) == ("cifar10", "caffe_resnet56", 1000, 1e-4)
     assert main["train_size"] is None and main["model_kwargs"] == {"width": 16}
     assert main["mode"] == f("policy") == "linear"
     assert (main["lr_min"], main["lr_max"]) == (f("lr_start"), f("lr_end")) == (0.0, 3.0)

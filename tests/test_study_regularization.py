@@ -27,7 +27,7 @@ def test_paper_profile_runs_the_authors_sweep_at_full_length():
     assert one == ex.make_spec("paper", "one_cycle", seed=0)
     assert pc == ex.make_spec("paper", "pc_lr", seed=0)
     clr = paper.HEADLINE_CLR_SOLVER
-    assert (one["dataset"], one["model"], one["batch_size"]) == ("cifar10", "resnet56", clr["batch_size"])
+    assert (one["dataset"], one["model"], one["batch_size"]) == ("cifar10", "caffe_resnet56", clr["batch_size"])
     assert one["iterations"] == clr["max_iter"] == 10_000 and pc["iterations"] == 80_000
     assert one["schedule"]["max_lr"] == clr["max_lr"] and pc["schedule"]["base_lr"] == 0.35
     assert R.sweep_spec("paper", "one_cycle", 1e-6, 0)["weight_decay"] == 1e-6

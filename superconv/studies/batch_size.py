@@ -55,7 +55,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import _checks, chapter, experiments, paper, verdicts
+from .. import _checks, chapter, experiments, paper, paper_setup, verdicts
 from ..results import Store
 from ..train import History
 from . import base
@@ -131,7 +131,8 @@ def batch_spec(profile: str | None, batch_size: int, seed: int = 0, *, hold: str
     stretched alike. ``lr_scaling`` multiplies the LR values by :func:`lr_factor`. Evaluations:
     ``experiments.LADDER_EVALS`` per run, as the ladder run. At the profile's batch ``b0`` the
     spec equals ``experiments.ladder_spec(profile, "one_cycle", seed=seed)`` whatever ``hold``
-    and ``lr_scaling`` say.
+    and ``lr_scaling`` say. Where the ladder run normalises per-GPU slices (the paper profile),
+    BatchNorm sees ``batch_size`` / 8 images, as on the authors' 8 GPUs (``x.sh``: 32 / 64 / 192).
     """
     profile = experiments.resolve_profile(profile)
     _checks.choice("hold", hold, HOLDS)
@@ -146,6 +147,8 @@ def batch_spec(profile: str | None, batch_size: int, seed: int = 0, *, hold: str
     if batch_size == b0:
         return ref
     overrides: dict = dict(batch_size=batch_size, seed=seed)
+    if ref.get("ghost_batch"):  # the paper profile: the authors' 8 GPUs, each normalising its share
+        overrides["ghost_batch"] = max(1, batch_size // paper_setup.GPUS)
     if hold == "epochs":
         overrides["iterations"] = max(1, round(ref["iterations"] * b0 / batch_size))
         # (ladder_spec stretches the schedule and the evaluation grid to an iterations override)

@@ -27,7 +27,7 @@ a whole net of the paper's table):
   LR range / stepsize in epochs into iterations at total batch 512 on the 50k (CIFAR) or 60k
   (MNIST) training set (``floor(epochs * N / 512)``, which gives the authors' logged 2,246 /
   4,882 for "0.1-1.0 / 23", 50 epochs) -- plus ``"cifar100_logs"``, the headline CLR/PC-LR pair
-  on CIFAR-100. Models: :data:`WIDE_RESNET`, :data:`DENSENET`, ``"lenet5"``, ``"resnet56"``.
+  on CIFAR-100. Models: :data:`WIDE_RESNET`, :data:`DENSENET`, ``"lenet5"``, ``"caffe_resnet56"`` (the authors' net).
   Where FACTS is silent we say what we chose (:data:`ASSUMPTIONS`): the "step" baselines drop
   the LR ×0.1 at 5/8 and 7/8 of the run (as the authors' headline PC-LR solver); "inv" is Caffe's
   LeNet solver (gamma 1e-4, power 0.75).
@@ -181,7 +181,7 @@ def net_setup(group: str) -> dict:
         "cifar10_wrn": dict(dataset="cifar10", model=WIDE_RESNET, model_kwargs={}, flip=True),
         "cifar10_densenet": dict(dataset="cifar10", model=DENSENET, model_kwargs=dict(DENSENET_KWARGS), flip=True),
         "mnist_lenet": dict(dataset="mnist", model="lenet5", model_kwargs={}, flip=False),
-        "cifar100_resnet56": dict(dataset="cifar100", model="resnet56", model_kwargs={"width": 16}, flip=True),
+        "cifar100_resnet56": dict(dataset="cifar100", model="caffe_resnet56", model_kwargs={"width": 16}, flip=True),
     }
     return nets[_checks.choice("group", group, tuple(nets))]
 
@@ -682,8 +682,8 @@ def describe_group(study_rows: Sequence[Row], group: str) -> str:
     r = next(r for r in study_rows if r.group == group)
     s = r.specs[0]
     width = s["model_kwargs"].get("width")
-    model = s["model"].replace("resnet", "ResNet-").replace("lenet5", "LeNet (Caffe)")
-    if width and s["model"].startswith("resnet"):
+    model = models.label(s["model"])
+    if width and "resnet" in s["model"]:
         model += f" w{width}"
     size = f"{train_size(s):,} train images"
     return f"{data.title(s['dataset'])} ({size}), {model}, batch {s['batch_size']}"

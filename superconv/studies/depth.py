@@ -41,10 +41,11 @@ Absolute accuracies are never compared with the paper's (different dataset, nets
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import _checks, data, experiments, models, paper
+from .. import _checks, data, experiments, models, paper, paper_setup
 from ..results import Store
 from ..verdicts import Finding
 from . import base, ladder, one_cycle
@@ -116,14 +117,26 @@ def depths_checker(name: str, value: Any) -> list:
     return check_depths(value, name)
 
 
+def model_name(profile: str | None, depth: int) -> str:
+    """The profile's ResNet family at ``depth``: ``resnet{depth}`` (He et al.'s option A), or at
+    the paper profile the authors' ``caffe_resnet{depth}``."""
+    return re.sub(r"\d+$", str(depth), experiments.make_spec(profile)["model"])
+
+
 def spec(profile: str | None, policy: str, depth: int, seed: int = 0, **overrides) -> dict:
-    """The ladder spec of one run: the profile's ladder pair with ``model=f"resnet{depth}"``
-    (and any further ``overrides``, e.g. ``model_kwargs`` for the exercises)."""
+    """The ladder spec of one run: the profile's ladder pair with its ResNet at ``depth``
+    (:func:`model_name`) and any further ``overrides`` (e.g. ``model_kwargs`` for the exercises).
+    At the paper profile a depth the authors ran at another batch runs at theirs
+    (:data:`superconv.paper_setup.DEPTH_BATCHES`: ResNet-110, 8 GPUs x 100)."""
     profile = experiments.resolve_profile(profile)
     _checks.choice("policy", policy, POLICIES)
     if profile == "smoke":
         overrides.setdefault("iterations", SMOKE_ITERATIONS[policy])
-    return experiments.ladder_spec(profile, policy, model=f"resnet{depth}", seed=seed, **overrides)
+    if profile == "paper" and depth in paper_setup.DEPTH_BATCHES:
+        batch, ghost = paper_setup.DEPTH_BATCHES[depth]
+        overrides.setdefault("batch_size", batch)
+        overrides.setdefault("ghost_batch", ghost)
+    return experiments.ladder_spec(profile, policy, model=model_name(profile, depth), seed=seed, **overrides)
 
 
 def specs(profile: str | None, depths: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
@@ -171,8 +184,8 @@ def parameter_counts(profile: str | None, depths: Sequence[int] | None = None) -
     kw = dict(s["model_kwargs"], in_channels=data.CHANNELS[s["dataset"]], num_classes=data.NUM_CLASSES[s["dataset"]])
     rows = []
     for d in sorted(set(depths) | set(PAPER_DEPTHS)):
-        here = models.build(f"resnet{d}", **kw)
-        there = models.build(f"resnet{d}")  # the paper's: width 16, 3 channels, 10 classes
+        here = models.build(model_name(profile, d), **kw)
+        there = models.build(model_name("paper", d))  # the paper's: the authors' net, width 16, CIFAR-10
         rows.append(dict(depth=d, blocks_per_stage=here.blocks_per_stage, layers=6 * here.blocks_per_stage + 2,
                          params=models.count_parameters(here), paper_params=models.count_parameters(there),
                          in_profile=d in depths, in_paper=d in PAPER_DEPTHS))

@@ -66,7 +66,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .. import _checks, data, experiments, paper, verdicts
+from .. import _checks, data, experiments, models, paper, verdicts
 from ..hessian import HessianFreeEstimate, curvature_bounds, top_eigenvalue
 from ..results import Store
 from ..train import History, fit
@@ -493,9 +493,8 @@ def paper_phase_lr() -> float:
 def describe(spec: dict) -> str:
     """Model, data, batch and precision of a run spec, for captions."""
     width = spec["model_kwargs"].get("width")
-    name = {"resnet8": "ResNet-8", "resnet20": "ResNet-20", "resnet56": "ResNet-56",
-            "resnet110": "ResNet-110"}.get(spec["model"], spec["model"])
-    model = name + (f" w{width}" if width and not (spec["model"] == "resnet56" and width == 16) else "")
+    paper_net = spec["model"] in ("resnet56", "caffe_resnet56") and width == 16
+    model = models.label(spec["model"]) + (f" w{width}" if width and not paper_net else "")
     dataset = data.title(spec["dataset"])
     size = f"{spec['train_size']:,}" if spec["train_size"] is not None else "all"
     return f"{model}, {dataset} ({size} train), batch {spec['batch_size']}, {spec['precision']}"

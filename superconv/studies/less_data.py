@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import _checks, data, experiments, paper
+from .. import _checks, data, experiments, models, paper
 from ..results import Store
 from ..verdicts import Finding
 from . import base, ladder, one_cycle
@@ -172,7 +172,7 @@ def describe_setup(profile: str | None, subsets: bool = True) -> str:
     training sets are our class-balanced subsets)."""
     s = base_spec(profile)
     pc = experiments.ladder_spec(profile, "pc_lr")
-    model = s["model"].replace("resnet", "ResNet-")
+    model = models.label(s["model"])
     width = s["model_kwargs"].get("width")
     if width:
         model += f" (width {width})"

@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .. import _checks, chapter, data, experiments, schedules, speedup as speedup_lib
+from .. import _checks, chapter, data, experiments, models, schedules, speedup as speedup_lib
 from ..results import Store, spec_key
 from ..train import History
 from ..verdicts import Finding, from_conditions
@@ -282,7 +282,7 @@ def describe_setup(profile: str | None, tuned: dict | None = None) -> str:
     dataset = data.title(s["dataset"])
     size = f"{s['train_size']:,} train images" if s["train_size"] else "full train split"
     test = f"{s['test_size']:,} test images" if s["test_size"] else "full test split"
-    model = s["model"].replace("resnet", "ResNet-")
+    model = models.label(s["model"])
     width = s["model_kwargs"].get("width")
     if width:
         model += f" (width {width})"

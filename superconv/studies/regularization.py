@@ -57,7 +57,7 @@ import copy
 import math
 from typing import Any, Iterable, Sequence
 
-from .. import _checks, chapter, data, experiments
+from .. import _checks, chapter, data, experiments, models
 from ..results import Store
 from ..train import History
 from ..verdicts import Finding, from_conditions
@@ -190,7 +190,7 @@ def fmt_wd(wd: float) -> str:
 def model_data_text(spec: dict) -> str:
     """``"ResNet-8 w16, Fashion-MNIST 10,000 train / 10,000 test images"``."""
     width = spec["model_kwargs"].get("width")
-    model = spec["model"].replace("resnet", "ResNet-") + (f" w{width}" if width else "")
+    model = models.label(spec["model"]) + (f" w{width}" if width else "")
     train = f"{experiments.train_images(spec):,}"
     return (f"{model}, {data.title(spec['dataset'])} {train} train / "
             f"{n_test_images(spec):,} test images")

@@ -1,0 +1,167 @@
+"""What the paper profile runs: every setting of the authors' Caffe setup, with its source file,
+and whether the book's paper profile runs it yet.
+
+Researchers rerun the paper profile to check the paper itself, so it must be what the authors
+ran. Each :class:`Setting` names the spec field (or code) that holds it, the authors' value and
+the file in their repositories it was read from (``lnsmith54/super-convergence`` at commit
+``ecc5615``, ``lnsmith54/hyperParam1`` at ``c5dd3de``), the modern PyTorch convention a run can
+switch to with that field, and the status: ``"as the authors"`` (the paper profile's default,
+tested in ``tests/test_paper_setup.py``) or ``"differs"`` (with what the profile does instead).
+The book page ``paper_setup.md`` is generated from :data:`SETTINGS` and :data:`LAPTOP`::
+
+    python -m superconv.paper_setup --write paper_setup.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+__all__ = ["REPO", "HYPER", "STATUSES", "Setting", "SETTINGS", "LAPTOP", "GPUS", "GHOST_BATCH", "DEPTH_BATCHES",
+           "setting", "page_markdown", "main"]
+
+REPO = "lnsmith54/super-convergence"
+HYPER = "lnsmith54/hyperParam1"
+STATUSES = ("as the authors", "differs")
+
+#: GPUs of the authors' runs, and the images on each (8 x 125 = batch 1,000): BatchNorm's statistics.
+GPUS = 8
+GHOST_BATCH = 125
+#: Depths the authors ran at another batch: ``{depth: (total batch, images per GPU)}``.
+DEPTH_BATCHES = {110: (800, 100)}
+
+
+@dataclass(frozen=True)
+class Setting:
+    item: str      # what it is, in a few words
+    field: str     # where the book holds it: a spec field, or the code
+    authors: str   # the authors' value
+    source: str    # repository:path it was read from
+    modern: str    # the PyTorch convention the field switches to
+    status: str    # STATUSES
+    note: str = ""  # what the paper profile does where it differs, or a detail
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status={self.status!r} is not allowed; allowed: {', '.join(STATUSES)}")
+
+
+SETTINGS = (
+    Setting("SGD update", "sgd", "Caffe's: the LR inside the momentum buffer, v = m·v + lr·(g + wd·w); w -= v "
+            "(no solver `type`, so plain SGD)", f"{REPO}:clrsolver.prototxt, solver.prototxt",
+            "`sgd='torch'`: v = m·v + g + wd·w; w -= lr·v", "as the authors"),
+    Setting("BatchNorm batch", "ghost_batch", f"each GPU's {GHOST_BATCH} images of the 1,000 (8 GPUs; the test "
+            "net on the root GPU keeps its own moving averages)",
+            f"{REPO}:architectures/Resnet56Cifar.prototxt (batch_size: 125), train.sh (--gpu=all), "
+            "Results/lr35Fig1a (Using GPUs 0, …, 7)", "`ghost_batch=None`: statistics over the whole batch",
+            "as the authors", "superconv.ghost_bn: the moving averages follow the first slice, as on the root GPU; "
+            "chapter 8's batches 256 / 512 / 1,536 normalise 32 / 64 / 192 images, as x.sh's FIG10a runs"),
+    Setting("Architecture", "model", "their ResNet-56: the first block of stages 2 and 3 computes at the old "
+            "width, shortcut a 3×3 stride-2 average pool, zero channels concatenated after it; 808,682 "
+            "parameters", f"{REPO}:architectures/Resnet56Cifar.prototxt", "`model='resnet56'`: He et al.'s "
+            "option A (853,018 parameters)", "as the authors", "model `caffe_resnet56` (superconv.caffe_resnet)"),
+    Setting("Convolution biases", "model", "every convolution has a bias, `lr_mult: 2`, `decay_mult: 0`; "
+            "BN's Scale and the classifier at Caffe's defaults (classifier bias `lr_mult: 2`)",
+            f"{REPO}:architectures/Resnet56Cifar.prototxt", "`model='resnet56'`: no biases, one LR and WD",
+            "as the authors", "`caffe_resnet.CaffeResNet.caffe_multipliers` → `optim.param_groups`"),
+    Setting("ResNet-110 batch", "batch_size, ghost_batch", "total batch 800 = 8 GPUs × 100 (`x.sh` rewrites "
+            "125 → 100), test 200 × 100", f"{REPO}:x.sh (FIG4b, FIG6b), Results/lr35Res110Fig6b",
+            "any `batch_size`", "as the authors", "chapter 7's paper runs of ResNet-110 (DEPTH_BATCHES)"),
+    Setting("BN moving-average fraction", "bn_momentum", "0.95 for the CLR/1cycle runs (`x.sh`: sed "
+            "0.999 → 0.95), 0.999 for PC-LR", f"{REPO}:x.sh, Results/clr3SS5kFig1a, Results/lr35Fig1a",
+            "`bn_momentum=None`: PyTorch's 0.1", "as the authors",
+            "bn_momentum = 1 − fraction; Caffe also divides its sums by a decaying count (an unbiased start), "
+            "which the book does not model"),
+    Setting("Input scaling", "data", "the mean image subtracted, pixels kept on the 0–255 scale "
+            "(`mean_file`, no `scale`)", f"{REPO}:architectures/Resnet56Cifar.prototxt",
+            "per-channel standardisation", "differs", "the paper profile standardises per channel"),
+    Setting("Data order", "data", "Caffe's Data layer reads the LMDB in file order every epoch "
+            "(its `image_data_param { shuffle: true }` is read only by the ImageData layer)",
+            f"{REPO}:architectures/Resnet56Cifar.prototxt", "a new permutation each epoch", "differs",
+            "the paper profile reshuffles every epoch"),
+    Setting("Test evaluation", "evaluation", "`test_iter: 200` × batch 125 = 25,000 images: the 10,000 test "
+            "images read on in order, so the first 5,000 count three times and the rest twice",
+            f"{REPO}:clrsolver.prototxt, solver.prototxt", "each test image once", "differs",
+            "the paper profile counts each test image once"),
+    Setting("Table 2 solvers", "nesterov, bn_momentum", "Nesterov momentum and a BN fraction of 0.9 (0.999 "
+            "for DenseNet)", f"{HYPER}:Cifar/1cycsolver.prototxt, Cifar/solver.prototxt, "
+            "Cifar/architectures/*.prototxt", "plain SGD", "differs",
+            "chapter 9's paper rows use plain SGD with the headline's BN fractions"),
+    Setting("Hessian-free estimate", "code", "summed over pycaffe's `net.params` (BN's mean, variance and "
+            "scale-factor blobs included), |·| (an L1 form), from snapshots every iteration (Fig. 5a) or "
+            "every 10th (Fig. 5b)", f"{REPO}:L2TermComputation3.py, L2TermComputation4.py",
+            "over the trainable parameters only", "differs",
+            "chapter 5 sums over the trainable parameters"),
+    Setting("CLR chapter's CIFAR-10 runs", "chapter 1", "Caffe's `cifar10_full` net, CLR bounds 0.001–0.006, "
+            "WD 0.004, the baseline divided by 10 at 60k and 65k iterations",
+            "BVLC/caffe:examples/cifar10/cifar10_full_solver*.prototxt (not in the authors' repositories)",
+            "—", "differs", "chapter 1's paper profile trains ResNet-56 with bounds 0.1–1"),
+)
+
+#: Where the laptop profile deliberately differs from the authors, and why.
+LAPTOP = (
+    ("data and net", "Fashion-MNIST 10k, ResNet-8 width 16, batch 128",
+     "the paper's 10k iterations of 1,000 CIFAR-10 images through ResNet-56 do not fit a classroom's "
+     "minutes on a laptop CPU; Debian packages Fashion-MNIST, so it is there without internet"),
+    ("BatchNorm statistics", "recomputed before every evaluation (precise BN) for both policies",
+     "the runs are far shorter than the authors', so PC-LR's 0.999 window (about 1,000 iterations) would "
+     "outlast its last LR stage (experiments.stale_bn)"),
+    ("SGD update, architecture", "PyTorch's SGD, He et al.'s option-A ResNet",
+     "what a reader's own PyTorch code runs; the paper profile is the place for Caffe's conventions"),
+    ("bounds, weight decay, base LR", "chosen by the book's range test and a validation holdout",
+     "the method applied to this dataset, never the paper's numbers typed in"),
+)
+
+
+def setting(item: str) -> Setting:
+    """The :class:`Setting` named ``item``."""
+    for s in SETTINGS:
+        if s.item == item:
+            return s
+    raise ValueError(f"item={item!r} is not a setting; allowed: {', '.join(repr(s.item) for s in SETTINGS)}")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def page_markdown() -> str:
+    """The book page: every setting with its source and status, then the laptop's differences."""
+    done = sum(s.status == "as the authors" for s in SETTINGS)
+    lines = ["# What the paper profile runs", "",
+             "The paper profile (`-p PROFILE paper`) is meant to be the authors' own setup, so that a rerun "
+             "on a GPU checks the paper itself. Each row is one setting as read in the authors' files "
+             f"(`{REPO}` at commit `ecc5615`, `{HYPER}` at `c5dd3de`), the field that holds it, the modern "
+             "convention that field can switch to, and whether the paper profile runs the authors' value. "
+             f"{done} of {len(SETTINGS)} settings are the authors'; the others are listed as they are, not "
+             "hidden. Generated from `superconv/paper_setup.py` (`python -m superconv.paper_setup --write "
+             "paper_setup.md`).", "",
+             "| setting | the authors' | source | field | modern alternative | paper profile |",
+             "|---|---|---|---|---|---|"]
+    for s in SETTINGS:
+        status = s.status + (f": {s.note}" if s.note else "")
+        lines.append(f"| {_cell(s.item)} | {_cell(s.authors)} | {_cell(s.source)} | `{s.field}` | "
+                     f"{_cell(s.modern)} | {_cell(status)} |")
+    lines += ["", "## Where the laptop profile differs on purpose", "",
+              "| what | the laptop profile | why |", "|---|---|---|"]
+    lines += [f"| {_cell(a)} | {_cell(b)} | {_cell(c)} |" for a, b, c in LAPTOP]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m superconv.paper_setup",
+                                 description="Print (or write) the book page of the paper profile's settings.")
+    ap.add_argument("--write", metavar="PATH", type=Path, help="write the page to PATH")
+    args = ap.parse_args(argv)
+    text = page_markdown()
+    if args.write:
+        args.write.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

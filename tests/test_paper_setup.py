@@ -1,0 +1,170 @@
+"""The paper profile is the authors' setup (issue 15): their Caffe ResNet, SGD, per-GPU BatchNorm,
+ResNet-110's batch -- each checked against the authors' files -- and the page that lists them."""
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from superconv import data, experiments, models, optim, paper_setup
+from superconv.caffe_resnet import CaffeBlock
+from superconv.ghost_bn import GhostBatchNorm2d, use_ghost_batches
+from superconv.studies import depth
+from superconv.train import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- the page
+
+def test_committed_page_is_the_generated_one():
+    assert (ROOT / "paper_setup.md").read_text(encoding="utf-8") == paper_setup.page_markdown(), (
+        "paper_setup.md is stale: regenerate it with `python -m superconv.paper_setup --write paper_setup.md`")
+    assert re.search(r"^\s*- file: paper_setup\s*$", (ROOT / "_toc.yml").read_text(), re.M)
+
+
+def test_every_setting_names_its_source_and_a_known_status():
+    for s in paper_setup.SETTINGS:
+        assert s.source and s.authors and s.status in paper_setup.STATUSES, s
+        assert s.status == "as the authors" or s.note, f"{s.item}: a difference must say what the profile does"
+    with pytest.raises(ValueError, match="is not a setting"):
+        paper_setup.setting("nothing")
+
+
+# --------------------------------------------------------------------------- the architecture
+
+def _prototxt_count(depth_: int) -> int:
+    """Resnet{depth}Cifar.prototxt counted layer by layer: 3x3 convolutions with biases (the
+    stem 3 -> 16; stage 1 at 16; stage 2's first block at 16, the rest at 32; stage 3's first at
+    32, the rest at 64), Scale gamma and beta per BN, and the 64 -> 10 classifier."""
+    n = (depth_ - 2) // 6
+    convs = [(3, 16)] + [(16, 16)] * (2 * n) + [(16, 16)] * 2 + [(32, 32)] * (2 * n - 2) + [(32, 32)] * 2 \
+        + [(64, 64)] * (2 * n - 2)
+    assert len(convs) == 6 * n + 1
+    weights = sum(9 * i * o for i, o in convs)
+    biases = sum(o for _, o in convs)
+    return weights + biases + 2 * biases + 64 * 10 + 10
+
+
+@pytest.mark.parametrize("depth_, count", [(20, 224_042), (56, 808_682), (110, 1_685_642)])
+def test_parameter_count_is_the_prototxts(depth_, count):
+    assert _prototxt_count(depth_) == count
+    assert models.count_parameters(models.build(f"caffe_resnet{depth_}")) == count
+
+
+def test_the_downsampling_block_is_the_prototxts():
+    torch.manual_seed(0)
+    block = CaffeBlock(4, stride=2).eval()
+    x = torch.randn(2, 4, 32, 32)
+    out = block(x)
+    assert out.shape == (2, 8, 16, 16)
+    assert torch.count_nonzero(out[:, 4:]) == 0  # the concatenated zero channels
+    # Caffe's AVE pooling, 3x3 stride 2, no pad, output ceil((32-3)/2)+1 = 16: the last window
+    # covers rows 30..31 and averages those 2 (x 3 or 2) pixels
+    pool = torch.stack([torch.stack([x[:, :, 2 * i:min(2 * i + 3, 32), 2 * j:min(2 * j + 3, 32)].mean((2, 3))
+                                     for j in range(16)], -1) for i in range(16)], -2)
+    residual = block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x)))))
+    torch.testing.assert_close(out[:, :4], F.relu(residual + pool))
+
+
+def test_caffe_multipliers_reach_the_optimizer():
+    m = models.build("caffe_resnet20")
+    groups = optim.param_groups(m, 1e-4)
+    assert [(g["lr_mult"], g["weight_decay"]) for g in groups] == [(1.0, 1e-4), (2.0, 0.0), (2.0, 1e-4)]
+    assert sum(len(g["params"]) for g in groups) == len(list(m.parameters()))
+    assert len(groups[1]["params"]) == sum(isinstance(x, nn.Conv2d) for x in m.modules())  # conv biases
+    opt = optim.make_optimizer(groups, "caffe", lr=0.1, momentum=0.9)
+    optim.set_hyperparameters(opt, 0.3, 0.9)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.3, 0.6, 0.6])
+    # a model without multipliers: one group, as before
+    plain = optim.param_groups(models.build("resnet20"), 1e-4)
+    assert len(plain) == 1 and plain[0]["weight_decay"] == 1e-4
+
+
+# --------------------------------------------------------------------------- ghost batch norm
+
+def test_ghost_bn_is_batch_norm_per_gpu_slice():
+    torch.manual_seed(0)
+    x = torch.randn(12, 3, 5, 5) * 2 + 1
+    ghost = GhostBatchNorm2d(3, ghost_batch=4, momentum=0.1)
+    gpus = [nn.BatchNorm2d(3, momentum=0.1) for _ in range(3)]  # one BN per GPU, same init
+    out = ghost(x)
+    torch.testing.assert_close(out, torch.cat([bn(s) for bn, s in zip(gpus, x.split(4))]))
+    # the moving averages are the root GPU's (the first slice's)
+    torch.testing.assert_close(ghost.running_mean, gpus[0].running_mean)
+    torch.testing.assert_close(ghost.running_var, gpus[0].running_var)
+    ghost.eval()
+    gpus[0].eval()
+    torch.testing.assert_close(ghost(x), gpus[0](x))
+
+
+def test_use_ghost_batches_swaps_every_bn_and_keeps_its_state():
+    torch.manual_seed(0)
+    m = models.build("resnet8", width=4)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    use_ghost_batches(m, 8)
+    bns = [x for x in m.modules() if isinstance(x, nn.BatchNorm2d)]
+    assert bns and all(isinstance(x, GhostBatchNorm2d) and x.ghost_batch == 8 for x in bns)
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    # a batch of 16 through the ghost model = two 8-image halves through copies of the plain model
+    m.train()
+    x = torch.randn(16, 3, 16, 16)
+    halves = []
+    for s in x.split(8):
+        twin = models.build("resnet8", width=4)
+        twin.load_state_dict(before)
+        twin.train()
+        halves.append(twin(s))
+    torch.testing.assert_close(m(x), torch.cat(halves), rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- the paper profile
+
+def test_the_paper_profile_runs_the_authors_settings():
+    for policy in ("one_cycle", "pc_lr"):
+        s = experiments.make_spec("paper", policy)
+        assert (s["model"], s["sgd"], s["ghost_batch"], s["batch_size"]) == ("caffe_resnet56", "caffe", 125, 1000)
+    # Caffe fractions 0.95 (CLR) and 0.999 (PC-LR) in PyTorch's convention
+    assert experiments.make_spec("paper", "one_cycle")["bn_momentum"] == pytest.approx(1 - 0.95)
+    assert experiments.make_spec("paper", "pc_lr")["bn_momentum"] == pytest.approx(1 - 0.999)
+    # ResNet-110 at 8 GPUs x 100 (x.sh: sed s/125/100/g), the other depths at 8 x 125
+    r110 = depth.spec("paper", "pc_lr", 110)
+    assert (r110["model"], r110["batch_size"], r110["ghost_batch"]) == ("caffe_resnet110", 800, 100)
+    r20 = depth.spec("paper", "pc_lr", 20)
+    assert (r20["model"], r20["batch_size"], r20["ghost_batch"]) == ("caffe_resnet20", 1000, 125)
+    # the laptop profile keeps the modern conventions (paper_setup.LAPTOP says why)
+    lap = experiments.make_spec("laptop", "one_cycle")
+    assert (lap["model"], lap["sgd"], lap.get("ghost_batch")) == ("resnet8", "torch", None)
+    assert depth.spec("laptop", "one_cycle", 14)["model"] == "resnet14"
+
+
+def test_each_setting_can_switch_to_the_modern_convention():
+    s = experiments.make_spec("paper", "one_cycle", model="resnet56", sgd="torch")
+    assert (s["model"], s["sgd"]) == ("resnet56", "torch")
+    with pytest.raises(ValueError, match="ghost_batch"):
+        experiments.make_spec("paper", "one_cycle", ghost_batch=0)
+
+
+def _cifar_like(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return data.Split(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g),
+                      torch.randint(0, 10, (n,), generator=g), mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26),
+                      classes=[str(i) for i in range(10)], name="cifar10", train=True)
+
+
+def test_the_paper_headline_spec_trains_two_iterations_on_cpu():
+    """The paper path end to end without a GPU: the headline spec's model, SGD and per-GPU BN on
+    synthetic CIFAR-shaped data (the batch cut to two GPUs' worth, 2 x 125)."""
+    spec = experiments.make_spec("paper", "one_cycle")
+    train = _cifar_like(300)
+    model = experiments.build_model(spec, train)
+    h = fit(model, train, _cifar_like(50, seed=1), experiments.build_schedule(spec["schedule"]),
+            momentum=spec["momentum"], iterations=2, batch_size=250, weight_decay=spec["weight_decay"],
+            sgd=spec["sgd"], bn_momentum=spec["bn_momentum"], ghost_batch=spec["ghost_batch"], eval_every=2,
+            device="cpu", precision="fp32", progress=False, train_eval_size=50)
+    assert h.iterations == 2 and not h.diverged and len(h.test_acc) == 1
+    assert h.config["ghost_batch"] == 125 and h.config["sgd"] == "caffe" and h.config["parameters"] == 808_682
+    assert sum(isinstance(m, GhostBatchNorm2d) for m in model.modules()) == 55
