@@ -81,8 +81,15 @@ NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "mnist": 10, "fashion-mnist": 10}
 CHANNELS = {"cifar10": 3, "cifar100": 3, "mnist": 1, "fashion-mnist": 1}
 _TORCHVISION = {"cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100, "mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST}
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+#: How a split's images become network inputs (``Split.input_norm``): per-channel standardisation;
+#: the authors' CIFAR input, the mean image subtracted on the 0-255 scale; or Caffe's MNIST LeNet
+#: input, ``scale: 0.00390625`` (x / 256).
+INPUT_NORMS = ("channel", "mean_image", "unit")
+#: The order training batches read a split in (``Batches(order=...)``): a new permutation each
+#: epoch, or the split's own order every epoch (Caffe's Data layer reading its LMDB).
+ORDERS = ("shuffle", "file")
 
-__all__ = ["DATASETS", "TITLES", "TRAIN_SPLIT_SIZES", "TEST_SPLIT_SIZES", "NUM_CLASSES", "CHANNELS", "title",
+__all__ = ["DATASETS", "INPUT_NORMS", "ORDERS", "TITLES", "TRAIN_SPLIT_SIZES", "TEST_SPLIT_SIZES", "NUM_CLASSES", "CHANNELS", "title",
            "DatasetNotFoundError", "DatasetCorruptError", "Split", "load", "user_cache_dir",
            "known_md5s", "register_checksums", "balanced_subset", "subset_and_rest", "holdout", "Batches", "eval_batches"]
 
@@ -135,6 +142,9 @@ class Split:
     full_size: Optional[int] = None
     notes: tuple = ()
     root: Optional[str] = None  # the folder torchvision read the files from
+    # the full train split's mean image, float32 (C, H, W) in 0-255 pixel units (load computes it)
+    mean_image: Optional[torch.Tensor] = None
+    input_norm: str = "channel"  # INPUT_NORMS: how batches of this split are normalized
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -148,6 +158,12 @@ class Split:
         channels = self.images.shape[1]
         if len(self.mean) != channels or len(self.std) != channels:
             raise ValueError(f"mean={self.mean!r} and std={self.std!r} need one value per channel ({channels})")
+        _checks.choice("input_norm", self.input_norm, INPUT_NORMS)
+        if self.mean_image is not None and tuple(self.mean_image.shape) != tuple(self.images.shape[1:]):
+            raise ValueError(f"mean_image has shape {tuple(self.mean_image.shape)}, the images "
+                             f"{tuple(self.images.shape[1:])}")
+        if self.input_norm == "mean_image" and self.mean_image is None:
+            raise ValueError("input_norm='mean_image' needs the split's mean_image (data.load computes it)")
         self.mean = tuple(float(m) for m in self.mean)
         self.std = tuple(float(s) for s in self.std)
         self.classes = list(self.classes)
@@ -178,7 +194,9 @@ class Split:
 
     def to(self, device) -> "Split":
         device = _check_device(device)
-        return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device))
+        mean_image = None if self.mean_image is None else self.mean_image.to(device)
+        return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device),
+                                   mean_image=mean_image)
 
     def subset(self, indices, note: Optional[str] = None) -> "Split":
         """The samples at ``indices`` (in that order); statistics and classes are kept."""
@@ -188,9 +206,22 @@ class Split:
         return dataclasses.replace(self, images=self.images[indices], labels=self.labels[indices],
                                    notes=self.notes + ((note,) if note else ()))
 
+    def normalizer(self) -> tuple:
+        """``(scale, shift)`` with normalized = ``x * scale + shift`` for uint8 ``x``, on the
+        split's device: per channel ``(x / 255 - mean) / std`` (``input_norm="channel"``), or the
+        authors' Caffe input, ``x - mean image`` on the 0-255 scale (``"mean_image"``), or Caffe's
+        LeNet input ``x / 256`` (``"unit"``)."""
+        c = self.images.shape[1]
+        if self.input_norm == "mean_image":
+            return torch.ones(c, 1, 1, device=self.device), -self.mean_image.to(self.device)
+        if self.input_norm == "unit":
+            return torch.full((c, 1, 1), 1 / 256, device=self.device), torch.zeros(c, 1, 1, device=self.device)
+        return normalizer(self.mean, self.std, self.device)
+
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images of this dataset -> float32 ``(x / 255 - mean) / std``."""
-        return normalize(images, self.mean, self.std)
+        """uint8 images of this dataset -> float32, as :meth:`normalizer` says."""
+        scale, shift = self.normalizer()
+        return torch.addcmul(shift.to(images.device), images.float(), scale.to(images.device))
 
 
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
@@ -545,12 +576,22 @@ def _channel_stats(images: torch.Tensor) -> tuple:
 _TRAIN_STATS: dict = {}
 
 
+def _mean_image(images: torch.Tensor) -> torch.Tensor:
+    """The per-pixel mean of uint8 images, float32 (C, H, W) in 0-255 units (Caffe's
+    ``compute_image_mean``); summed exactly in float64, chunk by chunk."""
+    total = torch.zeros(images.shape[1:], dtype=torch.float64)
+    for chunk in images.split(2048):
+        total += chunk.to(device="cpu", dtype=torch.float64).sum(0)
+    return (total / images.shape[0]).float()
+
+
 def _train_stats(name: str, root: Path, train_images: Optional[torch.Tensor] = None) -> tuple:
+    """``(mean, std, mean image)`` of the dataset's full train split (cached per folder)."""
     key = (name, str(root.resolve()))
     if key not in _TRAIN_STATS:
         if train_images is None:
             train_images = _read(name, root, train=True)[0]
-        _TRAIN_STATS[key] = _channel_stats(train_images)
+        _TRAIN_STATS[key] = (*_channel_stats(train_images), _mean_image(train_images))
     return _TRAIN_STATS[key]
 
 
@@ -569,8 +610,8 @@ def load(name: str, train: bool = True, root=None, device="cpu", download: Optio
     device = _check_device(device)
     found = _locate(name, root, download)
     images, labels, classes = _read(name, found, train)
-    mean, std = _train_stats(name, found, images if train else None)
-    split = Split(images, labels, mean, std, classes, name, train, root=str(found))
+    mean, std, mean_image = _train_stats(name, found, images if train else None)
+    split = Split(images, labels, mean, std, classes, name, train, root=str(found), mean_image=mean_image)
     return split.to(device)
 
 
@@ -670,6 +711,11 @@ class Batches:
     size. ``drop_last``: every batch has ``batch_size`` samples and the permutation's
     tail is skipped that epoch; otherwise the epoch's last batch is smaller.
     ``channels_last``: return ``x`` in ``torch.channels_last`` memory format.
+    ``order``: :data:`ORDERS`; ``"file"`` reads the split in its own order every epoch (only the
+    flips and crops are drawn anew), and ``interleave`` k > 1 then arranges each batch as Caffe's
+    Data layer deals one LMDB to k GPUs: slice g of the batch holds its images g, g + k, g + 2k, ...
+    With the split's ``input_norm="mean_image"`` a flipped image has the mirrored mean subtracted:
+    Caffe subtracts the mean before it mirrors.
 
     ``batch(it) -> (x, y)``: ``x`` float32 (B, C, H, W) normalized with the split's
     mean/std, ``y`` int64 (B,), both on ``split.device``. Iterating is an endless
@@ -683,7 +729,8 @@ class Batches:
     """
 
     def __init__(self, split: Split, batch_size: int, seed: int = 0, flip: bool = True, crop_pad: int = 0,
-                 drop_last: bool = True, channels_last: bool = False, rank: int = 0, world_size: int = 1):
+                 drop_last: bool = True, channels_last: bool = False, rank: int = 0, world_size: int = 1,
+                 order: str = "shuffle", interleave: int = 1):
         if not isinstance(split, Split):
             raise ValueError(f"split must be a Split, got {type(split).__name__}")
         self.batch_size = _checks.integer("batch_size", batch_size, 1)
@@ -692,6 +739,13 @@ class Batches:
         self.crop_pad = _checks.integer("crop_pad", crop_pad, 0)
         self.drop_last = _checks.boolean("drop_last", drop_last)
         self.channels_last = _checks.boolean("channels_last", channels_last)
+        self.order = _checks.choice("order", order, ORDERS)
+        self.interleave = _checks.integer("interleave", interleave, 1)
+        if batch_size % self.interleave:
+            raise ValueError(f"interleave={interleave} must divide batch_size={batch_size} (equal GPU slices)")
+        if split.input_norm == "mean_image" and self.crop_pad:
+            raise ValueError(f"crop_pad={crop_pad} with the split's input_norm='mean_image': the authors' mean "
+                             "image input had no padded crop; allowed: crop_pad=0")
         if batch_size > len(split):
             raise ValueError(f"batch_size={batch_size} is larger than the split ({len(split)} samples)")
         self.world_size = _checks.integer("world_size", world_size, 1)
@@ -709,7 +763,9 @@ class Batches:
         n = len(split)
         self.steps_per_epoch = n // batch_size if drop_last else -(-n // batch_size)
         _, _, h, w = split.images.shape
-        self._scale, self._shift = normalizer(split.mean, split.std, split.device)
+        self._scale, self._shift = split.normalizer()
+        # the mean image mirrored, for flipped images (None: a per-channel shift needs none)
+        self._shift_flipped = self._shift.flip(-1) if self._shift.shape[-1] > 1 else None
         self._rows = torch.arange(h, device=split.device)
         self._cols = torch.arange(w, device=split.device)
         self._epoch: Optional[int] = None
@@ -719,12 +775,21 @@ class Batches:
         if epoch != self._epoch:
             n, dev = len(self.split), self.split.device
             g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
-            perm = torch.randperm(n, generator=g)
+            perm = torch.randperm(n, generator=g) if self.order == "shuffle" else self._file_order(n)
             flips = torch.rand(n, generator=g) < 0.5
             offsets = torch.randint(0, 2 * self.crop_pad + 1, (n, 2), generator=g) if self.crop_pad else None
             self._draws = (perm.to(dev), flips.to(dev), None if offsets is None else offsets.to(dev))
             self._epoch = epoch
         return self._draws
+
+    def _file_order(self, n: int) -> torch.Tensor:
+        """The split's own order; with ``interleave`` k each whole batch dealt to k slices."""
+        order = torch.arange(n)
+        k, b = self.interleave, self.batch_size
+        if k > 1:
+            whole = n // b * b
+            order[:whole] = order[:whole].view(-1, b // k, k).transpose(1, 2).reshape(-1)
+        return order
 
     def _window(self, step: int) -> slice:
         """Positions in the epoch's permutation of this rank's rows of batch ``step``."""
@@ -750,7 +815,11 @@ class Batches:
             x = torch.where(flips[window].view(-1, 1, 1, 1), x.flip(3), x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)  # float conversion keeps the layout
-        return torch.addcmul(self._shift, x.float(), self._scale), self.split.labels[idx]
+        if self._shift_flipped is None or not self.flip:
+            return torch.addcmul(self._shift, x.float(), self._scale), self.split.labels[idx]
+        shift = torch.where(flips[window].view(-1, 1, 1, 1), self._shift_flipped, self._shift)
+        out = torch.addcmul(shift, x.float(), self._scale)
+        return (out.contiguous(memory_format=torch.channels_last) if self.channels_last else out), self.split.labels[idx]
 
     def _crop(self, x: torch.Tensor, flips: Optional[torch.Tensor], offsets: torch.Tensor) -> torch.Tensor:
         """Random windows of the zero-padded images as two gathers (rows, then columns);
@@ -789,7 +858,7 @@ def eval_batches(split: Split, batch_size: int, channels_last: bool = False) -> 
 
 
 def _eval_iter(split: Split, batch_size: int, channels_last: bool) -> Iterator[tuple]:
-    scale, shift = normalizer(split.mean, split.std, split.device)
+    scale, shift = split.normalizer()
     for start in range(0, len(split), batch_size):
         x = split.images[start:start + batch_size]
         if channels_last:

@@ -17,7 +17,7 @@ from .devices import autocast, resolve_precision
 from .history import History
 
 __all__ = ["EVAL_BATCH", "EVAL_BATCH_OTHER", "resolve_eval_batch", "set_bn_momentum", "tracking_bns",
-           "recompute_bn_stats", "evaluate", "Evaluator"]
+           "recompute_bn_stats", "read_counts", "evaluate", "Evaluator"]
 
 # Evaluation batch per device type. On CPU, batches that fit the cache are faster: on the 2-core
 # dev machine, evaluations of ResNet-8 on the 10k Fashion-MNIST test images inside fit took 0.79 s
@@ -98,11 +98,24 @@ def recompute_bn_stats(model: nn.Module, batches, steps: int, precision: str = "
     return len(bns)
 
 
+def read_counts(n: int, images: int) -> torch.Tensor:
+    """How often each of ``n`` test images is scored when an evaluation reads ``images`` in
+    order, wrapping around (the authors' ``test_iter`` x batch: 25,000 reads of CIFAR-10's
+    10,000 count the first 5,000 three times and the rest twice). float64 (n,)."""
+    counts = torch.full((n,), float(images // n), dtype=torch.float64)
+    counts[:images % n] += 1
+    return counts
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Split, batch_size: int | None = None, precision: str = "auto",
              channels_last: bool | None = None, limit: int | None = None,
-             sharded: bool = False) -> tuple[float, float]:
+             sharded: bool = False, reads: int | None = None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (in %) of ``model`` on ``data`` (first ``limit`` samples).
+
+    ``reads``: score ``reads`` images read in order, wrapping around the split (Caffe's
+    ``test_iter`` x batch), as :func:`read_counts` weights; None: each image once. In eval mode a
+    network's output for an image does not depend on its batch, so each image runs once.
 
     ``data`` may also be a streaming source (``train.STREAMING_SOURCE``); ``limit`` then means the
     source's choice of that many samples (an image folder takes evenly spaced ones).
@@ -117,26 +130,40 @@ def evaluate(model: nn.Module, data: Split, batch_size: int | None = None, preci
     was_training = model.training
     model.eval()
     shard = sharded and distributed.active()
+    weights = None
     if isinstance(data, Split):
         if limit is not None and limit < len(data):
             data = data.subset(torch.arange(limit))
         n = len(data)
+        if reads is not None:
+            weights, n = read_counts(n, reads).to(device), reads
         if shard:
-            data = data.subset(torch.arange(n).tensor_split(distributed.world_size())[distributed.rank()])
+            part = torch.arange(len(data)).tensor_split(distributed.world_size())[distributed.rank()]
+            data = data.subset(part)
+            weights = None if weights is None else weights[part.to(device)]
         batches = eval_batches(data.to(device), batch_size, channels_last=channels_last)
     else:  # a streaming source: it decodes (and shards) the samples itself
+        if reads is not None:
+            raise ValueError("reads= needs a Split (a streaming source reads each sample once)")
         n = len(data) if limit is None else min(limit, len(data))
         batches = data.eval_batches(batch_size, device=device, channels_last=channels_last, limit=limit,
                                     rank=distributed.rank() if shard else 0,
                                     world_size=distributed.world_size() if shard else 1)
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
+    correct = torch.zeros((), device=device, dtype=torch.float64 if weights is not None else torch.int64)
+    start = 0
     for x, y in batches:
         with autocast(device, precision):
             out = model(x)
         out = out.float()
-        loss_sum += F.cross_entropy(out, y, reduction="sum").double()
-        correct += (out.argmax(1) == y).sum()
+        if weights is None:
+            loss_sum += F.cross_entropy(out, y, reduction="sum").double()
+            correct += (out.argmax(1) == y).sum()
+        else:
+            w = weights[start:start + len(y)]
+            loss_sum += (F.cross_entropy(out, y, reduction="none").double() * w).sum()
+            correct += ((out.argmax(1) == y).double() * w).sum()
+        start += len(y)
     model.train(was_training)
     if shard:
         loss_sum, correct = distributed.all_reduce(torch.stack([loss_sum, correct.double()]), "sum").unbind()
@@ -154,8 +181,9 @@ class Evaluator:
     """
 
     def __init__(self, model: nn.Module, batches, precise_steps: int, *, precision: str, channels_last: bool,
-                 batch_size: int, local_bn: bool, sharded: bool):
+                 batch_size: int, local_bn: bool, sharded: bool, test_reads: int | None = None):
         self.model, self.batches, self.precise_steps = model, batches, precise_steps
+        self.test_reads = test_reads  # Caffe's test_iter x batch (evaluate's reads), test evaluations only
         self.precision, self.channels_last, self.batch_size = precision, channels_last, batch_size
         self.local_bn, self.sharded = local_bn, sharded
         self.fresh_at = -1       # the iteration whose BN statistics were last recomputed
@@ -166,9 +194,9 @@ class Evaluator:
         start = time.perf_counter()
         if self.precise_steps and final:  # the accuracy that precise BN replaces
             self._average_ranks()
-            history.moving_average_test_acc = self._evaluate(data)[1]
+            history.moving_average_test_acc = self._evaluate(data, reads=self.test_reads)[1]
         self._prepare(at, final)
-        loss, acc = self._evaluate(data)
+        loss, acc = self._evaluate(data, reads=self.test_reads)
         self._put_back()
         history.add_eval_time(time.perf_counter() - start)
         history.eval_iters.append(at)
@@ -183,9 +211,9 @@ class Evaluator:
         history.train_eval_loss, history.train_acc = self._evaluate(data, limit)
         history.add_eval_time(time.perf_counter() - start)
 
-    def _evaluate(self, data, limit: int | None = None) -> tuple[float, float]:
+    def _evaluate(self, data, limit: int | None = None, reads: int | None = None) -> tuple[float, float]:
         return evaluate(self.model, data, self.batch_size, self.precision, self.channels_last, limit=limit,
-                        sharded=self.sharded)
+                        sharded=self.sharded, reads=reads)
 
     def _prepare(self, at: int, final: bool) -> None:
         """Make the BN statistics the evaluation uses (precise, averaged over ranks)."""

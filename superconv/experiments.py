@@ -24,6 +24,7 @@ Three profiles size every experiment (``PROFILES``):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 import os
@@ -53,7 +54,13 @@ SPEC_DEFAULTS: dict = dict(
 # subset instead of the test split (tuning, ``studies.calibration``); needs a train_size.
 # ghost_batch -- BatchNorm statistics over slices of this many images, as on the authors' GPUs
 # (``superconv.ghost_bn``); None: over the whole batch.
-OPTIONAL_FIELDS: dict = dict(precise_bn=None, validation=None, ghost_batch=None)
+# input_norm -- ``data.INPUT_NORMS``: "mean_image" is the authors' input (mean image subtracted,
+# 0-255); None: per-channel standardisation. data_order -- ``data.ORDERS``: "file" reads the
+# training split in its own order every epoch, as Caffe's LMDB; None: reshuffled each epoch.
+# test_reads -- each evaluation scores this many test images read in order, wrapping around
+# (the authors' test_iter x batch); None: each test image once.
+OPTIONAL_FIELDS: dict = dict(precise_bn=None, validation=None, ghost_batch=None, input_norm=None, data_order=None,
+                             test_reads=None)
 
 # The base of each profile: data, model, batch size, how BN statistics are evaluated (precise_bn,
 # see PRECISE_BN below), and the 1cycle / PC-LR pair that the method chapters compare. The laptop
@@ -69,7 +76,8 @@ BASE: dict = {
     # the authors' setup (``superconv.paper_setup``): their Caffe ResNet-56 and SGD, BN over each
     # GPU's 125 images of the 1,000
     "paper": dict(dataset="cifar10", train_size=None, test_size=None, model="caffe_resnet56",
-                  model_kwargs={"width": 16}, batch_size=1000, weight_decay=1e-4, sgd="caffe", ghost_batch=125),
+                  model_kwargs={"width": 16}, batch_size=1000, weight_decay=1e-4, sgd="caffe", ghost_batch=125,
+                  input_norm="mean_image", data_order="file", test_reads=25_000),
 }
 
 # The two policies of the headline comparison, per profile. Iterations: 1cycle vs PC-LR = 1 : 8,
@@ -163,6 +171,10 @@ def make_spec(profile: str, policy: str | None = None, **overrides) -> dict:
     spec.update({k: copy.deepcopy(v) for k, v in overrides.items() if v is not None})
     optional(positive_int, "precise_bn", spec.get("precise_bn"), "a number of training samples >= 1")
     optional(positive_int, "ghost_batch", spec.get("ghost_batch"), "a number of images >= 1 (BN slice)")
+    optional(lambda n, v: choice(n, v, data.INPUT_NORMS), "input_norm", spec.get("input_norm"),
+             ", ".join(map(repr, data.INPUT_NORMS)))
+    optional(lambda n, v: choice(n, v, data.ORDERS), "data_order", spec.get("data_order"), ", ".join(map(repr, data.ORDERS)))
+    optional(positive_int, "test_reads", spec.get("test_reads"), "a number of test images read >= 1")
     if optional(positive_int, "validation", spec.get("validation"), "a number of held-out images >= 1"):
         split = data.TRAIN_SPLIT_SIZES[spec["dataset"]]
         if spec["train_size"] is None or spec["train_size"] + spec["validation"] > split:
@@ -323,13 +335,20 @@ def load_data(spec: dict, device: str = "cpu") -> tuple[data.Split, data.Split]:
     the train subset (the test split is then not loaded)."""
     train = _full_split(spec["dataset"], True, device)
     if spec.get("validation"):
-        return data.subset_and_rest(train, spec["train_size"], spec["validation"], seed=spec["data_seed"])
+        fit_part, held_out = data.subset_and_rest(train, spec["train_size"], spec["validation"], seed=spec["data_seed"])
+        return _with_input_norm(spec, fit_part), _with_input_norm(spec, held_out)
     test = _full_split(spec["dataset"], False, device)
     if spec["train_size"] is not None and spec["train_size"] < len(train):
         train = data.balanced_subset(train, spec["train_size"], seed=spec["data_seed"])
     if spec["test_size"] is not None and spec["test_size"] < len(test):
         test = data.balanced_subset(test, spec["test_size"], seed=spec["data_seed"])
-    return train, test
+    return _with_input_norm(spec, train), _with_input_norm(spec, test)
+
+
+def _with_input_norm(spec: dict, split: data.Split) -> data.Split:
+    """``split`` normalized as the spec says (``input_norm``; unset: per channel)."""
+    norm = spec.get("input_norm")
+    return split if norm is None else dataclasses.replace(split, input_norm=norm)
 
 
 def build_model(spec: dict, train: data.Split) -> torch.nn.Module:
@@ -363,6 +382,7 @@ def run(spec: dict, profile: str, device="auto", store: Store | None = None, pro
                    precision=spec["precision"], bn_momentum=spec["bn_momentum"],
                    eval_every=spec["eval_every"], seed=spec["seed"], flip=spec["flip"],
                    crop_pad=spec["crop_pad"], precise_bn=spec.get("precise_bn"), ghost_batch=spec.get("ghost_batch"),
+                   data_order=spec.get("data_order") or "shuffle", test_reads=spec.get("test_reads"),
                    device=dev, progress=progress,
                    desc=describe(spec), checkpoint=checkpoint, checkpoint_every=every,
                    callbacks=list(callbacks))

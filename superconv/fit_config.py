@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from . import distributed
 from ._checks import ParameterError, boolean, choice, fail, fraction, non_negative, optional, positive_int, real
-from .data import Split
+from .data import ORDERS, Split
 from .devices import resolve_precision
 from .evaluation import resolve_eval_batch
 from .optim import SGD_KINDS
@@ -115,6 +115,8 @@ class FitConfig:
     sync_bn: bool
     precise_bn: int | None
     ghost_batch: int | None = None
+    data_order: str = "shuffle"
+    test_reads: int | None = None
     world: int = field(init=False)
 
     def __post_init__(self, train_data, test_data):
@@ -143,6 +145,10 @@ class FitConfig:
                  "a number in [0, 1] (PyTorch convention)")
         self.precise_bn = optional(positive_int, "precise_bn", self.precise_bn, "a number of training samples >= 1")
         self.ghost_batch = optional(positive_int, "ghost_batch", self.ghost_batch, "a number of images >= 1")
+        choice("data_order", self.data_order, ORDERS)
+        self.test_reads = optional(positive_int, "test_reads", self.test_reads, "a number of test images read >= 1")
+        if self.test_reads is not None and test_data is not None and not isinstance(test_data, Split):
+            fail("test_reads", self.test_reads, "None with a streaming test source", why="needs a Split")
         if self.ghost_batch is not None and self.world > 1 and self.sync_bn:
             fail("ghost_batch", self.ghost_batch, "None with sync_bn=True",
                  why="asks for per-slice BN statistics, sync_bn for statistics over the whole batch")
@@ -171,6 +177,8 @@ class FitConfig:
             seed=self.seed, flip=self.flip, crop_pad=self.crop_pad, max_loss=self.max_loss,
             **({"precise_bn": self.precise_bn} if self.precise_bn is not None else {}),  # absent: older checkpoints resume
             **({"ghost_batch": self.ghost_batch} if self.ghost_batch is not None else {}),
+            **({"data_order": self.data_order} if self.data_order != "shuffle" else {}),
+            **({"test_reads": self.test_reads} if self.test_reads is not None else {}),
             lr_at=[[it, self.lr(it)] for it in points], momentum_at=[[it, self.momentum(it)] for it in points],
             model=type(model).__name__, model_name=getattr(model, "name", None),
             parameters=sum(p.numel() for p in model.parameters()),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["REPO", "HYPER", "STATUSES", "Setting", "SETTINGS", "LAPTOP", "GPUS", "GHOST_BATCH", "DEPTH_BATCHES",
+__all__ = ["REPO", "HYPER", "STATUSES", "Setting", "SETTINGS", "LAPTOP", "GPUS", "GHOST_BATCH", "TABLE2", "DEPTH_BATCHES",
            "setting", "page_markdown", "main"]
 
 REPO = "lnsmith54/super-convergence"
@@ -30,8 +30,14 @@ STATUSES = ("as the authors", "differs")
 #: GPUs of the authors' runs, and the images on each (8 x 125 = batch 1,000): BatchNorm's statistics.
 GPUS = 8
 GHOST_BATCH = 125
-#: Depths the authors ran at another batch: ``{depth: (total batch, images per GPU)}``.
-DEPTH_BATCHES = {110: (800, 100)}
+#: The 1cycle table's CIFAR runs (hyperParam1's ``Cifar/x4.sh``: "4 GPUS", batch 4 x 128 = 512): their
+#: solvers' Nesterov momentum, their nets' BN moving-average fractions (DenseNet's 0.999, the
+#: others 0.9), 4 GPUs, and ``test_iter: 200`` x test batch 32 = 6,400 test reads.
+TABLE2 = dict(gpus=4, nesterov=True, bn_fraction=0.9, densenet_bn_fraction=0.999, test_reads=6_400)
+
+#: Depths the authors ran at another batch: ``{depth: spec fields}`` (``x.sh`` rewrites 125 -> 100
+#: for ResNet-110, in the data layers and so in the test too: 200 x 100 test reads).
+DEPTH_BATCHES = {110: dict(batch_size=800, ghost_batch=100, test_reads=20_000)}
 
 
 @dataclass(frozen=True)
@@ -75,21 +81,31 @@ SETTINGS = (
             "`bn_momentum=None`: PyTorch's 0.1", "as the authors",
             "bn_momentum = 1 − fraction; Caffe also divides its sums by a decaying count (an unbiased start), "
             "which the book does not model"),
-    Setting("Input scaling", "data", "the mean image subtracted, pixels kept on the 0–255 scale "
-            "(`mean_file`, no `scale`)", f"{REPO}:architectures/Resnet56Cifar.prototxt",
-            "per-channel standardisation", "differs", "the paper profile standardises per channel"),
-    Setting("Data order", "data", "Caffe's Data layer reads the LMDB in file order every epoch "
-            "(its `image_data_param { shuffle: true }` is read only by the ImageData layer)",
-            f"{REPO}:architectures/Resnet56Cifar.prototxt", "a new permutation each epoch", "differs",
-            "the paper profile reshuffles every epoch"),
-    Setting("Test evaluation", "evaluation", "`test_iter: 200` × batch 125 = 25,000 images: the 10,000 test "
-            "images read on in order, so the first 5,000 count three times and the rest twice",
-            f"{REPO}:clrsolver.prototxt, solver.prototxt", "each test image once", "differs",
-            "the paper profile counts each test image once"),
-    Setting("Table 2 solvers", "nesterov, bn_momentum", "Nesterov momentum and a BN fraction of 0.9 (0.999 "
-            "for DenseNet)", f"{HYPER}:Cifar/1cycsolver.prototxt, Cifar/solver.prototxt, "
-            "Cifar/architectures/*.prototxt", "plain SGD", "differs",
-            "chapter 9's paper rows use plain SGD with the headline's BN fractions"),
+    Setting("Input scaling", "input_norm", "the mean image subtracted, pixels kept on the 0–255 scale "
+            "(`mean_file`, no `scale`); a mirrored image has the mirrored mean subtracted",
+            f"{REPO}:architectures/Resnet56Cifar.prototxt", "`input_norm=None`: per-channel standardisation",
+            "as the authors", "the mean image of the full training split (data.load)"),
+    Setting("Data order", "data_order", "Caffe's Data layer reads the LMDB in file order every epoch "
+            "(its `image_data_param { shuffle: true }` is read only by the ImageData layer), dealing "
+            "each batch's images to the 8 GPUs in turn", f"{REPO}:architectures/Resnet56Cifar.prototxt",
+            "`data_order=None`: a new permutation each epoch", "as the authors",
+            "the torchvision files' order (CIFAR's data_batch_1..5, as convert_cifar_data writes the LMDB); "
+            "flips are drawn anew each epoch, as Caffe's mirror"),
+    Setting("Test evaluation", "test_reads", "`test_iter: 200` × batch 125 = 25,000 images: the 10,000 test "
+            "images read on in order, so the first 5,000 count three times and the rest twice "
+            "(ResNet-110: 200 × 100 = 20,000)", f"{REPO}:clrsolver.prototxt, solver.prototxt, x.sh",
+            "`test_reads=None`: each test image once", "as the authors",
+            "evaluation.read_counts weights each image by how often it is read"),
+    Setting("Table 2 solvers", "nesterov, bn_momentum, ghost_batch, test_reads", "Nesterov momentum, a BN "
+            "fraction of 0.9 (0.999 for DenseNet), 4 GPUs x 128, `test_iter: 200` x 32 = 6,400 test reads "
+            "(the test data layer also mirrors at random)", f"{HYPER}:Cifar/1cycsolver.prototxt, "
+            "Cifar/solver.prototxt, Cifar/x4.sh, Cifar/architectures/wide32cifar.prototxt, genDensenet40.prototxt",
+            "plain SGD, the headline's BN fractions", "as the authors",
+            "chapter 9's CIFAR rows (TABLE2); the random test-time mirror is not modelled, and a step "
+            "baseline's BN window longer than its last stage is still cut to it (experiments.fresh_bn)"),
+    Setting("MNIST LeNet input", "input_norm", "Caffe's `lenet_train_test.prototxt`: `scale: 0.00390625`, "
+            "no mean (the authors' own MNIST files were not found)", "BVLC/caffe:examples/mnist/lenet_train_test.prototxt",
+            "per-channel standardisation", "as the authors", "`input_norm='unit'` in chapter 9's LeNet rows"),
     Setting("Hessian-free estimate", "code", "summed over pycaffe's `net.params` (BN's mean, variance and "
             "scale-factor blobs included), |·| (an L1 form), from snapshots every iteration (Fig. 5a) or "
             "every 10th (Fig. 5b)", f"{REPO}:L2TermComputation3.py, L2TermComputation4.py",

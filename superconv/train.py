@@ -74,7 +74,8 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         device=None, max_loss: float | None = None, log_every: int = 50, progress: bool = True,
         desc: str | None = None, checkpoint=None, checkpoint_every: int | None = None,
         callbacks: Sequence[Any] = (), compile: bool = False, sync_bn: bool = True,
-        precise_bn: int | None = None, ghost_batch: int | None = None) -> History:
+        precise_bn: int | None = None, ghost_batch: int | None = None, data_order: str = "shuffle",
+        test_reads: int | None = None) -> History:
     """Train ``model`` with SGD for ``iterations`` mini-batches and return its :class:`History`.
 
     Parameters (the ones that need words):
@@ -116,6 +117,12 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         its own statistics, as the authors' GPUs did (125 images each; ``superconv.ghost_bn``);
         the moving averages follow the first slice. The model's BatchNorm2d layers are replaced
         in place. None: statistics over the process's whole batch.
+      data_order: ``"shuffle"`` (a new permutation each epoch) or ``"file"`` (the training split's
+        own order every epoch, as Caffe's Data layer; with ``ghost_batch`` each batch is dealt to
+        its slices as Caffe deals an LMDB to the GPUs: ``data.Batches``).
+      test_reads: each test evaluation scores this many images read in order, wrapping around
+        the test split (the authors' ``test_iter`` x batch, 25,000 over CIFAR-10's 10,000); None:
+        each test image once.
       sync_bn: under torchrun only: BatchNorm statistics over the whole global batch (True: the
         result of one process with the same total batch) or over each rank's shard (False).
 
@@ -132,7 +139,8 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                     eval_batch_size=eval_batch_size, train_eval_size=train_eval_size, seed=seed, flip=flip,
                     crop_pad=crop_pad, device=resolve_device(device), max_loss=max_loss, log_every=log_every,
                     progress=progress, desc=desc, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                    compile=compile, sync_bn=sync_bn, precise_bn=precise_bn, ghost_batch=ghost_batch)
+                    compile=compile, sync_bn=sync_bn, precise_bn=precise_bn, ghost_batch=ghost_batch,
+                    data_order=data_order, test_reads=test_reads)
     _warn_past_schedule_end(lr, cfg.iterations)
     dev, world = cfg.device, cfg.world
     if dev.type == "cuda":
@@ -177,7 +185,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                          if cfg.precise_bn is not None and tracking_bns(model) else 0)  # whole batches
         evaluator = Evaluator(model, batches, precise_steps, precision=cfg.precision,
                               channels_last=cfg.channels_last, batch_size=cfg.eval_batch_size,
-                              local_bn=local_bn, sharded=world > 1)
+                              local_bn=local_bn, sharded=world > 1, test_reads=cfg.test_reads)
         bar = _progress(cfg.progress and rank == 0, cfg.iterations, history.iterations,
                         cfg.desc or config["model_name"] or "fit")
         try:
@@ -264,10 +272,14 @@ def _slowest_rank_times(history: History, dev: torch.device) -> None:
 def _training_batches(train_data, cfg: FitConfig, rank: int) -> tuple:
     """This rank's training batches, and the data the final train accuracy is measured on."""
     if isinstance(train_data, Split):
+        slices = cfg.batch_size // cfg.ghost_batch if cfg.ghost_batch and cfg.batch_size % cfg.ghost_batch == 0 else 1
         batches = Batches(train_data.to(cfg.device), cfg.batch_size, seed=cfg.seed, flip=cfg.flip,
-                          crop_pad=cfg.crop_pad, channels_last=cfg.channels_last, rank=rank, world_size=cfg.world)
+                          crop_pad=cfg.crop_pad, channels_last=cfg.channels_last, rank=rank, world_size=cfg.world,
+                          order=cfg.data_order, interleave=slices if cfg.data_order == "file" else 1)
         return batches, batches.split
     # streaming: the source decodes this rank's rows of every global batch
+    if cfg.data_order != "shuffle":
+        raise ValueError(f"data_order={cfg.data_order!r} needs a Split; a streaming source shuffles")
     batches = train_data.batches(cfg.batch_size, seed=cfg.seed, flip=cfg.flip, crop_pad=cfg.crop_pad,
                                  channels_last=cfg.channels_last, rank=rank, world_size=cfg.world, device=cfg.device)
     return batches, train_data

@@ -2,6 +2,7 @@
 in torchvision's exact on-disk formats, the search order and its errors, md5 checks and their
 marker, subsets, and the on-device batches (determinism, resume, augmentation, normalization)."""
 
+import dataclasses
 import gzip
 import hashlib
 import itertools
@@ -703,3 +704,17 @@ def test_bad_arguments(call, param):
 def test_unknown_name_lists_allowed():
     with pytest.raises(ValueError, match="allowed: cifar10, cifar100, mnist, fashion-mnist"):
         load("foo")
+
+
+def test_load_computes_the_train_mean_image_for_both_splits(tmp_path):
+    """Caffe's compute_image_mean over the training LMDB, per pixel on the 0-255 scale; the test
+    split is normalized with the training split's mean image."""
+    train_rows, _, test_rows, _, _ = make_cifar10_root(tmp_path)
+    want = torch.from_numpy(train_rows.reshape(-1, 3, 32, 32).astype(np.float64).mean(0)).float()
+    train, test = data.load("cifar10", True, root=tmp_path), data.load("cifar10", False, root=tmp_path)
+    torch.testing.assert_close(train.mean_image, want)
+    torch.testing.assert_close(test.mean_image, want)
+    authors = dataclasses.replace(test, input_norm="mean_image")
+    torch.testing.assert_close(authors.normalize(test.images), test.images.float() - want)
+    with pytest.raises(ValueError, match="input_norm"):
+        dataclasses.replace(test, input_norm="zca")

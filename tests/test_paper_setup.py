@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from superconv import data, experiments, models, optim, paper_setup
 from superconv.caffe_resnet import CaffeBlock
+from superconv.evaluation import evaluate, read_counts
 from superconv.ghost_bn import GhostBatchNorm2d, use_ghost_batches
 from superconv.studies import depth
 from superconv.train import fit
@@ -168,3 +169,89 @@ def test_the_paper_headline_spec_trains_two_iterations_on_cpu():
     assert h.iterations == 2 and not h.diverged and len(h.test_acc) == 1
     assert h.config["ghost_batch"] == 125 and h.config["sgd"] == "caffe" and h.config["parameters"] == 808_682
     assert sum(isinstance(m, GhostBatchNorm2d) for m in model.modules()) == 55
+
+
+# --------------------------------------------------------------------------- inputs, order, test reads
+
+def _toy(n=16, c=2, h=3, w=4, seed=0, **kw):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=g)
+    mean_image = images.double().mean(0).float()
+    return data.Split(images, torch.arange(n) % 2, mean=(0.5,) * c, std=(0.2,) * c, classes=["a", "b"],
+                      name="toy", train=True, mean_image=mean_image, **kw)
+
+
+def test_mean_image_input_mirrors_the_mean_with_the_image():
+    """Caffe's DataTransformer subtracts the mean at the source pixel, then mirrors: a flipped
+    image is mirror(x - mean), i.e. mirror(x) - mirror(mean)."""
+    split = _toy(input_norm="mean_image")
+    b = data.Batches(split, 8, seed=3, flip=True)
+    x, _ = b.batch(0)
+    idx = b.indices(0)
+    flips = b._epoch_draws(0)[1][:8]
+    assert flips.any() and not flips.all()
+    raw = split.images[idx].float()
+    want = torch.where(flips.view(-1, 1, 1, 1), (raw - split.mean_image).flip(-1), raw - split.mean_image)
+    torch.testing.assert_close(x, want)
+    with pytest.raises(ValueError, match="crop_pad"):
+        data.Batches(split, 8, crop_pad=2)
+    with pytest.raises(ValueError, match="mean_image"):
+        data.Split(split.images, split.labels, split.mean, split.std, split.classes, "toy", True,
+                   input_norm="mean_image")
+
+
+def test_file_order_deals_each_batch_to_the_gpus_and_repeats_every_epoch():
+    split = _toy()
+    b = data.Batches(split, 8, order="file", interleave=4)
+    # slice g of a batch holds its images g, g + 4 (Caffe: datum i goes to GPU i % 4)
+    assert b.indices(0).tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+    assert b.indices(1).tolist() == [8, 12, 9, 13, 10, 14, 11, 15]
+    assert b.indices(2).tolist() == b.indices(0).tolist()  # the next epoch: the same order
+    assert not torch.equal(b._epoch_draws(0)[1], b._epoch_draws(1)[1])  # but new flips
+    assert data.Batches(split, 8, order="file").indices(0).tolist() == list(range(8))
+    assert data.Batches(split, 8).indices(0).tolist() != list(range(8))  # shuffle, as before
+    with pytest.raises(ValueError, match="interleave"):
+        data.Batches(split, 8, order="file", interleave=3)
+
+
+def test_test_reads_count_the_first_images_three_times():
+    """25,000 reads of 10,000 images (test_iter 200 x 125) = the first 5,000 three times, the rest
+    twice: the same as evaluating the images concatenated in that order."""
+    assert read_counts(10_000, 25_000)[:5000].eq(3).all() and read_counts(10_000, 25_000)[5000:].eq(2).all()
+    torch.manual_seed(0)
+    model = models.build("resnet8", width=4, num_classes=2, in_channels=2)
+    split = _toy(n=10, h=8, w=8)
+    repeated = split.subset(torch.arange(25) % 10)
+    got = evaluate(model, split, batch_size=4, precision="fp32", reads=25)
+    want = evaluate(model, repeated, batch_size=4, precision="fp32")
+    assert got[1] == want[1] and got[0] == pytest.approx(want[0], rel=1e-6)  # loss: float32 sums in another order
+
+
+def test_the_paper_profile_reads_data_as_the_authors():
+    s = experiments.make_spec("paper", "pc_lr")
+    assert (s["input_norm"], s["data_order"], s["test_reads"]) == ("mean_image", "file", 25_000)
+    assert depth.spec("paper", "pc_lr", 110)["test_reads"] == 20_000
+    lap = experiments.make_spec("laptop", "pc_lr")
+    assert all(lap.get(k) is None for k in ("input_norm", "data_order", "test_reads"))
+    with pytest.raises(ValueError, match="data_order"):
+        experiments.make_spec("paper", "pc_lr", data_order="random")
+
+
+def test_the_1cycle_table_rows_use_the_authors_table_setup():
+    """hyperParam1's CIFAR runs: Nesterov, BN fraction 0.9 (DenseNet 0.999, unless its window
+    would be stale and is cut: experiments.fresh_bn), 4 GPUs x 128, 6,400 test reads; the MNIST
+    LeNet reads x / 256 as Caffe's lenet_train_test.prototxt."""
+    from superconv.studies import datasets
+    rows = datasets.rows("paper", seeds=[0])
+    seen = set()
+    for r in rows:
+        s = r.specs[0]
+        if s["dataset"] == "mnist":
+            assert s["input_norm"] == "unit" and "ghost_batch" not in s and "test_reads" not in s
+            seen.add("lenet")
+        elif r.group in ("cifar10_wrn", "cifar10_densenet"):
+            assert s["nesterov"] and s["test_reads"] == 6_400 and s["ghost_batch"] == s["batch_size"] // 4 == 128
+            fraction = 0.999 if s["model"] == datasets.DENSENET else 0.9
+            assert s["bn_momentum"] >= 1 - fraction - 1e-12  # the authors', or a shorter window (fresh_bn)
+            seen.add(r.group)
+    assert seen == {"lenet", "cifar10_wrn", "cifar10_densenet"}

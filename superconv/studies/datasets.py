@@ -64,7 +64,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import _checks, data, experiments, models, paper, verdicts
+from .. import _checks, data, experiments, models, paper, paper_setup, verdicts
 from ..results import Store
 from ..train import History
 from . import base, ladder
@@ -405,8 +405,25 @@ def paper_row_specs(row: dict, seeds: Sequence[int]) -> list:
                                        iterations=row["iterations"], weight_decay=row["weight_decay"], seed=s)
         # 1cycle: the schedule's cyclical momentum (the paper profile's CLR pair sets a constant 0.9)
         spec["momentum"] = None if policy == "one_cycle" else row["momentum"][0]
+        for name, value in _authors_table_setup(setup, row["batch_size"]).items():
+            if value is None:
+                spec.pop(name, None)  # an optional field left out: the plain default
+            else:
+                spec[name] = value
         out.append(experiments.fresh_bn(spec))  # a short step baseline's BN window scaled to its last stage
     return out
+
+
+def _authors_table_setup(setup: dict, batch_size: int) -> dict:
+    """What the 1cycle table's runs used beyond their rows (``paper_setup.TABLE2``): on CIFAR,
+    Nesterov, the nets' BN fractions, 4 GPUs' BN slices and 6,400 test reads; Caffe's MNIST LeNet
+    reads x / 256 and has no BatchNorm."""
+    if setup["dataset"] == "mnist":
+        return dict(input_norm="unit", ghost_batch=None, test_reads=None)
+    t = paper_setup.TABLE2
+    fraction = t["densenet_bn_fraction"] if setup["model"] == DENSENET else t["bn_fraction"]
+    return dict(nesterov=t["nesterov"], bn_momentum=round(1 - fraction, 6), test_reads=t["test_reads"],
+                ghost_batch=max(1, batch_size // t["gpus"]))
 
 
 def _paper_rows(seeds: list, groups: list) -> list:

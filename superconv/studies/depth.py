@@ -127,15 +127,14 @@ def spec(profile: str | None, policy: str, depth: int, seed: int = 0, **override
     """The ladder spec of one run: the profile's ladder pair with its ResNet at ``depth``
     (:func:`model_name`) and any further ``overrides`` (e.g. ``model_kwargs`` for the exercises).
     At the paper profile a depth the authors ran at another batch runs at theirs
-    (:data:`superconv.paper_setup.DEPTH_BATCHES`: ResNet-110, 8 GPUs x 100)."""
+    (:data:`superconv.paper_setup.DEPTH_BATCHES`: ResNet-110, 8 GPUs x 100, 20,000 test reads)."""
     profile = experiments.resolve_profile(profile)
     _checks.choice("policy", policy, POLICIES)
     if profile == "smoke":
         overrides.setdefault("iterations", SMOKE_ITERATIONS[policy])
-    if profile == "paper" and depth in paper_setup.DEPTH_BATCHES:
-        batch, ghost = paper_setup.DEPTH_BATCHES[depth]
-        overrides.setdefault("batch_size", batch)
-        overrides.setdefault("ghost_batch", ghost)
+    if profile == "paper":
+        for name, value in paper_setup.DEPTH_BATCHES.get(depth, {}).items():
+            overrides.setdefault(name, value)
     return experiments.ladder_spec(profile, policy, model=model_name(profile, depth), seed=seed, **overrides)
 
 
