@@ -819,7 +819,9 @@ class Batches:
             return torch.addcmul(self._shift, x.float(), self._scale), self.split.labels[idx]
         shift = torch.where(flips[window].view(-1, 1, 1, 1), self._shift_flipped, self._shift)
         out = torch.addcmul(shift, x.float(), self._scale)
-        return (out.contiguous(memory_format=torch.channels_last) if self.channels_last else out), self.split.labels[idx]
+        if self.channels_last:
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out, self.split.labels[idx]
 
     def _crop(self, x: torch.Tensor, flips: Optional[torch.Tensor], offsets: torch.Tensor) -> torch.Tensor:
         """Random windows of the zero-padded images as two gathers (rows, then columns);

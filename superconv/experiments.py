@@ -173,7 +173,8 @@ def make_spec(profile: str, policy: str | None = None, **overrides) -> dict:
     optional(positive_int, "ghost_batch", spec.get("ghost_batch"), "a number of images >= 1 (BN slice)")
     optional(lambda n, v: choice(n, v, data.INPUT_NORMS), "input_norm", spec.get("input_norm"),
              ", ".join(map(repr, data.INPUT_NORMS)))
-    optional(lambda n, v: choice(n, v, data.ORDERS), "data_order", spec.get("data_order"), ", ".join(map(repr, data.ORDERS)))
+    optional(lambda n, v: choice(n, v, data.ORDERS), "data_order", spec.get("data_order"),
+             ", ".join(map(repr, data.ORDERS)))
     optional(positive_int, "test_reads", spec.get("test_reads"), "a number of test images read >= 1")
     if optional(positive_int, "validation", spec.get("validation"), "a number of held-out images >= 1"):
         split = data.TRAIN_SPLIT_SIZES[spec["dataset"]]
@@ -364,6 +365,17 @@ def build_model(spec: dict, train: data.Split) -> torch.nn.Module:
 
 # --------------------------------------------------------------------------- running
 
+def fit_options(spec: dict) -> dict:
+    """The keyword arguments of ``train.fit`` that a run spec sets (all but the data, the model,
+    the schedule and where it runs): the one mapping from spec fields to ``fit``."""
+    return dict(momentum=spec["momentum"], iterations=spec["iterations"], batch_size=spec["batch_size"],
+                weight_decay=spec["weight_decay"], nesterov=spec["nesterov"], sgd=spec["sgd"],
+                precision=spec["precision"], bn_momentum=spec["bn_momentum"], eval_every=spec["eval_every"],
+                seed=spec["seed"], flip=spec["flip"], crop_pad=spec["crop_pad"], precise_bn=spec.get("precise_bn"),
+                ghost_batch=spec.get("ghost_batch"), data_order=spec.get("data_order") or "shuffle",
+                test_reads=spec.get("test_reads"))
+
+
 def run(spec: dict, profile: str, device="auto", store: Store | None = None, progress: bool = True,
         retrain: bool = False, callbacks: Iterable[Any] = ()) -> History:
     """Train ``spec`` once (or load its stored result) and return its ``History``."""
@@ -376,16 +388,8 @@ def run(spec: dict, profile: str, device="auto", store: Store | None = None, pro
         train_split, test_split = load_data(spec, dev)
         model = build_model(spec, train_split)
         every = max(100, spec["iterations"] // 10)
-        history = fit(model, train_split, test_split, sched, momentum=spec["momentum"],
-                   iterations=spec["iterations"], batch_size=spec["batch_size"],
-                   weight_decay=spec["weight_decay"], nesterov=spec["nesterov"], sgd=spec["sgd"],
-                   precision=spec["precision"], bn_momentum=spec["bn_momentum"],
-                   eval_every=spec["eval_every"], seed=spec["seed"], flip=spec["flip"],
-                   crop_pad=spec["crop_pad"], precise_bn=spec.get("precise_bn"), ghost_batch=spec.get("ghost_batch"),
-                   data_order=spec.get("data_order") or "shuffle", test_reads=spec.get("test_reads"),
-                   device=dev, progress=progress,
-                   desc=describe(spec), checkpoint=checkpoint, checkpoint_every=every,
-                   callbacks=list(callbacks))
+        history = fit(model, train_split, test_split, sched, **fit_options(spec), device=dev, progress=progress,
+                      desc=describe(spec), checkpoint=checkpoint, checkpoint_every=every, callbacks=list(callbacks))
         if history.diverged:  # recorded, and said once: the studies go on (a diverged run counts as 0 %)
             i = history.diverged_at
             lr = history.lr[i] if i is not None and i < len(history.lr) else float("nan")

@@ -153,7 +153,9 @@ def page_markdown() -> str:
              f"(`{REPO}` at commit `ecc5615`, `{HYPER}` at `c5dd3de`), the field that holds it, the modern "
              "convention that field can switch to, and whether the paper profile runs the authors' value. "
              f"{done} of {len(SETTINGS)} settings are the authors'; the others are listed as they are, not "
-             "hidden. Generated from `superconv/paper_setup.py` (`python -m superconv.paper_setup --write "
+             "hidden. Every paper-profile run takes them from the profile (`experiments.BASE`), chapter 2's "
+             "range tests and chapter 5's estimate included, and `tests/test_paper_cpu.py` trains each "
+             "study's paper spec for 2 iterations on the CPU. Generated from `superconv/paper_setup.py` (`python -m superconv.paper_setup --write "
              "paper_setup.md`).", "",
              "| setting | the authors' | source | field | modern alternative | paper profile |",
              "|---|---|---|---|---|---|"]

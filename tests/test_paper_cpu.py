@@ -81,3 +81,32 @@ def test_paper_spec_trains_two_iterations_on_cpu(name, tmp_path, monkeypatch):
         assert h.config.get(field) == spec.get(field), field
     if spec.get("data_order"):
         assert h.config["data_order"] == spec["data_order"]
+
+
+def test_paper_range_test_runs_on_cpu_with_the_authors_setup(tmp_path, monkeypatch):
+    """Chapter 2's paper-profile test (its own spec, not experiments.run): Caffe's SGD, the authors'
+    net with per-GPU BatchNorm, the mean-image input and file order, on a 6-iteration ramp."""
+    from superconv.caffe_resnet import CaffeResNet
+    from superconv.ghost_bn import GhostBatchNorm2d
+    from superconv.studies import range_tests
+    monkeypatch.setattr(experiments, "_full_split", lambda dataset, train, device: _synthetic(dataset, train))
+    spec = dict(range_tests.specs("paper")["main"], iterations=6, eval_every=3, batch_size=32, ghost_batch=16, lr_max=0.05,
+                holdout=10, precision="fp32")
+    assert (spec["sgd"], spec["input_norm"], spec["data_order"]) == ("caffe", "mean_image", "file")
+    train, val = range_tests.load_splits(spec)
+    assert train.input_norm == val.input_norm == "mean_image" and len(val) == 10
+    model = range_tests._model(spec, 0, train)
+    assert isinstance(model, CaffeResNet) and any(isinstance(m, GhostBatchNorm2d) for m in model.modules())
+    result = range_tests.run_one(spec, 0, "paper", device="cpu", store=Store(tmp_path))
+    assert len(result.lrs) == 6 and result.eval_lrs
+
+
+def test_paper_hessian_free_runs_on_cpu(tmp_path, monkeypatch):
+    from superconv.studies import hessian_free
+    monkeypatch.setattr(experiments, "_full_split", lambda dataset, train, device: _synthetic(dataset, train))
+    res = hessian_free.run("paper", device="cpu", store=Store(tmp_path), probes=False, ramp=6, iterations=6,
+                           every=2, inc=1, batch_size=32, precision="fp32", evals=1)
+    rs = res.spec["run"]
+    assert (rs["model"], rs["sgd"], rs["input_norm"], rs["data_order"]) == ("caffe_resnet56", "caffe", "mean_image",
+                                                                            "file")
+    assert len(res.history.extra["hessian_free"]["eps_star"]) >= 1

@@ -250,10 +250,7 @@ def _compute(spec: dict, device: str, progress: bool) -> dict:
         batch = probe_batch(train, pr["size"], pr["data_seed"])
         callbacks.insert(0, EigenProbe(pr["at"], batch, iters=pr["iters"], tol=pr["tol"] or 0.0,
                                        seed=pr["seed"], bn_mode=pr["bn_mode"]))
-    h = fit(model, train, test, experiments.build_schedule(rs["schedule"]), momentum=rs["momentum"],
-            iterations=rs["iterations"], batch_size=rs["batch_size"], weight_decay=rs["weight_decay"],
-            nesterov=rs["nesterov"], sgd=rs["sgd"], precision=rs["precision"], bn_momentum=rs["bn_momentum"],
-            eval_every=rs["eval_every"], seed=rs["seed"], flip=rs["flip"], crop_pad=rs["crop_pad"],
+    h = fit(model, train, test, experiments.build_schedule(rs["schedule"]), **experiments.fit_options(rs),
             device=dev, progress=progress, desc=experiments.describe(rs), callbacks=callbacks)
     return dict(history=h.to_dict())
 

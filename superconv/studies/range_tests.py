@@ -32,6 +32,7 @@ import torch
 
 from .. import _checks, bounds as bounds_lib, data, experiments, paper
 from .. import potential as potential_lib
+from ..ghost_bn import use_ghost_batches
 from ..range_test import (SUGGESTIONS, RangeTestResult, RangeTestSeeds, lr_range_test)
 from ..results import Store
 from ..verdicts import Finding, from_conditions
@@ -88,6 +89,9 @@ COMMON: dict = dict(momentum=0.9, bn_momentum=0.05, smoothing=0.98)
 #: Smoothed-loss stop factor: None for the paper-form (linear) tests -- the authors ran the whole
 #: ramp, a NaN or a loss above ``fit``'s max_loss still ends a run -- and fastai's 4 for "exp".
 STOP_FACTOR = {"linear": None, "exp": 4.0}
+#: The paper profile's settings of the authors' setup that a range test takes from the profile
+#: (``superconv.paper_setup``): Caffe's SGD, per-GPU BatchNorm, mean-image input, file order.
+AUTHORS_FIELDS = ("sgd", "ghost_batch", "input_norm", "data_order")
 #: Decades of LR below ``lr_max`` where an exponential main test starts (MODE="exp").
 EXP_DECADES = 4
 
@@ -152,7 +156,9 @@ def specs(profile: str, **overrides) -> dict:
     shared = dict(dataset=base["dataset"], train_size=base["train_size"], data_seed=base["data_seed"],
                   holdout=cfg["holdout"], eval_split="validation", batch_size=base["batch_size"],
                   weight_decay=base["weight_decay"], flip=base["flip"], crop_pad=base["crop_pad"],
-                  precision=base["precision"], **COMMON)
+                  precision=base["precision"], **COMMON,
+                  # the paper profile's authors' setup (paper_setup), only where the profile sets it
+                  **{k: base[k] for k in AUTHORS_FIELDS if base.get(k) not in (None, experiments.SPEC_DEFAULTS.get(k))})
     out = {}
     for test in TESTS:
         ramp = cfg[test]
@@ -185,16 +191,20 @@ def describe(spec: dict) -> str:
 
 def load_splits(spec: dict, device: str = "cpu") -> tuple:
     """(train part, validation holdout) of a spec: the profile's class-balanced training subset
-    minus ``holdout`` class-balanced images (seed ``data_seed``). The test split is not used."""
+    minus ``holdout`` class-balanced images (seed ``data_seed``), normalized as the spec says
+    (``input_norm``). The test split is not used."""
     run_spec = dict(experiments.SPEC_DEFAULTS, dataset=spec["dataset"], train_size=spec["train_size"],
-                    test_size=None, data_seed=spec["data_seed"])
+                    test_size=None, data_seed=spec["data_seed"], input_norm=spec.get("input_norm"))
     train, _ = experiments.load_data(run_spec, device)
     return data.holdout(train, spec["holdout"], seed=spec["data_seed"])
 
 
 def _model(spec: dict, seed: int, train) -> torch.nn.Module:
+    """The test's net; with the spec's ``ghost_batch`` its BatchNorm normalises per GPU slice
+    (swapped here: ``lr_range_test`` leaves the model it is given as it was)."""
     run_spec = dict(experiments.SPEC_DEFAULTS, model=spec["model"], model_kwargs=spec["model_kwargs"], seed=seed)
-    return experiments.build_model(run_spec, train)
+    model = experiments.build_model(run_spec, train)
+    return use_ghost_batches(model, spec["ghost_batch"]) if spec.get("ghost_batch") else model
 
 
 def run_one(spec: dict, seed: int, profile: str, device: str = "auto", store: Optional[Store] = None,
@@ -214,6 +224,7 @@ def run_one(spec: dict, seed: int, profile: str, device: str = "auto", store: Op
                                stop_factor=spec["stop_factor"], smoothing=spec["smoothing"],
                                eval_split=spec["eval_split"], seed=int(seed), bn_momentum=spec["bn_momentum"],
                                precision=spec["precision"], flip=spec["flip"], crop_pad=spec["crop_pad"],
+                               sgd=spec.get("sgd", "torch"), data_order=spec.get("data_order") or "shuffle",
                                device=dev)
         return result.to_dict()
 
