@@ -18,6 +18,7 @@ Modules, one idea each, in layers; a module imports only its own layer or the la
   ``auto_one_cycle`` (range test -> bounds -> a 1cycle schedule, in one call);
 * data, nets and the method: ``data`` (datasets as tensors on the device), ``imagefolder``
   (streamed image folders), ``models``, ``caffe_resnet`` (the authors' own Caffe ResNet),
+  ``cifar10_full`` (Caffe's cifar10_full, the CLR paper's CIFAR-10 net),
   ``fillers`` (Caffe's weight fillers), ``ghost_bn`` (BatchNorm over per-GPU slices of the batch),
   ``schedules`` (CLR, 1cycle, PC-LR), ``optim`` (SGD in
   torch's and Caffe's conventions), ``hessian`` (the Hessian-free LR estimate), ``distributed``
@@ -28,7 +29,8 @@ Modules, one idea each, in layers; a module imports only its own layer or the la
 * facts: ``paper`` (the papers' numbers, read from ``facts/*.toml``), ``fact_sheet`` (their book
   page, ``paper_facts.md``; "paper facts §n" in the code and the book is its section n),
   ``paper_setup`` (the authors' setup, setting by setting with its source file, and whether the
-  paper profile runs it: the page ``paper_setup.md``);
+  paper profile runs it: the page ``paper_setup.md``), ``conventions`` (the numbers of that setup
+  the specs are built from, and the switches back to PyTorch's conventions);
 * helpers: ``_checks`` (argument checks), ``_io`` (JSON with NaN, atomic writes, RNG state),
   ``fingerprint`` (the code fingerprint in every result's key).
 """

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
-from . import __version__, _checks
+from . import __version__, _checks, conventions
 from ._checks import ParameterError
-from .experiments import PROFILES, resolve_profile
+from .experiments import MODERN_ENV, PROFILES, modern_settings, resolve_profile
 from .train import device_name
 
 __all__ = ["ParameterError", "PROFILE_DEFAULT", "positive", "non_negative", "positive_int", "non_negative_int",
-           "fraction", "one_of", "list_of", "seed", "seed_list", "profile", "device_syntax", "device", "Context",
+           "fraction", "one_of", "list_of", "seed", "seed_list", "profile", "device_syntax", "device", "modern_list", "Context",
            "setup", "hardware", "glue", "pct"]
 
 
@@ -151,16 +152,35 @@ class Context:
         return " · ".join(parts)
 
 
+def modern_list(name: str, value: Any) -> list | None:
+    """MODERN: None, or a list of distinct names of ``conventions.SWITCHES`` (the paper-profile
+    settings to run in PyTorch's convention instead of the authors')."""
+    if value is None:
+        return None
+    allowed = f"None (= $SUPERCONV_MODERN) or a list of {', '.join(map(repr, conventions.SWITCHES))}"
+    if not isinstance(value, (list, tuple)) or len(set(map(str, value))) != len(value) or \
+            not all(isinstance(v, str) and v in conventions.SWITCHES for v in value):
+        _checks.fail(name, value, allowed)
+    return list(value)
+
+
 def setup(PROFILE: str | None, DEVICE: str, SEEDS: list | None, default_seeds: dict | None = None,
-          **knobs: tuple) -> Context:
+          modern: list | None = None, **knobs: tuple) -> Context:
     """Validate a chapter's parameters and resolve profile, device and seeds.
 
     ``knobs`` map a parameter name to ``(value, checker)``; a value of ``None`` means "take it
     from the profile" and is passed through unchecked. ``default_seeds`` maps profile -> seeds
     used when ``SEEDS`` is None: a study's ``CHAPTER.seed_table()``, the one table its findings
     read too (None: no seeds, for a chapter that trains nothing, such as the scorecard).
+    ``modern``: the chapter's MODERN parameter (:func:`modern_list`); a list sets ``$SUPERCONV_MODERN``
+    for the runs of this process (the paper profile only: below it the laptop and smoke
+    profiles already run PyTorch's conventions); None leaves the variable as it is.
     """
     resolved = resolve_profile(profile("PROFILE", PROFILE))
+    names = modern_list("MODERN", modern)
+    if names and resolved != "paper":
+        _checks.fail("MODERN", modern, "None or [] below the paper profile",
+                     why=f"switches the authors' settings, which the {resolved} profile does not use")
     dev = device("DEVICE", DEVICE)
     if dev == "auto":
         dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -174,6 +194,9 @@ def setup(PROFILE: str | None, DEVICE: str, SEEDS: list | None, default_seeds: d
             raise TypeError(f"knob {name} must be given as (value, checker)")
         value, check = spec
         checked[name] = None if value is None else check(name, value)
+    if names is not None:
+        os.environ[MODERN_ENV] = ",".join(names)
+    modern_settings()  # a bad $SUPERCONV_MODERN fails here, before any work
     return Context(profile=resolved, device=dev, seeds=list(seeds), knobs=checked)
 
 

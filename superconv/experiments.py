@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 import torch
 
-from . import data, models, schedules
+from . import conventions, data, models, schedules
 from ._checks import ParameterError, choice, fail, integer, optional, positive_int
 from .results import Store
 from .train import History, fit, resolve_device
@@ -183,7 +183,30 @@ def make_spec(profile: str, policy: str | None = None, **overrides) -> dict:
                  f"({spec['train_size']})", why="does not fit beside the training subset")
     if spec["eval_every"] is None:
         spec["eval_every"] = max(1, spec["iterations"] // EVALS_PER_RUN[profile])
-    return spec
+    return with_modern(spec, profile)
+
+
+#: The environment variable that names the paper-profile settings to run in PyTorch's convention
+#: instead of the authors' (comma-separated names of ``conventions.SWITCHES``; a chapter's
+#: ``MODERN`` parameter sets it through ``chapter.setup``).
+MODERN_ENV = "SUPERCONV_MODERN"
+
+
+def modern_settings() -> tuple:
+    """The settings ``$SUPERCONV_MODERN`` switches to PyTorch's convention (empty: none), checked."""
+    names = tuple(n.strip() for n in os.environ.get(MODERN_ENV, "").split(",") if n.strip())
+    bad = [n for n in names if n not in conventions.SWITCHES]
+    if bad:
+        fail(MODERN_ENV, os.environ[MODERN_ENV], "comma-separated names of " + ", ".join(conventions.SWITCHES),
+             why=f"names {bad[0]!r}, not a setting that switches")
+    return names
+
+
+def with_modern(spec: dict, profile: str | None) -> dict:
+    """``spec`` itself below the paper profile; at the paper profile, with the settings of
+    :func:`modern_settings` switched to PyTorch's convention (``conventions.modern``)."""
+    names = modern_settings()
+    return conventions.modern(spec, names) if names and resolve_profile(profile) == "paper" else spec
 
 
 def ladder_spec(profile: str | None, policy: str, **overrides) -> dict:

@@ -26,9 +26,9 @@ __all__ = ["COMPUTING_MODULES", "PACKAGE_DIR", "fingerprint", "read_sources", "c
 #: train or compute themselves (their own ``fit`` calls, or ``Store.memo`` computations) rather
 #: than through ``experiments.run``.
 COMPUTING_MODULES = (
-    "_checks", "_io", "bounds", "caffe_resnet", "callbacks", "checkpoint", "data", "devices", "distributed",
-    "evaluation", "experiments", "fillers", "fit_config", "ghost_bn", "hessian", "history", "imagefolder", "models",
-    "optim", "potential", "range_loop", "range_test", "schedules", "train",
+    "_checks", "_io", "bounds", "caffe_resnet", "callbacks", "checkpoint", "cifar10_full", "conventions", "data",
+    "devices", "distributed", "evaluation", "experiments", "fillers", "fit_config", "ghost_bn", "hessian", "history",
+    "imagefolder", "models", "optim", "potential", "range_loop", "range_test", "schedules", "train",
     "studies.hessian_free", "studies.imagenet", "studies.range_tests",
 )
 

@@ -77,8 +77,10 @@ from . import _checks
 from ._io import rng_state, set_rng_state
 
 __all__ = [
+    "BLOBS",
     "Estimate",
     "HessianFreeEstimate",
+    "caffe_bn_blobs",
     "curvature_bounds",
     "estimate_from_snapshots",
     "secant_estimate",
@@ -87,11 +89,35 @@ __all__ = [
 ]
 
 GROUPS = ("module", "tensor")
+#: What the snapshot form sums over: the trainable parameters, or everything pycaffe's
+#: ``net.params`` holds, which the authors' script summed -- the trainable parameters plus each
+#: BatchNorm layer's three blobs (:func:`caffe_bn_blobs`).
+BLOBS = ("trainable", "caffe")
 BN_MODES = ("train", "eval")
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 
 
 # ----------------------------------------------------------------------------- helpers
+
+def caffe_bn_blobs(model: nn.Module) -> Tuple[List[str], List[torch.Tensor]]:
+    """Each BatchNorm layer's statistics as Caffe stores them in its three blobs: the sums
+    ``acc_mean``, ``acc_var`` and the count ``scale`` that Caffe divides them by (``acc ← f·acc +
+    batch``, ``scale ← f·scale + 1``, f the moving-average fraction), recovered from PyTorch's
+    moving averages (momentum ``m = 1 - f``, ``k`` updates from mean 0, variance 1):
+    ``scale = (1 - f^k) / m``, ``acc_mean = running_mean / m``, ``acc_var = (running_var - f^k) / m``.
+    New tensors (names ``"<module>.caffe_mean"`` etc.); layers without moving averages are skipped."""
+    names, tensors = [], []
+    for name, m in model.named_modules():
+        if not isinstance(m, nn.modules.batchnorm._BatchNorm) or not m.track_running_stats or m.momentum is None:
+            continue
+        mom = float(m.momentum)
+        decay = (1.0 - mom) ** int(m.num_batches_tracked)
+        acc = m.running_mean.dtype
+        names += [f"{name}.caffe_mean", f"{name}.caffe_var", f"{name}.caffe_scale"]
+        tensors += [m.running_mean / mom, (m.running_var - decay) / mom,
+                    torch.full((1,), (1.0 - decay) / mom, dtype=acc, device=m.running_mean.device)]
+    return names, tensors
+
 
 def _acc_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
@@ -279,6 +305,10 @@ class HessianFreeEstimate:
       gets the same masks (if nothing else draws from the global RNG between the steps);
     * ``per_layer`` / ``per_layer_secant`` (``per_layer=True``): the same ratios per ``group``.
 
+    ``blobs="caffe"`` sums the snapshot form over what the authors' script summed, pycaffe's
+    ``net.params``: the trainable parameters and every BatchNorm layer's three blobs, the running
+    sums and their count (:func:`caffe_bn_blobs`); the secant form stays on the trainable ones.
+
     The record, ``history.extra[name]`` (default ``"hessian_free"``), is a dict of lists, one
     entry per completed window: ``iteration`` (``k``), ``lr`` (``eps``), ``eps_star``,
     ``eps_smoothed``, ``secant``, and ``per_layer`` / ``per_layer_secant`` ``{group: list}``.
@@ -292,7 +322,7 @@ class HessianFreeEstimate:
 
     def __init__(self, every: int = 10, inc: int = 1, smoothing: float = 0.9, init: float = 0.1,
                  per_layer: bool = True, secant: bool = True, group: str = "module",
-                 name: str = "hessian_free"):
+                 name: str = "hessian_free", blobs: str = "trainable"):
         self.every = _checks.positive_int("every", every)
         self.inc = _checks.positive_int("inc", inc)
         if every < 2 * inc:
@@ -303,6 +333,7 @@ class HessianFreeEstimate:
         self.per_layer = _checks.boolean("per_layer", per_layer)
         self.secant = _checks.boolean("secant", secant)
         self.group = _checks.choice("group", group, GROUPS)
+        self.blobs = _checks.choice("blobs", blobs, BLOBS)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name={name!r} must be a non-empty string (the key in history.extra)")
         self.name = name
@@ -318,17 +349,24 @@ class HessianFreeEstimate:
         self._m: Optional[torch.Tensor] = None          # smoothed estimate (device scalar)
         self._pending: List[Tuple[int, float, torch.Tensor]] = []
         self._names: Optional[List[str]] = None
+        self._n_params = 0                              # trainable tensors; blobs follow them
         self._index: Optional[torch.Tensor] = None
         self._groups: Optional[List[str]] = None
 
     # -- setup
     def _params(self, model: nn.Module) -> List[torch.Tensor]:
+        """The tensors the snapshot form sums over: the trainable parameters (the first
+        ``_n_params``), then, with ``blobs="caffe"``, the BatchNorm blobs (:func:`caffe_bn_blobs`)."""
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self._n_params = len(named)
+        if self.blobs == "caffe":
+            blob_names, blobs = caffe_bn_blobs(model)
+            named += list(zip(blob_names, blobs))
         if self._names is None:
             self._names = [n for n, _ in named]
         elif len(named) != len(self._names):
-            raise ValueError(f"{type(self).__name__}: the model has {len(named)} trainable parameter "
-                             f"tensors, the estimate was started with {len(self._names)}")
+            raise ValueError(f"{type(self).__name__}: the model has {len(named)} tensors to sum over, "
+                             f"the estimate was started with {len(self._names)}")
         params = [p for _, p in named]
         dev = params[0].device
         if self._index is None or self._index.device != dev:
@@ -356,7 +394,7 @@ class HessianFreeEstimate:
             if k < done <= k + self.inc:
                 self._lr_sum += float(ctx.lr)
             if self.secant and done == k + 1:
-                self._secant_sums(ctx, params)
+                self._secant_sums(ctx, params[:self._n_params])  # gradients: the trainable ones only
             if done == k + self.inc:
                 torch._foreach_sub_(self._buf, params)        # θ1 - θ2
                 self._s1 = _l1(self._buf)
@@ -374,7 +412,7 @@ class HessianFreeEstimate:
 
     def _secant_sums(self, ctx, params: List[torch.Tensor]) -> None:
         model, dev = ctx.model, params[0].device
-        dtheta = torch._foreach_sub([p.detach() for p in params], self._buf)
+        dtheta = torch._foreach_sub([p.detach() for p in params], self._buf[:len(params)])
         g1 = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         loss_fn = ctx.loss_fn or _default_loss
         with _Preserved(model, dev):
@@ -402,7 +440,8 @@ class HessianFreeEstimate:
         if self.per_layer:
             parts.append(eps * _group_sums(s1, self._index, n) / _group_sums(s2, self._index, n))
             if self.secant:
-                parts.append(_group_sums(self._sec[0], self._index, n) / _group_sums(self._sec[1], self._index, n))
+                index = self._index[:self._n_params]
+                parts.append(_group_sums(self._sec[0], index, n) / _group_sums(self._sec[1], index, n))
         self._pending.append((k, eps, torch.cat(parts)))
         self._start, self._s1, self._sec, self._rng = None, None, None, None
 
@@ -445,8 +484,9 @@ class HessianFreeEstimate:
 
     # -- checkpointing
     def _settings(self) -> dict:
-        return dict(every=self.every, inc=self.inc, smoothing=self.smoothing, init=self.init,
-                    per_layer=self.per_layer, secant=self.secant, group=self.group, name=self.name)
+        settings = dict(every=self.every, inc=self.inc, smoothing=self.smoothing, init=self.init,
+                        per_layer=self.per_layer, secant=self.secant, group=self.group, name=self.name)
+        return settings if self.blobs == "trainable" else dict(settings, blobs=self.blobs)  # older states resume
 
     def state_dict(self) -> dict:
         clone = lambda t: None if t is None else t.detach().clone()

@@ -53,6 +53,7 @@ from torchvision.models import resnet50
 
 from . import _checks, fillers
 from .caffe_resnet import caffe_resnet
+from .cifar10_full import cifar10_full
 
 __all__ = [
     "BasicBlock",
@@ -700,6 +701,7 @@ _REGISTRY: Dict[str, Callable[..., nn.Module]] = {
     "resnet56": partial(cifar_resnet, 56),
     "resnet110": partial(cifar_resnet, 110),
     "lenet5": lenet5,
+    "cifar10_full": cifar10_full,  # Caffe's, the CLR paper's CIFAR-10 net (superconv.cifar10_full)
     # Not "resnet50": that name is the CIFAR ResNet-50 (6*8+2) of the resnet{depth} family.
     "imagenet_resnet50": imagenet_resnet50,
 }
@@ -739,7 +741,8 @@ def build(name: str, **kwargs) -> nn.Module:
 
     Names: ``"resnet{6n+2}"`` (CIFAR ResNet, :func:`cifar_resnet`; ``"resnet50"`` is the CIFAR
     ResNet-50), ``"caffe_resnet{6n+2}"`` (the authors' prototxt ResNet,
-    :func:`superconv.caffe_resnet.caffe_resnet`), ``"lenet5"``, ``"wrn{6n+4}_{k}"`` (:func:`wide_resnet`), ``"smith_wide{6n+2}"``
+    :func:`superconv.caffe_resnet.caffe_resnet`), ``"cifar10_full"`` (Caffe's, the CLR paper's),
+    ``"lenet5"``, ``"wrn{6n+4}_{k}"`` (:func:`wide_resnet`), ``"smith_wide{6n+2}"``
     (:func:`smith_wide_resnet`), ``"densenet{3n+4}"`` and ``"densenet_bc{6n+4}"``
     (:func:`densenet`, :func:`densenet_bc`), ``"imagenet_resnet50"`` (torchvision's). Case is
     ignored; a hyphen between two numbers reads as ``"_"`` and other hyphens are dropped, so

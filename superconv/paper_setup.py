@@ -20,25 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["REPO", "HYPER", "STATUSES", "Setting", "SETTINGS", "LAPTOP", "GPUS", "GHOST_BATCH", "TABLE2", "DEPTH_BATCHES",
-           "setting", "page_markdown", "main"]
+from .conventions import GHOST_BATCH, SWITCHES
+
+__all__ = ["REPO", "HYPER", "STATUSES", "Setting", "SETTINGS", "LAPTOP", "setting", "page_markdown", "main"]
 
 REPO = "lnsmith54/super-convergence"
 HYPER = "lnsmith54/hyperParam1"
 STATUSES = ("as the authors", "differs")
-
-#: GPUs of the authors' runs, and the images on each (8 x 125 = batch 1,000): BatchNorm's statistics.
-GPUS = 8
-GHOST_BATCH = 125
-#: The 1cycle table's CIFAR runs (hyperParam1's ``Cifar/x4.sh``: "4 GPUS", batch 4 x 128 = 512): their
-#: solvers' Nesterov momentum, their nets' BN moving-average fractions (DenseNet's 0.999, the
-#: others 0.9), 4 GPUs, and ``test_iter: 200`` x test batch 32 = 6,400 test reads.
-TABLE2 = dict(gpus=4, nesterov=True, bn_fraction=0.9, densenet_bn_fraction=0.999, test_reads=6_400)
-
-#: Depths the authors ran at another batch: ``{depth: spec fields}`` (``x.sh`` rewrites 125 -> 100
-#: for ResNet-110, in the data layers and so in the test too: 200 x 100 test reads).
-DEPTH_BATCHES = {110: dict(batch_size=800, ghost_batch=100, test_reads=20_000)}
-
 
 @dataclass(frozen=True)
 class Setting:
@@ -75,7 +63,7 @@ SETTINGS = (
             "as the authors", "`caffe_resnet.CaffeResNet.caffe_multipliers` → `optim.param_groups`"),
     Setting("ResNet-110 batch", "batch_size, ghost_batch", "total batch 800 = 8 GPUs × 100 (`x.sh` rewrites "
             "125 → 100), test 200 × 100", f"{REPO}:x.sh (FIG4b, FIG6b), Results/lr35Res110Fig6b",
-            "any `batch_size`", "as the authors", "chapter 7's paper runs of ResNet-110 (DEPTH_BATCHES)"),
+            "any `batch_size`", "as the authors", "chapter 7's paper runs of ResNet-110 (conventions.DEPTH_BATCHES)"),
     Setting("BN moving-average fraction", "bn_momentum", "0.95 for the CLR/1cycle runs (`x.sh`: sed "
             "0.999 → 0.95), 0.999 for PC-LR", f"{REPO}:x.sh, Results/clr3SS5kFig1a, Results/lr35Fig1a",
             "`bn_momentum=None`: PyTorch's 0.1", "as the authors",
@@ -101,20 +89,25 @@ SETTINGS = (
             "(the test data layer also mirrors at random)", f"{HYPER}:Cifar/1cycsolver.prototxt, "
             "Cifar/solver.prototxt, Cifar/x4.sh, Cifar/architectures/wide32cifar.prototxt, genDensenet40.prototxt",
             "plain SGD, the headline's BN fractions", "as the authors",
-            "chapter 9's CIFAR rows (TABLE2); the random test-time mirror is not modelled, and a step "
+            "chapter 9's CIFAR rows (conventions.TABLE2); the random test-time mirror is not modelled, and a step "
             "baseline's BN window longer than its last stage is still cut to it (experiments.fresh_bn)"),
     Setting("MNIST LeNet input", "input_norm", "Caffe's `lenet_train_test.prototxt`: `scale: 0.00390625`, "
             "no mean (the authors' own MNIST files were not found)", "BVLC/caffe:examples/mnist/lenet_train_test.prototxt",
             "per-channel standardisation", "as the authors", "`input_norm='unit'` in chapter 9's LeNet rows"),
-    Setting("Hessian-free estimate", "code", "summed over pycaffe's `net.params` (BN's mean, variance and "
-            "scale-factor blobs included), |·| (an L1 form), from snapshots every iteration (Fig. 5a) or "
-            "every 10th (Fig. 5b)", f"{REPO}:L2TermComputation3.py, L2TermComputation4.py",
-            "over the trainable parameters only", "differs",
-            "chapter 5 sums over the trainable parameters"),
-    Setting("CLR chapter's CIFAR-10 runs", "chapter 1", "Caffe's `cifar10_full` net, CLR bounds 0.001–0.006, "
-            "WD 0.004, the baseline divided by 10 at 60k and 65k iterations",
-            "BVLC/caffe:examples/cifar10/cifar10_full_solver*.prototxt (not in the authors' repositories)",
-            "—", "differs", "chapter 1's paper profile trains ResNet-56 with bounds 0.1–1"),
+    Setting("Hessian-free estimate", "blobs (HessianFreeEstimate)", "summed over pycaffe's `net.params` (BN's "
+            "mean, variance and scale-factor blobs included), |·| (an L1 form), from snapshots every iteration "
+            "(Fig. 5a) or every 10th (Fig. 5b)", f"{REPO}:L2TermComputation3.py, L2TermComputation4.py",
+            "`blobs='trainable'`: over the trainable parameters only", "differs",
+            "chapter 5's paper runs sum over Caffe's blobs as the authors did (hessian.caffe_bn_blobs: BN's "
+            "running sums and their count), but open a window every 10 iterations, not every iteration"),
+    Setting("CLR chapter's CIFAR-10 runs", "model, batch_size, weight_decay (clr.PAPER_NET)", "Caffe's "
+            "`cifar10_full` net (5x5 convolutions, within-channel LRN, no BatchNorm; 89,578 parameters) at "
+            "batch 100, CLR bounds 0.001–0.006, stepsize 2,000, WD 0.004, the baseline 0.001 divided by 10 at "
+            "60k and 65k of 70k iterations", "BVLC/caffe:examples/cifar10/cifar10_full_train_test.prototxt, "
+            "cifar10_full_solver*.prototxt (not in the authors' repositories); CLR paper Table 1",
+            "any model and solver of the profile", "as the authors",
+            "superconv.cifar10_full; 6 whole cycles (24k iterations) where Table 1's triangular2 ran 25k "
+            "in three stages of shrinking bounds"),
 )
 
 #: Where the laptop profile deliberately differs from the authors, and why.
@@ -155,7 +148,11 @@ def page_markdown() -> str:
              f"{done} of {len(SETTINGS)} settings are the authors'; the others are listed as they are, not "
              "hidden. Every paper-profile run takes them from the profile (`experiments.BASE`), chapter 2's "
              "range tests and chapter 5's estimate included, and `tests/test_paper_cpu.py` trains each "
-             "study's paper spec for 2 iterations on the CPU. Generated from `superconv/paper_setup.py` (`python -m superconv.paper_setup --write "
+             "study's paper spec for 2 iterations on the CPU. To run some settings in PyTorch's convention "
+             "instead, name them in a chapter's `MODERN` parameter, e.g. `papermill chapters/03_one_cycle.ipynb "
+             "out.ipynb -p PROFILE paper -p DEVICE cuda -y '{\"MODERN\": [\"sgd\", \"ghost_batch\"]}'` "
+             f"(or `$SUPERCONV_MODERN=sgd,ghost_batch`); the names are {', '.join(f'`{n}`' for n in SWITCHES)}, "
+             "and the runs are stored under their own keys. Generated from `superconv/paper_setup.py` (`python -m superconv.paper_setup --write "
              "paper_setup.md`).", "",
              "| setting | the authors' | source | field | modern alternative | paper profile |",
              "|---|---|---|---|---|---|"]

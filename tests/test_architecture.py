@@ -206,8 +206,8 @@ def test_package_docstring_lists_every_module():
 #: its own layer or below; within a layer, the cycle test above keeps the order one way.
 LAYERS = (
     ("helpers", {"superconv", "_checks", "_io", "fingerprint"}),
-    ("facts", {"paper", "fact_sheet", "paper_setup"}),
-    ("data, nets and the method", {"data", "imagefolder", "models", "fillers", "caffe_resnet", "ghost_bn", "schedules",
+    ("facts", {"paper", "fact_sheet", "conventions", "paper_setup"}),
+    ("data, nets and the method", {"data", "imagefolder", "models", "fillers", "caffe_resnet", "cifar10_full", "ghost_bn", "schedules",
                                    "optim", "hessian", "devices", "distributed", "history", "speedup", "potential",
                                    "bounds"}),
     ("training", {"evaluation", "fit_config", "checkpoint", "callbacks", "train", "range_test", "range_loop", "auto_one_cycle"}),

@@ -2,6 +2,7 @@
 Hessian, and the callback inside fit (records, no effect on the run, exact resume)."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -352,3 +353,63 @@ def test_bad_power_iteration_arguments():
         estimate_from_snapshots([torch.ones(2)], [torch.ones(2)], [torch.ones(2)], lr=-0.1)
     with pytest.raises(ValueError, match="theta2"):
         estimate_from_snapshots([torch.ones(2)], [torch.ones(3)], [torch.ones(2)], lr=0.1)
+
+
+def test_caffe_bn_blobs_are_caffes_running_sums():
+    """Caffe's BatchNorm keeps sums, acc <- f*acc + batch statistic, and their count s <- f*s + 1;
+    recovered from PyTorch's moving averages they match the recurrences step by step."""
+    from superconv.hessian import caffe_bn_blobs
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm2d(3, momentum=0.05)  # Caffe's moving_average_fraction f = 0.95
+    f = 0.95
+    acc_mean, acc_var, count = torch.zeros(3), torch.zeros(3), 0.0
+    for _ in range(7):
+        x = torch.randn(8, 3, 4, 4) * 3 + 1
+        bn(x)
+        n = x.numel() / 3
+        acc_mean = f * acc_mean + x.mean((0, 2, 3))
+        acc_var = f * acc_var + x.var((0, 2, 3), unbiased=False) * n / (n - 1)
+        count = f * count + 1
+    names, (mean, var, scale) = caffe_bn_blobs(torch.nn.Sequential(bn))
+    assert names == ["0.caffe_mean", "0.caffe_var", "0.caffe_scale"]
+    torch.testing.assert_close(mean, acc_mean, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(var, acc_var, rtol=1e-5, atol=1e-5)
+    assert float(scale) == pytest.approx(count)
+
+
+def test_hessian_free_over_caffe_blobs_adds_the_bn_sums():
+    """blobs="caffe" sums the snapshot form over the parameters and the BN blobs, as the authors'
+    script summed pycaffe's net.params; the secant form is unchanged."""
+    from superconv.hessian import caffe_bn_blobs
+
+    def run(blobs, record):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4, momentum=0.05),
+                                    torch.nn.Flatten(), torch.nn.LazyLinear(3))
+        model(torch.zeros(2, 1, 6, 6))
+        est = HessianFreeEstimate(every=4, inc=1, blobs=blobs, per_layer=False)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        g = torch.Generator().manual_seed(1)
+        for it in range(8):
+            x, y = torch.randn(16, 1, 6, 6, generator=g), torch.randint(0, 3, (16,), generator=g)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if it + 1 in (4, 5, 6):
+                record.append([t.detach().clone() for t in list(model.parameters()) + caffe_bn_blobs(model)[1]])
+            est.on_step(SimpleNamespace(it=it, model=model, lr=0.1, optimizer=opt, x=x, y=y, loss_fn=None,
+                                        history=None))
+        h = SimpleNamespace(extra={})
+        est._flush(h)
+        return h.extra["hessian_free"]
+
+    snaps = []
+    caffe = run("caffe", snaps)
+    plain = run("trainable", [])
+    t1, t2, t3 = snaps[:3]
+    num = sum(float((b - a).abs().sum()) for a, b in zip(t1, t2))
+    den = sum(float((2 * b - a - c).abs().sum()) for a, b, c in zip(t1, t2, t3))
+    assert caffe["eps_star"][0] == pytest.approx(0.1 * num / den, rel=1e-6)
+    assert caffe["eps_star"][0] != pytest.approx(plain["eps_star"][0], rel=1e-3)
+    assert caffe["secant"][0] == pytest.approx(plain["secant"][0], rel=1e-9)

@@ -109,4 +109,5 @@ def test_paper_hessian_free_runs_on_cpu(tmp_path, monkeypatch):
     rs = res.spec["run"]
     assert (rs["model"], rs["sgd"], rs["input_norm"], rs["data_order"]) == ("caffe_resnet56", "caffe", "mean_image",
                                                                             "file")
+    assert res.spec["estimate"]["blobs"] == "caffe"  # pycaffe's net.params, BN blobs included
     assert len(res.history.extra["hessian_free"]["eps_star"]) >= 1

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from superconv import data, experiments, models, optim, paper_setup
+from superconv import conventions, data, experiments, models, optim, paper_setup
 from superconv.caffe_resnet import CaffeBlock
 from superconv.evaluation import evaluate, read_counts
 from superconv.ghost_bn import GhostBatchNorm2d, use_ghost_batches
@@ -255,3 +255,58 @@ def test_the_1cycle_table_rows_use_the_authors_table_setup():
             assert s["bn_momentum"] >= 1 - fraction - 1e-12  # the authors', or a shorter window (fresh_bn)
             seen.add(r.group)
     assert seen == {"lenet", "cifar10_wrn", "cifar10_densenet"}
+
+
+# --------------------------------------------------------------------------- switching to PyTorch's conventions
+
+def test_modern_switches_each_setting_to_pytorchs_convention():
+    s = experiments.make_spec("paper", "one_cycle")
+    m = conventions.modern(s, list(conventions.SWITCHES))
+    assert (m["model"], m["sgd"]) == ("resnet56", "torch")
+    assert all(k not in m for k in ("ghost_batch", "input_norm", "data_order", "test_reads"))
+    assert s["sgd"] == "caffe"  # a copy: the spec itself is unchanged
+    with pytest.raises(ValueError, match="'nesterov' is not a setting that switches"):
+        conventions.modern(s, ["nesterov"])
+
+
+def test_modern_parameter_and_environment(monkeypatch):
+    from superconv import chapter
+    monkeypatch.setenv(experiments.MODERN_ENV, "")  # restored after the test, whatever setup sets
+    assert experiments.make_spec("paper", "pc_lr")["sgd"] == "caffe"
+    # the notebook parameter sets the variable for this process's runs
+    chapter.setup("paper", "cpu", None, modern=["sgd", "model"])
+    assert experiments.modern_settings() == ("sgd", "model")
+    s = experiments.make_spec("paper", "pc_lr")
+    assert (s["sgd"], s["model"], s["ghost_batch"]) == ("torch", "resnet56", 125)
+    assert depth.spec("paper", "pc_lr", 110)["model"] == "resnet110"
+    assert experiments.make_spec("laptop", "pc_lr")["model"] == "resnet8"  # below the paper profile: nothing
+    chapter.setup("paper", "cpu", None, modern=[])  # back to the authors' setup
+    assert experiments.make_spec("paper", "pc_lr")["sgd"] == "caffe"
+    for bad in (["sgd", "sgd"], ["adam"], "sgd"):
+        with pytest.raises(chapter.ParameterError, match="MODERN") as e:
+            chapter.setup("paper", "cpu", None, modern=bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(chapter.ParameterError, match="MODERN=.*below the paper profile"):
+        chapter.setup("laptop", "cpu", None, modern=["sgd"])
+    monkeypatch.setenv(experiments.MODERN_ENV, "sgd,bogus")
+    with pytest.raises(chapter.ParameterError, match="SUPERCONV_MODERN"):
+        chapter.setup("paper", "cpu", None)
+
+
+# --------------------------------------------------------------------------- the CLR paper's net
+
+def test_cifar10_full_is_caffes_prototxt():
+    from superconv.cifar10_full import WithinChannelLRN
+    m = models.build("cifar10_full")
+    # conv 3->32, 32->32, 32->64 (5x5, with biases) and fc 64*4*4 -> 10
+    assert models.count_parameters(m) == (75 * 32 + 32) + (800 * 32 + 32) + (800 * 64 + 64) + (1024 * 10 + 10) == 89_578
+    assert m(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    # Caffe's WITHIN_CHANNEL LRN: x / (1 + alpha * (3x3 zero-padded mean of x^2))^beta
+    x = torch.randn(1, 2, 5, 5) * 50
+    pad = F.pad(x * x, (1, 1, 1, 1))
+    mean_sq = torch.stack([torch.stack([pad[:, :, i:i + 3, j:j + 3].sum((2, 3)) / 9 for j in range(5)], -1)
+                           for i in range(5)], -2)
+    torch.testing.assert_close(WithinChannelLRN()(x), x * (1 + 5e-5 * mean_sq) ** -0.75)
+    groups = optim.param_groups(m, 0.004)
+    by = {(g["lr_mult"], g["weight_decay"]): len(g["params"]) for g in groups}
+    assert by == {(1.0, 0.004): 4, (2.0, 0.004): 2, (1.0, 0.004 * 250): 1, (2.0, 0.0): 1}

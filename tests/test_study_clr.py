@@ -6,7 +6,7 @@ import os
 import pytest
 
 from superconv import experiments as ex
-from superconv import paper, schedules
+from superconv import models, paper, schedules
 from superconv.results import Store
 from superconv.studies import clr
 from superconv.train import History
@@ -33,32 +33,37 @@ def test_every_profile_builds_its_specs_and_schedules():
         for policy, ss in all_specs.items():
             assert [s["seed"] for s in ss] == [0, 1]
             for s in ss:
-                base = ex.BASE[profile]
+                base = dict(ex.BASE[profile], **(clr.PAPER_NET if profile == "paper" else {}))
                 assert (s["dataset"], s["model"], s["batch_size"]) == (base["dataset"], base["model"], base["batch_size"])
                 assert s["momentum"] == 0.9
                 ex.build_schedule(s["schedule"])
 
 
-def test_paper_profile_follows_the_clr_paper_scaled_by_epochs():
+def test_paper_profile_runs_the_clr_papers_own_cifar10_setup():
+    """Caffe's cifar10_full at batch 100, WD 0.004, momentum 0.9 (CLR_BASELINE_SOLVER), bounds
+    0.001-0.006, stepsize 2,000; the baseline 0.001 divided by 10 at 60k and 65k, 70k in all."""
     cfg = clr.config("paper")
     s_fixed, s_tri2 = clr.spec("fixed", cfg, 0), clr.spec("triangular2", cfg, 0)
-    assert (s_fixed["dataset"], s_fixed["model"], s_fixed["batch_size"]) == ("cifar10", "caffe_resnet56", 1000)
     base = paper.CLR_BASELINE_SOLVER
-    assert s_fixed["momentum"] == base["momentum"] == 0.9
-    # budgets by epochs: the CLR paper's batch 100 -> ours 1000
-    assert cfg["fixed_iterations"] == base["max_iter"] // 10 == 7000
+    assert (s_fixed["dataset"], s_fixed["model"], s_fixed["batch_size"]) == ("cifar10", "cifar10_full", 100)
+    assert s_fixed["weight_decay"] == base["weight_decay"] == 0.004 and s_fixed["momentum"] == base["momentum"]
+    assert "ghost_batch" not in s_fixed and "test_reads" not in s_fixed  # no BatchNorm; 100 x 100 test reads
+    assert s_fixed["input_norm"] == "mean_image" and s_fixed["sgd"] == "caffe"
+    fixed = ex.build_schedule(s_fixed["schedule"])
+    assert s_fixed["iterations"] == base["max_iter"] == 70_000
+    assert [fixed.lr(i) for i in (0, 59_999, 60_000, 65_000)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5])
+    assert list(base["steps"]) == [60_000, 65_000]
     stage1 = paper.CLR_TRIANGULAR2_SOLVER["stage1"]
-    assert cfg["step_size"] == stage1["stepsize"] // 10 == 200
-    assert abs(cfg["clr_iterations"] - paper.get("clr.table1.cifar10.triangular2").context["iterations"] // 10) <= 100
+    assert cfg["step_size"] == stage1["stepsize"] == clr.PAPER_STEP_SIZE == 2000
+    bounds = paper.get("clr.range_test.cifar10.lr").value
+    assert (cfg["base_lr"], cfg["max_lr"]) == (bounds.start, bounds.stop) == (0.001, 0.006)
+    assert abs(cfg["clr_iterations"] - paper.get("clr.table1.cifar10.triangular2").context["iterations"]) <= 1000
     assert clr.paper_budgets()["fixed_iterations"] == cfg["fixed_iterations"]
-    # exp_range: the paper's gamma, rescaled to the same decay per cycle
-    g = paper.CLR_EXP_SOLVER["gamma"]
-    assert clr.PAPER_GAMMA == g
-    assert cfg["gamma"] ** (2 * cfg["step_size"]) == pytest.approx(g ** (2 * stage1["stepsize"]))
+    assert cfg["gamma"] == paper.CLR_EXP_SOLVER["gamma"]  # the paper's stepsize: its gamma unchanged
     sched = ex.build_schedule(s_tri2["schedule"])
-    assert sched.lr(0) == pytest.approx(0.1) and sched.lr(200) == pytest.approx(1.0)
-    assert sched.lr(600) == pytest.approx(0.1 + 0.9 / 2)  # triangular2: second peak is half as high
-
+    assert sched.lr(0) == pytest.approx(0.001) and sched.lr(2000) == pytest.approx(0.006)
+    assert sched.lr(6000) == pytest.approx(0.001 + 0.005 / 2)  # triangular2: second peak is half as high
+    assert models.count_parameters(models.build("cifar10_full")) == 89_578
 
 def test_config_overrides_and_errors():
     cfg = clr.config("laptop", max_lr=0.3, step_size=None, fixed_lr=0.1)

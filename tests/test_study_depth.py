@@ -66,7 +66,7 @@ def test_paper_configs_match_facts():
         for policy, solver in (("one_cycle", clr), ("pc_lr", pc)):
             s = by_policy[policy][0]
             assert s["dataset"] == "cifar10" and s["train_size"] is None and s["model"] == f"caffe_resnet{d}"
-            # ResNet-110 ran at 8 GPUs x 100 (paper_setup.DEPTH_BATCHES), the others at the solver's batch
+            # ResNet-110 ran at 8 GPUs x 100 (conventions.DEPTH_BATCHES), the others at the solver's batch
             assert s["batch_size"] == (800 if d == 110 else solver["batch_size"])
             assert s["weight_decay"] == solver["weight_decay"]
             assert s["iterations"] == solver["max_iter"] and s["model_kwargs"].get("width", 16) == 16

@@ -55,7 +55,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import _checks, chapter, experiments, paper, paper_setup, verdicts
+from .. import _checks, chapter, conventions, experiments, paper, verdicts
 from ..results import Store
 from ..train import History
 from . import base
@@ -148,7 +148,7 @@ def batch_spec(profile: str | None, batch_size: int, seed: int = 0, *, hold: str
         return ref
     overrides: dict = dict(batch_size=batch_size, seed=seed)
     if ref.get("ghost_batch"):  # the paper profile: the authors' 8 GPUs, each normalising its share
-        overrides["ghost_batch"] = max(1, batch_size // paper_setup.GPUS)
+        overrides["ghost_batch"] = max(1, batch_size // conventions.GPUS)
     if hold == "epochs":
         overrides["iterations"] = max(1, round(ref["iterations"] * b0 / batch_size))
         # (ladder_spec stretches the schedule and the evaluation grid to an iterations override)

@@ -67,10 +67,20 @@ CONFIGS: dict = {
     # 3 cycles of stepsize 100 (1.3 epochs) = 600 iterations vs 1,200 at the fixed LR
     "laptop": dict(base_lr=0.05, max_lr=0.5, fixed_lr=None, step_size=100, cycles=3,
                    fixed_iterations=1200, eval_every=100, fixed_eval_every=200),
-    # CLR paper budgets by epochs at batch 1000: stepsize 4 epochs, 48 vs 140 epochs
-    "paper": dict(base_lr=0.1, max_lr=1.0, fixed_lr=None, step_size=200, cycles=6,
-                  fixed_iterations=7000, eval_every=100, fixed_eval_every=250),
+    # the CLR paper's own CIFAR-10 runs (FACTS §1): Caffe's cifar10_full at batch 100, bounds
+    # 0.001-0.006 (the range test's CIFAR-10 example and Table 3's), stepsize 2,000, 6 cycles
+    # = 24k iterations (Table 1: 25k), against the baseline 0.001 divided by 10 at 60k and 65k
+    "paper": dict(base_lr=paper.get("clr.range_test.cifar10.lr").value.start,
+                  max_lr=paper.get("clr.range_test.cifar10.lr").value.stop, fixed_lr=None,
+                  step_size=PAPER_STEP_SIZE, cycles=6,
+                  fixed_iterations=70_000, eval_every=1000, fixed_eval_every=1000,
+                  fixed_milestones=[60_000, 65_000]),
 }
+#: The paper profile's net and solver, the CLR paper's (``paper.CLR_BASELINE_SOLVER``), in place of
+#: the profile's ResNet; a net without BatchNorm, tested 100 x 100 = 10,000 images (each once).
+PAPER_NET = dict(model="cifar10_full", model_kwargs={}, batch_size=100,
+                 weight_decay=float(paper.CLR_BASELINE_SOLVER["weight_decay"]))
+PAPER_DROPPED = ("ghost_batch", "test_reads")
 KNOBS = ("base_lr", "max_lr", "fixed_lr", "step_size", "cycles", "fixed_iterations",
          "eval_every", "fixed_eval_every")
 
@@ -125,6 +135,9 @@ def check_policies(policies: Iterable[str] | None) -> tuple:
 def schedule_spec(policy: str, cfg: dict, total_steps: int | None = None) -> dict:
     """The schedule of ``policy`` as an ``experiments`` schedule dict."""
     if _checks.choice("policy", policy, POLICIES) == "fixed":
+        if cfg.get("fixed_milestones"):  # the CLR paper's baseline: /10 at each milestone
+            return {"kind": "piecewise_constant", "base_lr": cfg["fixed_lr"],
+                    "milestones": list(cfg["fixed_milestones"])}
         return {"kind": "fixed", "lr": cfg["fixed_lr"]}
     s = {"kind": "clr", "base_lr": cfg["base_lr"], "max_lr": cfg["max_lr"],
          "step_size": cfg["step_size"], "mode": policy,
@@ -142,11 +155,13 @@ def schedule(policy: str, cfg: dict, total_steps: int | None = None) -> schedule
 def spec(policy: str, cfg: dict, seed: int) -> dict:
     """The full run spec of one (policy, seed) on the profile's base data and model."""
     fixed = policy == "fixed"
-    return experiments.make_spec(
+    net = PAPER_NET if cfg["profile"] == "paper" else {}
+    s = experiments.make_spec(
         cfg["profile"], schedule=schedule_spec(policy, cfg),
         iterations=cfg["fixed_iterations"] if fixed else cfg["clr_iterations"],
         eval_every=cfg["fixed_eval_every"] if fixed else cfg["eval_every"],
-        momentum=MOMENTUM, seed=seed)
+        momentum=MOMENTUM, seed=seed, **net)
+    return {k: v for k, v in s.items() if not (net and k in PAPER_DROPPED)}
 
 
 def specs(profile: str | None, seeds: Sequence[int], policies: Iterable[str] | None = None,
@@ -363,12 +378,10 @@ def torch_max_rel_diff(sched: schedules.CLR, iterations: int) -> float:
 
 
 def paper_budgets() -> dict:
-    """The CLR paper's CIFAR-10 budgets (FACTS §1) converted to the paper profile's batch 1000
-    by epochs (the CLR paper's cifar10_full solver used batch 100): for the unit test and the
-    chapter's text."""
-    ratio = 100 / experiments.BASE["paper"]["batch_size"]
-    return {"fixed_iterations": round(70_000 * ratio), "clr_iterations_paper": round(25_000 * ratio),
-            "step_size": round(PAPER_STEP_SIZE * ratio), "epoch_iterations": 50_000 // 1000}
+    """The CLR paper's CIFAR-10 budgets (FACTS §1), which the paper profile runs as they are."""
+    return {"fixed_iterations": int(paper.CLR_BASELINE_SOLVER["max_iter"]),
+            "clr_iterations_paper": int(paper.get("clr.table1.cifar10.triangular2").context["iterations"]),
+            "step_size": PAPER_STEP_SIZE, "epoch_iterations": 50_000 // PAPER_NET["batch_size"]}
 
 
 __all__ = ["POLICIES", "CLR_POLICIES", "DEFAULT_POLICIES", "CONFIGS", "KNOBS", "MOMENTUM", "CHAPTER",

@@ -64,7 +64,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import _checks, data, experiments, models, paper, paper_setup, verdicts
+from .. import _checks, conventions, data, experiments, models, paper, verdicts
 from ..results import Store
 from ..train import History
 from . import base, ladder
@@ -410,17 +410,18 @@ def paper_row_specs(row: dict, seeds: Sequence[int]) -> list:
                 spec.pop(name, None)  # an optional field left out: the plain default
             else:
                 spec[name] = value
-        out.append(experiments.fresh_bn(spec))  # a short step baseline's BN window scaled to its last stage
+        # a short step baseline's BN window scaled to its last stage; then any $SUPERCONV_MODERN switch
+        out.append(experiments.with_modern(experiments.fresh_bn(spec), "paper"))
     return out
 
 
 def _authors_table_setup(setup: dict, batch_size: int) -> dict:
-    """What the 1cycle table's runs used beyond their rows (``paper_setup.TABLE2``): on CIFAR,
+    """What the 1cycle table's runs used beyond their rows (``conventions.TABLE2``): on CIFAR,
     Nesterov, the nets' BN fractions, 4 GPUs' BN slices and 6,400 test reads; Caffe's MNIST LeNet
     reads x / 256 and has no BatchNorm."""
     if setup["dataset"] == "mnist":
         return dict(input_norm="unit", ghost_batch=None, test_reads=None)
-    t = paper_setup.TABLE2
+    t = conventions.TABLE2
     fraction = t["densenet_bn_fraction"] if setup["model"] == DENSENET else t["bn_fraction"]
     return dict(nesterov=t["nesterov"], bn_momentum=round(1 - fraction, 6), test_reads=t["test_reads"],
                 ghost_batch=max(1, batch_size // t["gpus"]))

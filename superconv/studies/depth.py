@@ -45,7 +45,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import _checks, data, experiments, models, paper, paper_setup
+from .. import _checks, conventions, data, experiments, models, paper
 from ..results import Store
 from ..verdicts import Finding
 from . import base, ladder, one_cycle
@@ -127,13 +127,13 @@ def spec(profile: str | None, policy: str, depth: int, seed: int = 0, **override
     """The ladder spec of one run: the profile's ladder pair with its ResNet at ``depth``
     (:func:`model_name`) and any further ``overrides`` (e.g. ``model_kwargs`` for the exercises).
     At the paper profile a depth the authors ran at another batch runs at theirs
-    (:data:`superconv.paper_setup.DEPTH_BATCHES`: ResNet-110, 8 GPUs x 100, 20,000 test reads)."""
+    (:data:`superconv.conventions.DEPTH_BATCHES`: ResNet-110, 8 GPUs x 100, 20,000 test reads)."""
     profile = experiments.resolve_profile(profile)
     _checks.choice("policy", policy, POLICIES)
     if profile == "smoke":
         overrides.setdefault("iterations", SMOKE_ITERATIONS[policy])
     if profile == "paper":
-        for name, value in paper_setup.DEPTH_BATCHES.get(depth, {}).items():
+        for name, value in conventions.DEPTH_BATCHES.get(depth, {}).items():
             overrides.setdefault(name, value)
     return experiments.ladder_spec(profile, policy, model=model_name(profile, depth), seed=seed, **overrides)
 

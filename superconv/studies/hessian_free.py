@@ -102,7 +102,7 @@ CONFIGS: dict = {
                   iterations=int(_CLR["stepsize"]), momentum=float(_CLR["momentum"]), every=10, inc=1,
                   group="module", probe_at=[100, 300, 1000, 2000, 3500, 5000], probe_size=1000,
                   probe_iters=20, probe_tol=1e-3, report_until=int(paper.get("hf.reported.iterations").value),
-                  evals=10),
+                  evals=10, blobs="caffe"),  # the authors summed pycaffe's net.params, BN blobs included
 }
 #: What :func:`config` lets a caller change (the notebook's knobs and the exercises).
 OVERRIDABLE = ("base_lr", "max_lr", "ramp", "iterations", "momentum", "every", "inc", "group",
@@ -186,9 +186,11 @@ def run_spec(profile: Optional[str], cfg: dict, seed: int = 0) -> dict:
 
 def study_spec(profile: Optional[str], cfg: dict, seed: int = 0) -> dict:
     """What the results store keys on: the run spec plus every callback setting."""
+    blobs = cfg.get("blobs", "trainable")
     return dict(run=run_spec(profile, cfg, seed),
                 estimate=dict(every=cfg["every"], inc=cfg["inc"], group=cfg["group"],
-                              smoothing=0.9, init=0.1, secant=True, per_layer=True),
+                              smoothing=0.9, init=0.1, secant=True, per_layer=True,
+                              **({} if blobs == "trainable" else {"blobs": blobs})),
                 probe=dict(at=list(cfg["probe_at"]), size=cfg["probe_size"], iters=cfg["probe_iters"],
                            tol=cfg["probe_tol"], bn_mode="train", seed=seed, data_seed=0))
 
@@ -245,7 +247,7 @@ def _compute(spec: dict, device: str, progress: bool) -> dict:
     model = experiments.build_model(rs, train)
     callbacks = [HessianFreeEstimate(every=est["every"], inc=est["inc"], smoothing=est["smoothing"],
                                      init=est["init"], per_layer=est["per_layer"], secant=est["secant"],
-                                     group=est["group"])]
+                                     group=est["group"], blobs=est.get("blobs", "trainable"))]
     if pr["at"]:
         batch = probe_batch(train, pr["size"], pr["data_seed"])
         callbacks.insert(0, EigenProbe(pr["at"], batch, iters=pr["iters"], tol=pr["tol"] or 0.0,
