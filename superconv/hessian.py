@@ -305,6 +305,10 @@ class HessianFreeEstimate:
       gets the same masks (if nothing else draws from the global RNG between the steps);
     * ``per_layer`` / ``per_layer_secant`` (``per_layer=True``): the same ratios per ``group``.
 
+    ``every`` < 2·``inc`` (``secant=False``): the windows overlap, e.g. ``every=1, inc=1`` opens one
+    at every iteration, as the authors' Fig. 5a script did; the snapshots they need are kept (2·inc
+    / every + 1 copies of the parameters at most).
+
     ``blobs="caffe"`` sums the snapshot form over what the authors' script summed, pycaffe's
     ``net.params``: the trainable parameters and every BatchNorm layer's three blobs, the running
     sums and their count (:func:`caffe_bn_blobs`); the secant form stays on the trainable ones.
@@ -325,13 +329,13 @@ class HessianFreeEstimate:
                  name: str = "hessian_free", blobs: str = "trainable"):
         self.every = _checks.positive_int("every", every)
         self.inc = _checks.positive_int("inc", inc)
-        if every < 2 * inc:
-            raise ValueError(f"every={every} is shorter than the window of three snapshots inc={inc} "
-                             f"apart; allowed: every >= 2*inc = {2 * inc}")
+        self.secant = _checks.boolean("secant", secant)
+        if every < 2 * inc and self.secant:
+            raise ValueError(f"every={every} < 2*inc={2 * inc} makes the windows overlap, which the secant form "
+                             "cannot follow; allowed: secant=False, or every >= 2*inc")
         self.smoothing = _checks.real("smoothing", smoothing, "0 <= smoothing < 1", lambda v: 0 <= v < 1)
         self.init = _checks.real("init", init, "a finite number", lambda v: True)
         self.per_layer = _checks.boolean("per_layer", per_layer)
-        self.secant = _checks.boolean("secant", secant)
         self.group = _checks.choice("group", group, GROUPS)
         self.blobs = _checks.choice("blobs", blobs, BLOBS)
         if not isinstance(name, str) or not name:
@@ -348,6 +352,8 @@ class HessianFreeEstimate:
         self._rng: Optional[dict] = None                # RNG state before the forward of batch k
         self._m: Optional[torch.Tensor] = None          # smoothed estimate (device scalar)
         self._pending: List[Tuple[int, float, torch.Tensor]] = []
+        self._ring: Dict[int, List[torch.Tensor]] = {}  # overlapping windows: θ_j of the iterations needed
+        self._lrs: Dict[int, float] = {}                # and the LR of each step j -> j + 1
         self._names: Optional[List[str]] = None
         self._n_params = 0                              # trainable tensors; blobs follow them
         self._index: Optional[torch.Tensor] = None
@@ -384,6 +390,8 @@ class HessianFreeEstimate:
     @torch.no_grad()
     def on_step(self, ctx) -> None:
         done = ctx.it + 1  # completed iterations: the parameters are θ_done
+        if self.every < 2 * self.inc:
+            return self._overlapping_step(ctx, done)
         k = self._start
         if k is not None and not k < done <= k + 2 * self.inc:
             self._start = k = None  # a window left open by another run or loop: drop it
@@ -427,6 +435,35 @@ class HessianFreeEstimate:
         if any(wd):
             torch._foreach_add_(dg, torch._foreach_mul(dtheta, wd))
         self._sec = torch.stack([_l1(dtheta), _l1(dg)])
+
+    def _needed(self, j: int) -> bool:
+        """Whether θ_j is a snapshot of some window ``k = every, 2·every, ...`` (k, k+inc, k+2·inc)."""
+        return any(j - d >= self.every and (j - d) % self.every == 0 for d in (0, self.inc, 2 * self.inc))
+
+    def _overlapping_step(self, ctx, done: int) -> None:
+        """Windows that start every ``every`` < 2·``inc`` iterations and so overlap (the authors'
+        Fig. 5a: a window at every iteration): the snapshots they need are kept in a ring."""
+        self._lrs[done - 1] = float(ctx.lr)
+        if not self._needed(done):
+            return
+        params = self._params(ctx.model)
+        self._ring[done] = [p.detach().clone() for p in params]
+        k = done - 2 * self.inc
+        if k >= self.every and k % self.every == 0 and k in self._ring and k + self.inc in self._ring:
+            t1, t2, t3 = self._ring[k], self._ring[k + self.inc], self._ring[done]
+            s1 = _l1(torch._foreach_sub(t2, t1))
+            d = torch._foreach_mul(t2, 2.0)
+            torch._foreach_sub_(d, t1)
+            torch._foreach_sub_(d, t3)
+            lrs = [self._lrs.get(j) for j in range(k, k + self.inc)]
+            if None not in lrs:  # all steps of the window seen (not a window cut by a resume)
+                self._lr_sum, self._s1 = sum(lrs), s1
+                self._finish(k, _l1(d))
+        oldest = done - 2 * self.inc  # no window that is still open needs anything older
+        for j in [j for j in self._ring if j < oldest]:
+            del self._ring[j]
+        for j in [j for j in self._lrs if j < oldest]:
+            del self._lrs[j]
 
     def _finish(self, k: int, s2: torch.Tensor) -> None:
         eps = self._lr_sum / self.inc
@@ -496,6 +533,7 @@ class HessianFreeEstimate:
             s1=clone(self._s1), sec=clone(self._sec), m=clone(self._m),
             rng=None if self._rng is None else {k: v.clone() for k, v in self._rng.items()},
             pending=[(k, eps, clone(v)) for k, eps, v in self._pending], names=self._names,
+            ring={j: [clone(t) for t in ts] for j, ts in self._ring.items()}, lrs=dict(self._lrs),
         )
 
     def load_state_dict(self, state: dict) -> None:
@@ -513,6 +551,8 @@ class HessianFreeEstimate:
         self._rng = None if state["rng"] is None else {k: v.clone() for k, v in state["rng"].items()}
         self._pending = [(int(k), float(eps), v.clone()) for k, eps, v in state["pending"]]
         self._names = None if state["names"] is None else list(state["names"])
+        self._ring = {int(j): [t.clone() for t in ts] for j, ts in state.get("ring", {}).items()}
+        self._lrs = {int(j): float(v) for j, v in state.get("lrs", {}).items()}
         if self._names is not None:
             self._groups, _ = _grouping(self._names, self.group)
 

@@ -99,7 +99,9 @@ SETTINGS = (
             "(Fig. 5a) or every 10th (Fig. 5b)", f"{REPO}:L2TermComputation3.py, L2TermComputation4.py",
             "`blobs='trainable'`: over the trainable parameters only", "differs",
             "chapter 5's paper runs sum over Caffe's blobs as the authors did (hessian.caffe_bn_blobs: BN's "
-            "running sums and their count), but open a window every 10 iterations, not every iteration"),
+            "running sums and their count), but open a window every 10 iterations, not every iteration, "
+            "because they also compute the secant form; the authors' exact form is "
+            "`HessianFreeEstimate(every=1, inc=1, secant=False, blobs='caffe')`"),
     Setting("CLR chapter's CIFAR-10 runs", "model, batch_size, weight_decay (clr.PAPER_NET)", "Caffe's "
             "`cifar10_full` net (5x5 convolutions, within-channel LRN, no BatchNorm; 89,578 parameters) at "
             "batch 100, CLR bounds 0.001–0.006, stepsize 2,000, WD 0.004, the baseline 0.001 divided by 10 at "

@@ -318,6 +318,18 @@ def test_interrupted_run_resumes_to_the_same_record(tmp_path, inc, kill_at):
     assert comparable(h) == comparable(ref)
 
 
+@pytest.mark.parametrize("kill_at", [7, 13])
+def test_interrupted_overlapping_run_resumes_to_the_same_record(tmp_path, kill_at):
+    """every=1: the ring of snapshots travels in the checkpoint, so a resumed run records the same windows."""
+    make = lambda: HessianFreeEstimate(every=1, inc=1, secant=False)  # noqa: E731
+    ref = run(resnet(), [make()])
+    kw = dict(checkpoint=tmp_path / "run.ckpt", checkpoint_every=6)
+    with pytest.raises(Interrupt):
+        run(resnet(), [make(), KillAt(kill_at)], **kw)
+    h = run(resnet(seed=99), [make(), KillAt(10_000)], **kw)
+    assert h.extra == ref.extra and len(ref.extra["hessian_free"]["iteration"]) > 10
+
+
 def test_state_dict_round_trip_and_settings_check():
     cb = HessianFreeEstimate(every=5)
     cb2 = HessianFreeEstimate(every=5)
@@ -413,3 +425,37 @@ def test_hessian_free_over_caffe_blobs_adds_the_bn_sums():
     assert caffe["eps_star"][0] == pytest.approx(0.1 * num / den, rel=1e-6)
     assert caffe["eps_star"][0] != pytest.approx(plain["eps_star"][0], rel=1e-3)
     assert caffe["secant"][0] == pytest.approx(plain["secant"][0], rel=1e-9)
+
+
+def test_overlapping_windows_open_one_at_every_iteration():
+    """every=1, inc=1 (the authors' Fig. 5a script): the window at k uses θ_k, θ_{k+1}, θ_{k+2}
+    for every k, each equal to a one-off estimate from those snapshots; the secant form refuses."""
+    with pytest.raises(ValueError, match="secant=False"):
+        HessianFreeEstimate(every=1, inc=1)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    est = HessianFreeEstimate(every=1, inc=1, secant=False, per_layer=False, smoothing=0.5, init=0.0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    g = torch.Generator().manual_seed(2)
+    snaps, lrs = {}, {}
+    for it in range(7):
+        lr = 0.05 * (1 + it)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x, y = torch.randn(16, 4, generator=g), torch.randint(0, 3, (16,), generator=g)
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        snaps[it + 1], lrs[it] = [p.detach().clone() for p in model.parameters()], lr
+        est.on_step(SimpleNamespace(it=it, model=model, lr=lr, optimizer=opt, x=x, y=y, loss_fn=None, history=None))
+    h = SimpleNamespace(extra={})
+    est._flush(h)
+    rec = h.extra["hessian_free"]
+    assert rec["iteration"] == [1, 2, 3, 4, 5]  # k = 1 .. 7 - 2
+    m = 0.0
+    for k, star in zip(rec["iteration"], rec["eps_star"]):
+        want = estimate_from_snapshots(snaps[k], snaps[k + 1], snaps[k + 2], lr=lrs[k], group="tensor").value
+        assert star == pytest.approx(float(want), rel=1e-6)  # float32 differences, summed in another order
+        m = 0.5 * m + 0.5 * star
+    assert rec["eps_smoothed"][-1] == pytest.approx(m)
+    assert len(est._ring) <= 3
