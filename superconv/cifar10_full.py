@@ -32,8 +32,10 @@ class WithinChannelLRN(nn.Module):
         self.size, self.alpha, self.beta = size, alpha, beta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean_sq = F.avg_pool2d(x * x, self.size, stride=1, padding=(self.size - 1) // 2, count_include_pad=True)
-        return x * (1 + self.alpha * mean_sq).pow(-self.beta)
+        # in float32: under bf16 autocast 1 + alpha * mean(x^2) would round to 1 for most inputs
+        xf = x.float()
+        mean_sq = F.avg_pool2d(xf * xf, self.size, stride=1, padding=(self.size - 1) // 2, count_include_pad=True)
+        return (xf * (1 + self.alpha * mean_sq).pow(-self.beta)).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, alpha={self.alpha:g}, beta={self.beta:g}"

@@ -25,9 +25,10 @@ DEPTH_BATCHES = {110: dict(batch_size=800, ghost_batch=100, test_reads=20_000)}
 
 #: The settings a paper-profile run can switch to PyTorch's convention, by name (a notebook's
 #: ``MODERN`` parameter, ``$SUPERCONV_MODERN``): the spec field and its modern value (None: the
-#: field left out, the plain default; ``model``: He et al.'s option-A ResNet of the same depth).
+#: field left out, the plain default; ``model``: He et al.'s option-A ResNet of the same depth;
+#: ``blobs``: the Hessian-free study's estimate, which its own spec holds).
 SWITCHES = {"sgd": "torch", "ghost_batch": None, "model": "resnet", "input_norm": None, "data_order": None,
-            "test_reads": None}
+            "test_reads": None, "blobs": None}  # blobs: chapter 5's estimate over the trainable parameters only
 
 
 def modern(spec: dict, names) -> dict:

@@ -711,14 +711,16 @@ class Batches:
     size. ``drop_last``: every batch has ``batch_size`` samples and the permutation's
     tail is skipped that epoch; otherwise the epoch's last batch is smaller.
     ``channels_last``: return ``x`` in ``torch.channels_last`` memory format.
-    ``order``: :data:`ORDERS`; ``"file"`` reads the split in its own order every epoch (only the
-    flips and crops are drawn anew), and ``interleave`` k > 1 then arranges each batch as Caffe's
-    Data layer deals one LMDB to k GPUs: slice g of the batch holds its images g, g + k, g + 2k, ...
+    ``order``: :data:`ORDERS`; ``"file"`` reads the split as one stream in its own order, as
+    Caffe's LMDB cursor: batch ``it`` is stream positions ``it·b .. it·b + b - 1`` modulo the
+    split's size, so no image is left out at an epoch's end and a batch may wrap around (the flips
+    and crops are drawn anew for every pass); ``interleave`` k > 1 then arranges each batch as
+    Caffe's Data layer deals the stream to k GPUs: slice g holds the batch's images g, g + k, ...
     With the split's ``input_norm="mean_image"`` a flipped image has the mirrored mean subtracted:
     Caffe subtracts the mean before it mirrors.
 
-    ``batch(it) -> (x, y)``: ``x`` float32 (B, C, H, W) normalized with the split's
-    mean/std, ``y`` int64 (B,), both on ``split.device``. Iterating is an endless
+    ``batch(it) -> (x, y)``: ``x`` float32 (B, C, H, W) normalized as the split says
+    (``Split.normalizer``), ``y`` int64 (B,), both on ``split.device``. Iterating is an endless
     stream ``batch(0), batch(1), ...``; use ``itertools.islice`` or ``epoch(e)``.
 
     Data-parallel training (``world_size`` > 1, one ``Batches`` per rank): ``batch_size``
@@ -768,28 +770,45 @@ class Batches:
         self._shift_flipped = self._shift.flip(-1) if self._shift.shape[-1] > 1 else None
         self._rows = torch.arange(h, device=split.device)
         self._cols = torch.arange(w, device=split.device)
-        self._epoch: Optional[int] = None
-        self._draws: tuple = ()
+        self._draws: dict = {}  # epoch -> (permutation, flips, offsets): this epoch's and the last
+        # file order: this rank's rows of a batch as offsets in the batch's stretch of the stream
+        k, per = self.interleave, batch_size // self.interleave
+        dealt = (torch.arange(batch_size) % per) * k + torch.arange(batch_size) // per
+        self._dealt = dealt[self.rank * self.local_batch_size:(self.rank + 1) * self.local_batch_size].to(split.device)
 
     def _epoch_draws(self, epoch: int) -> tuple:
-        if epoch != self._epoch:
+        """The permutation (None in file order), flips and crop offsets of ``epoch`` (a pass over
+        the stream in file order), drawn once from ``(seed, epoch)`` on the CPU and cached."""
+        if epoch not in self._draws:
             n, dev = len(self.split), self.split.device
             g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
-            perm = torch.randperm(n, generator=g) if self.order == "shuffle" else self._file_order(n)
+            perm = torch.randperm(n, generator=g).to(dev) if self.order == "shuffle" else None
             flips = torch.rand(n, generator=g) < 0.5
             offsets = torch.randint(0, 2 * self.crop_pad + 1, (n, 2), generator=g) if self.crop_pad else None
-            self._draws = (perm.to(dev), flips.to(dev), None if offsets is None else offsets.to(dev))
-            self._epoch = epoch
-        return self._draws
+            self._draws = {e: d for e, d in self._draws.items() if e == epoch - 1}  # a batch spans at most two
+            self._draws[epoch] = (perm, flips.to(dev), None if offsets is None else offsets.to(dev))
+        return self._draws[epoch]
 
-    def _file_order(self, n: int) -> torch.Tensor:
-        """The split's own order; with ``interleave`` k each whole batch dealt to k slices."""
-        order = torch.arange(n)
-        k, b = self.interleave, self.batch_size
-        if k > 1:
-            whole = n // b * b
-            order[:whole] = order[:whole].view(-1, b // k, k).transpose(1, 2).reshape(-1)
-        return order
+    def _batch_rows(self, it: int) -> tuple:
+        """``(indices, flips, offsets)`` of this rank's rows of batch ``it``."""
+        if self.order == "shuffle":
+            epoch, step = divmod(it, self.steps_per_epoch)
+            perm, flips, offsets = self._epoch_draws(epoch)
+            window = self._window(step)
+            return perm[window], flips[window], None if offsets is None else offsets[window]
+        n, start = len(self.split), it * self.batch_size
+        q = start + self._dealt                      # stream positions
+        idx = q % n
+        first, last = start // n, (start + self.batch_size - 1) // n  # host ints: no device sync
+        _, f0, o0 = self._epoch_draws(first)
+        flips, offsets = f0[idx], None if o0 is None else o0[idx]
+        if last != first:  # the batch wraps around the split: the rest is the next pass's
+            _, f1, o1 = self._epoch_draws(last)
+            later = q >= last * n
+            flips = torch.where(later, f1[idx], flips)
+            if offsets is not None:
+                offsets = torch.where(later.view(-1, 1), o1[idx], offsets)
+        return idx, flips, offsets
 
     def _window(self, step: int) -> slice:
         """Positions in the epoch's permutation of this rank's rows of batch ``step``."""
@@ -798,29 +817,28 @@ class Batches:
 
     def indices(self, it: int) -> torch.Tensor:
         """The split indices of the samples in batch ``it`` (this rank's rows; on the split's device)."""
-        it = _checks.integer("it", it, 0)
-        epoch, step = divmod(it, self.steps_per_epoch)
-        return self._epoch_draws(epoch)[0][self._window(step)]
+        return self._batch_rows(_checks.integer("it", it, 0))[0]
+
+    def flips(self, it: int) -> torch.Tensor:
+        """Which of batch ``it``'s rows are mirrored (bool, on the split's device)."""
+        return self._batch_rows(_checks.integer("it", it, 0))[1]
 
     def batch(self, it: int) -> tuple:
-        it = _checks.integer("it", it, 0)
-        epoch, step = divmod(it, self.steps_per_epoch)
-        perm, flips, offsets = self._epoch_draws(epoch)
-        window = self._window(step)
-        idx = perm[window]
+        idx, flips, offsets = self._batch_rows(_checks.integer("it", it, 0))
         x = self.split.images[idx]  # uint8 gather: augment on 1-byte values, convert once
         if self.crop_pad:
-            x = self._crop(x, flips[window] if self.flip else None, offsets[window])
+            x = self._crop(x, flips if self.flip else None, offsets)
         elif self.flip:
-            x = torch.where(flips[window].view(-1, 1, 1, 1), x.flip(3), x)
+            x = torch.where(flips.view(-1, 1, 1, 1), x.flip(3), x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)  # float conversion keeps the layout
         if self._shift_flipped is None or not self.flip:
-            return torch.addcmul(self._shift, x.float(), self._scale), self.split.labels[idx]
-        shift = torch.where(flips[window].view(-1, 1, 1, 1), self._shift_flipped, self._shift)
-        out = torch.addcmul(shift, x.float(), self._scale)
-        if self.channels_last:
-            out = out.contiguous(memory_format=torch.channels_last)
+            out = torch.addcmul(self._shift, x.float(), self._scale)
+        else:  # a mirrored image has the mirrored mean subtracted (Caffe subtracts, then mirrors)
+            out = torch.addcmul(torch.where(flips.view(-1, 1, 1, 1), self._shift_flipped, self._shift),
+                                x.float(), self._scale)
+        if self.channels_last and not out.is_contiguous(memory_format=torch.channels_last):
+            out = out.contiguous(memory_format=torch.channels_last)  # a per-pixel shift loses the layout
         return out, self.split.labels[idx]
 
     def _crop(self, x: torch.Tensor, flips: Optional[torch.Tensor], offsets: torch.Tensor) -> torch.Tensor:
@@ -865,4 +883,7 @@ def _eval_iter(split: Split, batch_size: int, channels_last: bool) -> Iterator[t
         x = split.images[start:start + batch_size]
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        yield torch.addcmul(shift, x.float(), scale), split.labels[start:start + batch_size]
+        out = torch.addcmul(shift, x.float(), scale)
+        if channels_last and not out.is_contiguous(memory_format=torch.channels_last):
+            out = out.contiguous(memory_format=torch.channels_last)  # a per-pixel shift loses the layout
+        yield out, split.labels[start:start + batch_size]

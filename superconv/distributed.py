@@ -204,6 +204,21 @@ def average_bn_stats(model: nn.Module) -> None:
         b.copy_(v.view_as(b))
 
 
+def root_bn_stats(model: nn.Module) -> None:
+    """Every rank takes rank 0's BatchNorm running mean/var (one broadcast): with ghost BatchNorm
+    the statistics are the root GPU's slices', which Caffe's test net (on the root GPU) used."""
+    if not active():
+        return
+    bufs = [b for m in model.modules() if isinstance(m, _BatchNorm)
+            for b in (m.running_mean, m.running_var) if b is not None]
+    if not bufs:
+        return
+    flat = torch.cat([b.reshape(-1).float() for b in bufs])
+    torch.distributed.broadcast(flat, src=0)
+    for b, v in zip(bufs, flat.split([b.numel() for b in bufs])):
+        b.copy_(v.view_as(b))
+
+
 def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
     """``model`` in DistributedDataParallel. Buffers (BN running statistics) are not re-sent from
     rank 0 at every forward: with synchronized BN they are equal on all ranks anyway, without it

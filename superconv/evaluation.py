@@ -100,8 +100,12 @@ def recompute_bn_stats(model: nn.Module, batches, steps: int, precision: str = "
 
 def read_counts(n: int, images: int) -> torch.Tensor:
     """How often each of ``n`` test images is scored when an evaluation reads ``images`` in
-    order, wrapping around (the authors' ``test_iter`` x batch: 25,000 reads of CIFAR-10's
-    10,000 count the first 5,000 three times and the rest twice). float64 (n,)."""
+    order from the first, wrapping around (the authors' ``test_iter`` x batch: 25,000 reads of
+    CIFAR-10's 10,000 count the first 5,000 three times and the rest twice). float64 (n,).
+
+    Caffe's test cursor goes on between tests, so with 25,000 reads its tests start alternately at
+    image 0 and 5,000; the final tests of the authors' runs (iterations 10,000 and 80,000, even
+    multiples of their ``test_interval`` 100, with the test at iteration 0) start at 0, as here."""
     counts = torch.full((n,), float(images // n), dtype=torch.float64)
     counts[:images % n] += 1
     return counts
@@ -113,9 +117,10 @@ def evaluate(model: nn.Module, data: Split, batch_size: int | None = None, preci
              sharded: bool = False, reads: int | None = None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (in %) of ``model`` on ``data`` (first ``limit`` samples).
 
-    ``reads``: score ``reads`` images read in order, wrapping around the split (Caffe's
-    ``test_iter`` x batch), as :func:`read_counts` weights; None: each image once. In eval mode a
-    network's output for an image does not depend on its batch, so each image runs once.
+    ``reads``: score ``reads`` images read in order from the first, wrapping around the split (or
+    its first ``limit`` images; Caffe's ``test_iter`` x batch), as :func:`read_counts` weights;
+    None: each image once. In eval mode a network's output for an image does not depend on its
+    batch, so each image runs once.
 
     ``data`` may also be a streaming source (``train.STREAMING_SOURCE``); ``limit`` then means the
     source's choice of that many samples (an image folder takes evenly spaced ones).
@@ -130,6 +135,8 @@ def evaluate(model: nn.Module, data: Split, batch_size: int | None = None, preci
     was_training = model.training
     model.eval()
     shard = sharded and distributed.active()
+    if reads is not None:
+        positive_int("reads", reads)
     weights = None
     if isinstance(data, Split):
         if limit is not None and limit < len(data):
@@ -181,11 +188,13 @@ class Evaluator:
     """
 
     def __init__(self, model: nn.Module, batches, precise_steps: int, *, precision: str, channels_last: bool,
-                 batch_size: int, local_bn: bool, sharded: bool, test_reads: int | None = None):
+                 batch_size: int, local_bn: bool, sharded: bool, test_reads: int | None = None,
+                 root_bn: bool = False):
         self.model, self.batches, self.precise_steps = model, batches, precise_steps
         self.test_reads = test_reads  # Caffe's test_iter x batch (evaluate's reads), test evaluations only
         self.precision, self.channels_last, self.batch_size = precision, channels_last, batch_size
         self.local_bn, self.sharded = local_bn, sharded
+        self.root_bn = root_bn  # per-rank statistics: rank 0's (ghost BN, the root GPU's), else the average
         self.fresh_at = -1       # the iteration whose BN statistics were last recomputed
         self.moving = None       # the moving averages set aside while precise ones are evaluated
 
@@ -231,5 +240,5 @@ class Evaluator:
             self.fresh_at = -1  # a run stopped here must recompute for its final evaluation
 
     def _average_ranks(self) -> None:
-        if self.local_bn:  # per-rank statistics (moving or recomputed): the ranks' average
-            distributed.average_bn_stats(self.model)
+        if self.local_bn:  # per-rank statistics (moving or recomputed): rank 0's, or the ranks' average
+            (distributed.root_bn_stats if self.root_bn else distributed.average_bn_stats)(self.model)

@@ -149,6 +149,10 @@ class FitConfig:
         self.test_reads = optional(positive_int, "test_reads", self.test_reads, "a number of test images read >= 1")
         if self.test_reads is not None and test_data is not None and not isinstance(test_data, Split):
             fail("test_reads", self.test_reads, "None with a streaming test source", why="needs a Split")
+        local = self.batch_size // self.world
+        if self.ghost_batch is not None and self.ghost_batch < local and local % self.ghost_batch:
+            fail("ghost_batch", self.ghost_batch, f"a divisor of each process's batch ({local}), or at least it",
+                 why="would leave a smaller last slice (the authors' GPUs each had the same share)")
         if self.ghost_batch is not None and self.world > 1 and self.sync_bn:
             fail("ghost_batch", self.ghost_batch, "None with sync_bn=True",
                  why="asks for per-slice BN statistics, sync_bn for statistics over the whole batch")

@@ -34,9 +34,11 @@ class GhostBatchNorm2d(nn.BatchNorm2d):
         if not self.training or x.shape[0] <= self.ghost_batch:
             return super().forward(x)
         first, rest = x[:self.ghost_batch], x[self.ghost_batch:]
-        momentum = self.momentum if self.momentum is not None else 0.1
+        momentum = 0.0
         if self.track_running_stats:
             self.num_batches_tracked.add_(1)
+            # as nn.BatchNorm2d: momentum None is a cumulative average (precise BN recomputes so)
+            momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
         # the first slice updates the moving averages (the root GPU's); the others only normalise
         out = [F.batch_norm(first, self.running_mean, self.running_var, self.weight, self.bias, True,
                             momentum, self.eps)]
@@ -50,10 +52,13 @@ class GhostBatchNorm2d(nn.BatchNorm2d):
 
 def use_ghost_batches(model: nn.Module, ghost_batch: int) -> nn.Module:
     """Replace every ``BatchNorm2d`` of ``model`` (in place) by a :class:`GhostBatchNorm2d` with
-    the same parameters, buffers and settings; returns ``model``."""
+    the same parameters, buffers and settings (one that is already ghost takes the new
+    ``ghost_batch``); returns ``model``."""
     _checks.positive_int("ghost_batch", ghost_batch)
     for name, child in model.named_children():
-        if isinstance(child, nn.BatchNorm2d) and not isinstance(child, GhostBatchNorm2d):
+        if isinstance(child, GhostBatchNorm2d):
+            child.ghost_batch = ghost_batch
+        elif isinstance(child, nn.BatchNorm2d):
             ghost = GhostBatchNorm2d(child.num_features, ghost_batch, eps=child.eps, momentum=child.momentum,
                                      affine=child.affine, track_running_stats=child.track_running_stats)
             tensors = list(child.parameters()) + list(child.buffers())

@@ -84,6 +84,10 @@ SETTINGS = (
             "(ResNet-110: 200 × 100 = 20,000)", f"{REPO}:clrsolver.prototxt, solver.prototxt, x.sh",
             "`test_reads=None`: each test image once", "as the authors",
             "evaluation.read_counts weights each image by how often it is read"),
+    Setting("Arithmetic", "precision", "fp32 (Caffe's float blobs)", f"{REPO}:architectures/Resnet56Cifar.prototxt "
+            "(no half-precision settings)", "bf16 autocast where the GPU supports it", "differs",
+            "the paper profile trains with bf16 autocast; `precision='fp32'` in a spec is the authors' "
+            "arithmetic; the CLR net's LRN is computed in fp32 either way"),
     Setting("Table 2 solvers", "nesterov, bn_momentum, ghost_batch, test_reads", "Nesterov momentum, a BN "
             "fraction of 0.9 (0.999 for DenseNet), 4 GPUs x 128, `test_iter: 200` x 32 = 6,400 test reads "
             "(the test data layer also mirrors at random)", f"{HYPER}:Cifar/1cycsolver.prototxt, "

@@ -165,8 +165,9 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                                momentum=cfg.momentum(0) or 0.0, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
     calls = Callbacks(callbacks, dev)
     local_bn = world > 1 and not cfg.sync_bn  # per-rank BN statistics: averaged over ranks before each use
+    # ghost BN keeps rank 0's statistics (the root GPU's): saved as they are, broadcast to evaluate
     checkpointer = Checkpointer(cfg.checkpoint, cfg.checkpoint_every, config, device=dev, rank=rank, world=world,
-                                local_bn=local_bn)
+                                local_bn=local_bn and cfg.ghost_batch is None)
     state = checkpointer.read()
     if state is None:
         history = History(config={**config, **provenance})
@@ -185,7 +186,8 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                          if cfg.precise_bn is not None and tracking_bns(model) else 0)  # whole batches
         evaluator = Evaluator(model, batches, precise_steps, precision=cfg.precision,
                               channels_last=cfg.channels_last, batch_size=cfg.eval_batch_size,
-                              local_bn=local_bn, sharded=world > 1, test_reads=cfg.test_reads)
+                              local_bn=local_bn, sharded=world > 1, test_reads=cfg.test_reads,
+                              root_bn=cfg.ghost_batch is not None)
         bar = _progress(cfg.progress and rank == 0, cfg.iterations, history.iterations,
                         cfg.desc or config["model_name"] or "fit")
         try:
@@ -272,7 +274,8 @@ def _slowest_rank_times(history: History, dev: torch.device) -> None:
 def _training_batches(train_data, cfg: FitConfig, rank: int) -> tuple:
     """This rank's training batches, and the data the final train accuracy is measured on."""
     if isinstance(train_data, Split):
-        slices = cfg.batch_size // cfg.ghost_batch if cfg.ghost_batch and cfg.batch_size % cfg.ghost_batch == 0 else 1
+        # FitConfig: ghost_batch divides the batch, or is at least it (one slice)
+        slices = max(1, cfg.batch_size // cfg.ghost_batch) if cfg.ghost_batch else 1
         batches = Batches(train_data.to(cfg.device), cfg.batch_size, seed=cfg.seed, flip=cfg.flip,
                           crop_pad=cfg.crop_pad, channels_last=cfg.channels_last, rank=rank, world_size=cfg.world,
                           order=cfg.data_order, interleave=slices if cfg.data_order == "file" else 1)

@@ -102,6 +102,28 @@ def test_ghost_bn_is_batch_norm_per_gpu_slice():
     torch.testing.assert_close(ghost(x), gpus[0](x))
 
 
+def test_ghost_bn_without_momentum_is_a_cumulative_average_as_batch_norm():
+    """momentum=None (what precise BN recomputes with): the first slices' plain average."""
+    torch.manual_seed(0)
+    ghost, plain = GhostBatchNorm2d(3, ghost_batch=4, momentum=None), nn.BatchNorm2d(3, momentum=None)
+    for _ in range(3):
+        x = torch.randn(8, 3, 4, 4) * 5 + 2
+        ghost(x)
+        plain(x[:4])
+    torch.testing.assert_close(ghost.running_var, plain.running_var)
+    torch.testing.assert_close(ghost.running_mean, plain.running_mean)
+
+
+def test_ghost_batch_must_split_the_batch_evenly():
+    split = _cifar_like(64)
+    with pytest.raises(ValueError, match="ghost_batch=24 would leave a smaller last slice.*a divisor of each process's batch"):
+        fit(models.build("resnet8", width=4), split, None, 0.01, iterations=1, batch_size=32, ghost_batch=24,
+            device="cpu", progress=False)
+    use_ghost_batches(m := models.build("resnet8", width=4), 8)
+    use_ghost_batches(m, 16)  # an already ghost model takes the new size
+    assert {x.ghost_batch for x in m.modules() if isinstance(x, GhostBatchNorm2d)} == {16}
+
+
 def test_use_ghost_batches_swaps_every_bn_and_keeps_its_state():
     torch.manual_seed(0)
     m = models.build("resnet8", width=4)
@@ -187,8 +209,7 @@ def test_mean_image_input_mirrors_the_mean_with_the_image():
     split = _toy(input_norm="mean_image")
     b = data.Batches(split, 8, seed=3, flip=True)
     x, _ = b.batch(0)
-    idx = b.indices(0)
-    flips = b._epoch_draws(0)[1][:8]
+    idx, flips = b.indices(0), b.flips(0)
     assert flips.any() and not flips.all()
     raw = split.images[idx].float()
     want = torch.where(flips.view(-1, 1, 1, 1), (raw - split.mean_image).flip(-1), raw - split.mean_image)
@@ -206,12 +227,25 @@ def test_file_order_deals_each_batch_to_the_gpus_and_repeats_every_epoch():
     # slice g of a batch holds its images g, g + 4 (Caffe: datum i goes to GPU i % 4)
     assert b.indices(0).tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
     assert b.indices(1).tolist() == [8, 12, 9, 13, 10, 14, 11, 15]
-    assert b.indices(2).tolist() == b.indices(0).tolist()  # the next epoch: the same order
+    assert b.indices(2).tolist() == b.indices(0).tolist()  # the next pass: the same order
     assert not torch.equal(b._epoch_draws(0)[1], b._epoch_draws(1)[1])  # but new flips
     assert data.Batches(split, 8, order="file").indices(0).tolist() == list(range(8))
     assert data.Batches(split, 8).indices(0).tolist() != list(range(8))  # shuffle, as before
     with pytest.raises(ValueError, match="interleave"):
         data.Batches(split, 8, order="file", interleave=3)
+
+
+def test_file_order_is_one_stream_that_wraps_around_as_an_lmdb_cursor():
+    """20 images in batches of 8: batch 2 is stream positions 16..23, the split's last 4 images
+    and then its first 4, each with the flip of its own pass -- no image is skipped at an epoch's end."""
+    split = _toy(n=20)
+    b = data.Batches(split, 8, order="file")
+    assert b.indices(2).tolist() == [16, 17, 18, 19, 0, 1, 2, 3]
+    assert sorted(sum((b.indices(i).tolist() for i in range(5)), [])) == sorted(list(range(20)) * 2)
+    f0, f1 = b._epoch_draws(0)[1], b._epoch_draws(1)[1]
+    assert b.flips(2).tolist() == f0[16:20].tolist() + f1[0:4].tolist()
+    dealt = data.Batches(split, 8, order="file", interleave=2)
+    assert dealt.indices(2).tolist() == [16, 18, 0, 2, 17, 19, 1, 3]  # GPU 0: stream positions 16, 18, 20, 22
 
 
 def test_test_reads_count_the_first_images_three_times():

@@ -148,7 +148,10 @@ def batch_spec(profile: str | None, batch_size: int, seed: int = 0, *, hold: str
         return ref
     overrides: dict = dict(batch_size=batch_size, seed=seed)
     if ref.get("ghost_batch"):  # the paper profile: the authors' 8 GPUs, each normalising its share
-        overrides["ghost_batch"] = max(1, batch_size // conventions.GPUS)
+        if batch_size % conventions.GPUS:
+            raise ValueError(f"batch_size={batch_size} does not split over the authors' {conventions.GPUS} GPUs; "
+                             f"allowed at the paper profile: multiples of {conventions.GPUS}")
+        overrides["ghost_batch"] = batch_size // conventions.GPUS
     if hold == "epochs":
         overrides["iterations"] = max(1, round(ref["iterations"] * b0 / batch_size))
         # (ladder_spec stretches the schedule and the evaluation grid to an iterations override)

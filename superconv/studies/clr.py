@@ -78,7 +78,7 @@ CONFIGS: dict = {
 }
 #: The paper profile's net and solver, the CLR paper's (``paper.CLR_BASELINE_SOLVER``), in place of
 #: the profile's ResNet; a net without BatchNorm, tested 100 x 100 = 10,000 images (each once).
-PAPER_NET = dict(model="cifar10_full", model_kwargs={}, batch_size=100,
+PAPER_NET = dict(model="cifar10_full", model_kwargs={}, batch_size=100, flip=False,  # the prototxt: no mirror
                  weight_decay=float(paper.CLR_BASELINE_SOLVER["weight_decay"]))
 PAPER_DROPPED = ("ghost_batch", "test_reads")
 KNOBS = ("base_lr", "max_lr", "fixed_lr", "step_size", "cycles", "fixed_iterations",

@@ -184,7 +184,8 @@ def parameter_counts(profile: str | None, depths: Sequence[int] | None = None) -
     rows = []
     for d in sorted(set(depths) | set(PAPER_DEPTHS)):
         here = models.build(model_name(profile, d), **kw)
-        there = models.build(model_name("paper", d))  # the paper's: the authors' net, width 16, CIFAR-10
+        # the paper's: the authors' net, width 16, CIFAR-10 (whatever $SUPERCONV_MODERN switches)
+        there = models.build(re.sub(r"\d+$", str(d), experiments.BASE["paper"]["model"]))
         rows.append(dict(depth=d, blocks_per_stage=here.blocks_per_stage, layers=6 * here.blocks_per_stage + 2,
                          params=models.count_parameters(here), paper_params=models.count_parameters(there),
                          in_profile=d in depths, in_paper=d in PAPER_DEPTHS))

@@ -186,7 +186,7 @@ def run_spec(profile: Optional[str], cfg: dict, seed: int = 0) -> dict:
 
 def study_spec(profile: Optional[str], cfg: dict, seed: int = 0) -> dict:
     """What the results store keys on: the run spec plus every callback setting."""
-    blobs = cfg.get("blobs", "trainable")
+    blobs = "trainable" if "blobs" in experiments.modern_settings() else cfg.get("blobs", "trainable")
     return dict(run=run_spec(profile, cfg, seed),
                 estimate=dict(every=cfg["every"], inc=cfg["inc"], group=cfg["group"],
                               smoothing=0.9, init=0.1, secant=True, per_layer=True,

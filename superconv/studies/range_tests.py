@@ -225,7 +225,7 @@ def run_one(spec: dict, seed: int, profile: str, device: str = "auto", store: Op
                                eval_split=spec["eval_split"], seed=int(seed), bn_momentum=spec["bn_momentum"],
                                precision=spec["precision"], flip=spec["flip"], crop_pad=spec["crop_pad"],
                                sgd=spec.get("sgd", "torch"), data_order=spec.get("data_order") or "shuffle",
-                               device=dev)
+                               ghost_batch=spec.get("ghost_batch"), device=dev)  # fit deals batches to the slices
         return result.to_dict()
 
     return RangeTestResult.from_dict(store.memo("range_test", full, profile, compute, retrain=retrain))
