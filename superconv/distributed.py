@@ -193,13 +193,19 @@ def from_main(fn: Callable[[], Any]) -> Any:
 def average_bn_stats(model: nn.Module) -> None:
     """Average every BatchNorm running mean/var over ranks (one all-reduce). Running statistics
     are linear in the batch statistics, so averaging at any time gives the same result."""
+    _share_bn_stats(model, lambda flat: all_reduce(flat, "mean"))
+
+
+def _share_bn_stats(model: nn.Module, combine: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Every BatchNorm running mean/var, flattened into one tensor, through ``combine`` (a
+    collective) and back, on every rank; nothing outside a process group."""
     if not active():
         return
     bufs = [b for m in model.modules() if isinstance(m, _BatchNorm)
             for b in (m.running_mean, m.running_var) if b is not None]
     if not bufs:
         return
-    flat = all_reduce(torch.cat([b.reshape(-1).float() for b in bufs]), "mean")
+    flat = combine(torch.cat([b.reshape(-1).float() for b in bufs]))
     for b, v in zip(bufs, flat.split([b.numel() for b in bufs])):
         b.copy_(v.view_as(b))
 
@@ -207,16 +213,10 @@ def average_bn_stats(model: nn.Module) -> None:
 def root_bn_stats(model: nn.Module) -> None:
     """Every rank takes rank 0's BatchNorm running mean/var (one broadcast): with ghost BatchNorm
     the statistics are the root GPU's slices', which Caffe's test net (on the root GPU) used."""
-    if not active():
-        return
-    bufs = [b for m in model.modules() if isinstance(m, _BatchNorm)
-            for b in (m.running_mean, m.running_var) if b is not None]
-    if not bufs:
-        return
-    flat = torch.cat([b.reshape(-1).float() for b in bufs])
-    torch.distributed.broadcast(flat, src=0)
-    for b, v in zip(bufs, flat.split([b.numel() for b in bufs])):
-        b.copy_(v.view_as(b))
+    def from_rank0(flat: torch.Tensor) -> torch.Tensor:
+        torch.distributed.broadcast(flat, src=0)
+        return flat
+    _share_bn_stats(model, from_rank0)
 
 
 def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
