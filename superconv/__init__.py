@@ -32,6 +32,7 @@ Modules, one idea each, in layers; a module imports only its own layer or the la
   paper profile runs it: the page ``paper_setup.md``), ``conventions`` (the numbers of that setup
   the specs are built from, and the switches back to PyTorch's conventions);
 * helpers: ``_checks`` (argument checks), ``_io`` (JSON with NaN, atomic writes, RNG state),
+  ``_pages`` (what the generated book pages share: a Markdown table, the ``--write`` command line),
   ``fingerprint`` (the code fingerprint in every result's key).
 """
 

@@ -6,12 +6,10 @@ keeps the committed page equal to what this module renders.
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from ._pages import md_table, page_main
 from .paper import (AUTHOR_REPOS, PAPERS, SECTIONS, TAGS, Fact, claims, format_value, get, layout,
                     not_found, section_files)
 
@@ -24,11 +22,6 @@ def _md(x: Any) -> str:
     """Text for a markdown table cell: MyST's special characters escaped (an underscore inside
     a word is plain text already)."""
     return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), x if isinstance(x, str) else format_value(x))
-
-
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> List[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(r) + " |" for r in rows), ""]
 
 
 def _shown(f: Fact) -> str:
@@ -67,7 +60,7 @@ def _facts_md(group: Sequence[Fact], known: Mapping[str, str]) -> List[str]:
     same = _same(cols)
     keep = [k for k in cols if k not in same]
     return (_caption({k: v for k, v in same.items() if known.get(k) != v})
-            + _md_table(keep, list(zip(*(cols[k] for k in keep)))))
+            + md_table(keep, list(zip(*(cols[k] for k in keep)))))
 
 
 def _section_md(files: Mapping[str, Mapping[str, Any]], fname: str) -> List[str]:
@@ -84,7 +77,7 @@ def _section_md(files: Mapping[str, Mapping[str, Any]], fname: str) -> List[str]
             lines += [f"### {heading}", "", *_caption(known)]
         lines += _facts_md([get(k) for k in ks], known)
     if sid == "§7":
-        lines += _md_table(["key", "not found", "hint", "related facts"],
+        lines += md_table(["key", "not found", "hint", "related facts"],
                            [[f"`{n.key}`", _md(n.what), _md(n.hint) or "—",
                              ", ".join(f"`{k}`" for k in n.related_keys) or "—"]
                             for n in not_found()])
@@ -110,29 +103,22 @@ def fact_sheet_markdown() -> str:
             f"[{r}](https://github.com/{r})" for r in AUTHOR_REPOS) + ".", "",
         "Each number carries a confidence tag (two where sources agree, e.g. *S, logs agree*); a",
         "`~` marks a number the source gives as approximate, `±` the spread over runs.", "",
-        *_md_table(["tag", "the number was"], [[f"**{t}**", _md(d)] for t, d in TAGS.items()]),
+        *md_table(["tag", "the number was"], [[f"**{t}**", _md(d)] for t, d in TAGS.items()]),
     ]
     for fname in files:
         lines += _section_md(files, fname)
     lines += ["(facts-claims)=", "## The claims of the scorecard", "",
               "What chapter 11 scores, in its order: each claim names the facts that carry the",
               "paper's numbers, and its text is filled in from them.", "",
-              *_md_table(["claim", "topic", "statement", "facts"],
+              *md_table(["claim", "topic", "statement", "facts"],
                          [[f"`{c.id}`", _md(c.chapter), _md(c.statement),
                            ", ".join(f"`{k}`" for k in c.paper_value_keys)] for c in claims()])]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m superconv.fact_sheet",
-                                 description="Print (or write) the book page of the papers' facts.")
-    ap.add_argument("--write", metavar="PATH", type=Path, help="write the page to PATH")
-    args = ap.parse_args(argv)
-    text = fact_sheet_markdown()
-    if args.write:
-        args.write.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    page_main("python -m superconv.fact_sheet", "Print (or write) the book page of the papers' facts.",
+              fact_sheet_markdown, argv)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,10 @@ The book page ``paper_setup.md`` is generated from :data:`SETTINGS` and :data:`L
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional, Sequence
 
+from ._pages import md_table, page_main
 from .conventions import GHOST_BATCH, SWITCHES
 
 __all__ = ["REPO", "HYPER", "STATUSES", "Setting", "SETTINGS", "LAPTOP", "setting", "page_markdown", "main"]
@@ -159,29 +157,18 @@ def page_markdown() -> str:
              "out.ipynb -p PROFILE paper -p DEVICE cuda -y '{\"MODERN\": [\"sgd\", \"ghost_batch\"]}'` "
              f"(or `$SUPERCONV_MODERN=sgd,ghost_batch`); the names are {', '.join(f'`{n}`' for n in SWITCHES)}, "
              "and the runs are stored under their own keys. Generated from `superconv/paper_setup.py` (`python -m superconv.paper_setup --write "
-             "paper_setup.md`).", "",
-             "| setting | the authors' | source | field | modern alternative | paper profile |",
-             "|---|---|---|---|---|---|"]
-    for s in SETTINGS:
-        status = s.status + (f": {s.note}" if s.note else "")
-        lines.append(f"| {_cell(s.item)} | {_cell(s.authors)} | {_cell(s.source)} | `{s.field}` | "
-                     f"{_cell(s.modern)} | {_cell(status)} |")
-    lines += ["", "## Where the laptop profile differs on purpose", "",
-              "| what | the laptop profile | why |", "|---|---|---|"]
-    lines += [f"| {_cell(a)} | {_cell(b)} | {_cell(c)} |" for a, b, c in LAPTOP]
-    return "\n".join(lines) + "\n"
+             "paper_setup.md`).", ""]
+    lines += md_table(["setting", "the authors'", "source", "field", "modern alternative", "paper profile"],
+                      [[_cell(s.item), _cell(s.authors), _cell(s.source), f"`{s.field}`", _cell(s.modern),
+                        _cell(s.status + (f": {s.note}" if s.note else ""))] for s in SETTINGS])
+    lines += ["## Where the laptop profile differs on purpose", ""]
+    lines += md_table(["what", "the laptop profile", "why"], [[_cell(x) for x in row] for row in LAPTOP])
+    return "\n".join(lines)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m superconv.paper_setup",
-                                 description="Print (or write) the book page of the paper profile's settings.")
-    ap.add_argument("--write", metavar="PATH", type=Path, help="write the page to PATH")
-    args = ap.parse_args(argv)
-    text = page_markdown()
-    if args.write:
-        args.write.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    page_main("python -m superconv.paper_setup", "Print (or write) the book page of the paper profile's settings.",
+              page_markdown, argv)
 
 
 if __name__ == "__main__":

@@ -205,7 +205,7 @@ def test_package_docstring_lists_every_module():
 #: The package's layers, bottom first (README's table, top first). A module imports only modules of
 #: its own layer or below; within a layer, the cycle test above keeps the order one way.
 LAYERS = (
-    ("helpers", {"superconv", "_checks", "_io", "fingerprint"}),
+    ("helpers", {"superconv", "_checks", "_io", "_pages", "fingerprint"}),
     ("facts", {"paper", "fact_sheet", "conventions", "paper_setup"}),
     ("data, nets and the method", {"data", "imagefolder", "models", "fillers", "caffe_resnet", "cifar10_full", "ghost_bn", "schedules",
                                    "optim", "hessian", "devices", "distributed", "history", "speedup", "potential",
