@@ -47,7 +47,7 @@ from typing import Any, Iterable, Sequence
 from .. import _checks, chapter, data, experiments, models, schedules, speedup as speedup_lib
 from ..results import Store, spec_key
 from ..train import History
-from ..verdicts import Finding, from_conditions
+from ..verdicts import Finding
 from . import base, calibration
 from .seed_mean import mean_history
 
