@@ -13,6 +13,7 @@ a bug, not a request for depth 1.
 
 from __future__ import annotations
 
+import ast
 import math
 import numbers
 from typing import Any, Callable, NoReturn, Sequence
@@ -25,9 +26,29 @@ class ParameterError(ValueError):
     """A parameter with a value that is not allowed (raised before any work)."""
 
 
+#: How the hint on a list or dict given as text begins.
+TEXT_HINT = " (this is text"
+
+
+def _literal(text: str) -> Any:
+    """The Python literal ``text`` spells, or None."""
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
 def fail(name: str, value: Any, allowed: str, why: str = "is not allowed") -> NoReturn:
-    """Raise the one-line error every check uses: ``name=value <why>; allowed: <allowed>``."""
-    raise ParameterError(f"{name}={value!r} {why}; allowed: {allowed}")
+    """Raise the one-line error every check uses: ``name=value <why>; allowed: <allowed>``.
+
+    A list or dict that arrives as text (``papermill -p SEEDS "[0, 1]"`` passes a string) gets a
+    hint on how to pass it as a value."""
+    hint = ""
+    parsed = _literal(value) if isinstance(value, str) else None
+    if isinstance(parsed, (list, tuple, dict)):
+        hint = (f"{TEXT_HINT}, not a {'dict' if isinstance(parsed, dict) else 'list'}: with papermill pass it "
+                f"as YAML, -y '{name.split('[')[0]}: {parsed!r}'; -p passes text)")
+    raise ParameterError(f"{name}={value!r} {why}; allowed: {allowed}{hint}")
 
 
 def _is_int(value: Any) -> bool:

@@ -50,8 +50,13 @@ def _knob(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
         try:
             return check(name, value)
         except ParameterError as e:
-            text = str(e)
-            raise ParameterError(text if text.endswith(PROFILE_DEFAULT) else text + PROFILE_DEFAULT) from None
+            text, hint = str(e), ""
+            if _checks.TEXT_HINT in text:  # the hint on a list given as text stays last
+                text, hint = text.split(_checks.TEXT_HINT, 1)
+                hint = _checks.TEXT_HINT + hint
+            if not text.endswith(PROFILE_DEFAULT):
+                text += PROFILE_DEFAULT
+            raise ParameterError(text + hint) from None
     return knob
 
 
@@ -165,7 +170,7 @@ def modern_list(name: str, value: Any) -> list | None:
 
 
 def setup(PROFILE: str | None, DEVICE: str, SEEDS: list | None, default_seeds: dict | None = None,
-          modern: list | None = None, **knobs: tuple) -> Context:
+          modern: list | None = None, apply: bool = True, **knobs: tuple) -> Context:
     """Validate a chapter's parameters and resolve profile, device and seeds.
 
     ``knobs`` map a parameter name to ``(value, checker)``; a value of ``None`` means "take it
@@ -175,6 +180,7 @@ def setup(PROFILE: str | None, DEVICE: str, SEEDS: list | None, default_seeds: d
     ``modern``: the chapter's MODERN parameter (:func:`modern_list`); a list sets ``$SUPERCONV_MODERN``
     for the runs of this process (the paper profile only: below it the laptop and smoke
     profiles already run PyTorch's conventions); None leaves the variable as it is.
+    ``apply=False``: check only, leave the environment as it is (the CLI's check before launch).
     """
     resolved = resolve_profile(profile("PROFILE", PROFILE))
     names = modern_list("MODERN", modern)
@@ -194,7 +200,7 @@ def setup(PROFILE: str | None, DEVICE: str, SEEDS: list | None, default_seeds: d
             raise TypeError(f"knob {name} must be given as (value, checker)")
         value, check = spec
         checked[name] = None if value is None else check(name, value)
-    if names is not None:
+    if names is not None and apply:
         os.environ[MODERN_ENV] = ",".join(names)
     modern_settings()  # a bad $SUPERCONV_MODERN fails here, before any work
     return Context(profile=resolved, device=dev, seeds=list(seeds), knobs=checked)

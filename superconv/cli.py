@@ -9,9 +9,10 @@ Three subcommands (``--help`` on each explains every flag):
 
 Everything is validated before anything runs: an unknown chapter or parameter, a value of the wrong
 kind, a bad executor or resource flag is one line on stderr naming the flag and what is allowed,
-and exit code 2. The CLI only knows the parameters generically (names, PROFILE, DEVICE, seed
-lists, the type of a non-None default); each chapter's own ``chapter.setup(...)`` checks the rest
-as the notebook's first step, so such an error shows up as a failed run within seconds.
+and exit code 2. Besides the generic checks (names, PROFILE, DEVICE, seed lists, the type of a
+non-None default), a book chapter's parameters go through its own checks
+(``study.CHAPTER.check``, the same that the notebook's first cell runs), for ``run``, for every
+point of a ``sweep`` grid and under ``--dry-run`` alike.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import torch
 
-from . import chapter
+from . import chapter, scorecard
 from . import sweep as sw
 from .verdicts import papermill_command
 
@@ -72,6 +73,24 @@ def resolve_chapter(text: str, root: Path = CHAPTERS_DIR) -> Path:
         why = "is ambiguous" if hits else "is not a chapter"
         raise UsageError(f"CHAPTER {text!r} {why}; allowed: {allowed}")
     return hits[0]
+
+
+def chapter_of(path: Path):
+    """The book chapter's ``studies.base.Chapter`` of a notebook (by its file name), or None for
+    a notebook that is not one of the book's."""
+    return next((c for c in scorecard.CHAPTERS if Path(c.notebook).name == path.name), None)
+
+
+def check_chapter(path: Path, known: dict, params: dict, where: str) -> None:
+    """The chapter's own parameter checks (what its first cell runs) on the notebook's defaults
+    overlaid with ``params``; a bad value is a ``UsageError`` that says ``where`` it came from."""
+    ch = chapter_of(path)
+    if ch is None:
+        return
+    try:
+        ch.check({**{n: known[n]["default"] for n in known}, **params})
+    except chapter.ParameterError as e:
+        raise UsageError(f"{where}: {e}") from None
 
 
 def notebook_parameters(path: Path) -> dict[str, dict]:
@@ -253,6 +272,7 @@ def _prepare(args, device_rule: str):
     path = resolve_chapter(args.chapter)
     known = notebook_parameters(path)
     fixed = fixed_parameters(args, known, path.stem, device_rule)
+    check_chapter(path, known, fixed, f"{path.stem} with -p/--profile/--device")
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a file; allowed: a folder (created if missing)")
@@ -358,6 +378,7 @@ def cmd_sweep(args) -> int:
     points = []
     for point in sw.expand_grid(grid):
         params = {n: {**fixed, **point}[n] for n in known if n in fixed or n in point}
+        check_chapter(path, known, params, "--grid point " + ", ".join(f"{n}={_short(v)}" for n, v in point.items()))
         points.append((sw.run_name(path.stem, params), params))
     names = [n for n, _ in points]
     points = [(sw.run_name(path.stem, p, hashed=names.count(n) > 1 or
@@ -471,9 +492,9 @@ SEEDS=[0], [1], [2]). Names may be given in lower case (max_lr -> MAX_LR).
 checks: before anything runs, the CLI checks the chapter, every parameter name (the notebook's
 `parameters` cell), PROFILE (smoke/laptop/paper), DEVICE (auto/cpu/cuda/cuda:N/mps, and that it
 exists here unless the jobs go to Slurm), seed lists (distinct integers >= 0), and that a value
-has the type of the notebook's default when that is not None. Chapter-specific limits (e.g.
-MAX_LR > 0) are checked by the notebook's own chapter.setup(...) as its first cell: such a run
-fails within seconds with that one-line message."""
+has the type of the notebook's default when that is not None. Then a book chapter's own
+checks (MAX_LR > 0, BASE_LR < MAX_LR, batch sizes that fit the training set, ...), the same that
+the notebook's first cell runs, on the values of every run (each grid point of a sweep)."""
 
 RUN_EPILOG = VALUES_HELP + """
 

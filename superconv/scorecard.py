@@ -10,13 +10,13 @@ here for the chapter).
 
 from __future__ import annotations
 
-from . import experiments, paper
+from . import chapter, experiments, paper
 from .results import Store, canonical
-from .studies import (batch_size, clr, datasets, depth, hessian_free, imagenet, less_data, one_cycle,
+from .studies import (base, batch_size, clr, datasets, depth, hessian_free, imagenet, less_data, one_cycle,
                       range_tests, regularization)
 from .verdicts import JUDGED, VERDICTS, Finding, command, not_run
 
-__all__ = ["VERDICTS", "Finding", "command", "not_run", "STUDIES", "NOTEBOOKS", "UNTESTED_RULE", "findings",
+__all__ = ["VERDICTS", "Finding", "command", "not_run", "STUDIES", "NOTEBOOKS", "CHAPTER", "CHAPTERS", "UNTESTED_RULE", "findings",
            "table", "counts", "POLICY_FIELDS", "policy_pairs", "speedup_table", "provenance"]
 
 
@@ -32,6 +32,14 @@ NOTEBOOKS = {topic: module.CHAPTER.notebook for topic, module in {
     "clr": clr, "range-test": range_tests, "super-convergence": one_cycle, "cyclical-momentum": one_cycle,
     "regularization": regularization, "hessian-free": hessian_free, "limited-data": less_data, "depth": depth,
     "batch-size": batch_size, "one-cycle": datasets, "imagenet": imagenet}.items()}
+
+#: The scorecard chapter: it trains nothing (no seeds) and reads the store at PROFILE.
+CHAPTER = base.Chapter("chapters/11_scorecard.ipynb", seeds=None, modern=False,
+                       knobs=dict(SHOW_PAPER_PROFILE=chapter.one_of(True, False)))
+
+#: Every chapter's :class:`~superconv.studies.base.Chapter`, in book order (the CLI checks a
+#: notebook's parameters with its chapter's before it launches it).
+CHAPTERS = tuple(m.CHAPTER for m in _MODULES) + (CHAPTER,)
 
 UNTESTED_RULE = "no chapter of this book runs this claim's setting"
 

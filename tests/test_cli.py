@@ -111,7 +111,7 @@ def test_help_explains_every_flag():
             for flag in action.option_strings:
                 assert flag in text
             assert action.help, action.dest
-        assert "papermill " in text and "examples:" in text and "chapter.setup" in text
+        assert "papermill " in text and "examples:" in text and "first cell runs" in text
     with pytest.raises(SystemExit):  # argparse prints help and exits 0; main() maps that to 0
         parser.parse_args(["run", "--help"])
     assert cli.main(["params", "--help"]) == 0
@@ -216,6 +216,44 @@ def test_error_messages_name_the_flag_and_the_allowed_values(tmp_path):
         for argv, needles in cases.items():
             rc, _, err = call(list(argv) + ["--out", tmp_path / "never"])
             assert rc == 2 and all(n in err for n in needles), (argv, err)
+
+
+def test_a_chapters_own_checks_run_before_launch_and_in_dry_run(tmp_path):
+    # what each notebook's first cell refuses, the CLI refuses first (exit 2, one line, nothing
+    # started): for run, for every grid point of a sweep, and under --dry-run
+    cases = {
+        ("run", "1", "-p", "MAX_LR", "abc"): "MAX_LR='abc' is not allowed; allowed: a finite number > 0",
+        ("run", "1", "-p", "MAX_LR", "0.01", "-p", "BASE_LR", "0.1"): "BASE_LR < MAX_LR",
+        ("run", "2", "-p", "RAMP_ITERATIONS", "1", "--dry-run"): "RAMP_ITERATIONS=1",
+        ("run", "6", "-p", "TRAIN_SIZES", "[7, 10]", "--dry-run"): "multiples of 10",
+        ("run", "8", "-p", "HOLD", "weeks"): "'iterations', 'epochs'",
+        ("run", "5", "-p", "INC", "5", "-p", "EVERY", "6", "--dry-run"): "EVERY",
+        ("run", "11", "-p", "SHOW_PAPER_PROFILE", "2"): "SHOW_PAPER_PROFILE=2",
+        ("sweep", "1", "--grid", "max_lr=0.2,abc", "--dry-run"): "--grid point MAX_LR='abc'",
+        ("sweep", "3", "--grid", "budgets=[100],[0]"): "BUDGETS[0]=0",
+        ("run", "1", "-p", "POLICIES", "[\'triangle\']"): "POLICIES[0]='triangle'",
+    }
+    with nothing_starts():
+        for argv, needle in cases.items():
+            rc, out, err = call(list(argv) + ["--out", tmp_path / "never"])
+            assert rc == 2 and needle in err and err.count("\n") == 1 and not out, (argv, err)
+        rc, out, _ = call(["run", "1", "-p", "MAX_LR", "2", "--dry-run", "--out", tmp_path / "never"])
+        assert rc == 0 and "-p MAX_LR 2" in out
+    assert not (tmp_path / "never").exists()
+
+
+def test_every_chapter_declares_exactly_its_parameters_cell():
+    # the checks the CLI runs are the notebook's own: one Chapter per book notebook, with the
+    # names of its parameters cell, whose defaults pass at every profile
+    from superconv import scorecard
+    assert sorted(Path(c.notebook).name for c in scorecard.CHAPTERS) == sorted(p.name for p in cli.chapters())
+    for c in scorecard.CHAPTERS:
+        path = cli.resolve_chapter(Path(c.notebook).stem)
+        known = cli.notebook_parameters(path)
+        assert set(known) == set(c.parameters), c.notebook
+        assert cli.chapter_of(path) is c
+        for profile in ("smoke", "laptop", "paper"):
+            c.check({**{n: v["default"] for n, v in known.items()}, "PROFILE": profile})
 
 
 # --------------------------------------------------------------------------- run

@@ -91,7 +91,7 @@ def _cells(path: Path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     params, setup = code[0].source, code[2].source
-    assert "chapter.setup(" in setup, f"{path.name}: the third code cell is the setup cell"
+    assert "CHAPTER.setup(globals())" in setup, f"{path.name}: the third code cell is the setup cell"
     names = re.findall(r"^([A-Z_][A-Z0-9_]*) =", params, re.M)
     return params, setup, names
 

@@ -3,9 +3,11 @@ default seeds and its commands -- that the notebook, the findings and the printe
 read; and the spec-tree walks through the results store."""
 
 import json
+import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from superconv import chapter, scorecard, verdicts
@@ -81,14 +83,14 @@ def test_every_study_declares_its_chapter(number):
 
 @pytest.mark.parametrize("number", sorted(STUDIES))
 def test_notebooks_take_their_default_seeds_from_the_chapter(number):
-    """The setup cell passes the study's own seed table, and the parameters cell's comment
-    states exactly that table (no typed copy that can drift)."""
+    """The setup cell is the study's own Chapter (its seed table, its checks), and the
+    parameters cell's comment states exactly that table (no typed copy that can drift)."""
     ch = STUDIES[number].CHAPTER
     nb = json.loads((ROOT / ch.notebook).read_text(encoding="utf-8"))
     code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
     params = next("".join(c["source"]) for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
-    policy = "one_cycle" if ch.per_policy else None
-    assert f"default_seeds=study.CHAPTER.seed_table({repr(policy) if policy else ''})" in code[2].replace('"', "'")
+    assert "ctx = study.CHAPTER.setup(globals())" in code[2] and "chapter.setup(" not in code[2]
+    assert ch.seeds_policy == ("one_cycle" if ch.per_policy else None)
     for name, pol in SEED_PARAMS.items():
         m = re.search(rf"^{name} = None  #(.*)$", params, re.M)
         if m is None:
@@ -139,3 +141,50 @@ def test_train_tree_keeps_the_shape_and_reuses_the_store(tmp_path, monkeypatch):
     assert base.hardware(hists) == "hardware: dev1, dev2, dev3"
     with pytest.raises(TypeError, match="spec tree"):
         base.train_tree({"a": 3}, "smoke", store=store)
+
+
+# --------------------------------------------------------------------------- parameters
+
+def test_setup_refuses_a_name_the_chapter_does_not_declare():
+    params = dict(PROFILE="smoke", DEVICE="cpu", SEEDS=None, MODERN=None, POLICIES=None, BASE_LR=None,
+                  MAX_LR=None, FIXED_LR=None, STEP_SIZE=None, CYCLES=None, FIXED_ITERATIONS=None)
+    ctx = clr.CHAPTER.setup({**params, "HTML": object, "np": np, "In": ["x"], "_lo": 3})  # not parameters
+    assert ctx.profile == "smoke" and ctx.seeds == [0] and ctx["MAX_LR"] is None
+    with pytest.raises(chapter.ParameterError, match=r"^unknown parameter MAX_LRR of 01_cyclical_learning_rates; "
+                                                     r"allowed: PROFILE, DEVICE, SEEDS, MODERN, POLICIES, BASE_LR"):
+        clr.CHAPTER.setup({**params, "MAX_LRR": 3})
+    with pytest.raises(TypeError, match="lacks CYCLES"):  # a notebook that lost a parameter is a bug
+        clr.CHAPTER.setup({k: v for k, v in params.items() if k != "CYCLES"})
+    with pytest.raises(chapter.ParameterError, match="BASE_LR=0.5 with MAX_LR=0.1"):
+        clr.CHAPTER.setup({**params, "BASE_LR": 0.5, "MAX_LR": 0.1})
+
+
+def test_a_list_given_as_text_gets_the_yaml_hint():
+    # papermill -p SEEDS "[0, 1]" passes a string: the message says how to pass a list
+    with pytest.raises(chapter.ParameterError) as e:
+        chapter.seed_list("SEEDS", "[0, 1]")
+    assert str(e.value).endswith("(or None = the profile's value) (this is text, not a list: with papermill "
+                                 "pass it as YAML, -y 'SEEDS: [0, 1]'; -p passes text)")
+    with pytest.raises(chapter.ParameterError) as e:
+        chapter.seed_list("SEEDS", "abc")
+    assert "YAML" not in str(e.value)
+
+
+def test_setup_without_apply_leaves_the_environment(monkeypatch):
+    monkeypatch.setenv(ex.MODERN_ENV, "")  # restored (removed) after the test
+    params = dict(PROFILE="paper", DEVICE="cpu", SEEDS=None, MODERN=["sgd"], PC_SEEDS=None, BUDGETS=None,
+                  PC_BUDGETS=None, MOMENTUM_ABLATION=None)
+    one_cycle.CHAPTER.check(params)
+    assert os.environ[ex.MODERN_ENV] == ""
+    one_cycle.CHAPTER.setup(params)
+    assert os.environ[ex.MODERN_ENV] == "sgd"
+
+
+def test_papermill_with_a_misspelled_parameter_fails_in_the_first_cell(tmp_path):
+    # papermill injects any -p NAME as a global; the chapter's first cell refuses the unknown one
+    import papermill as pm
+    nb = ROOT / "chapters" / "11_scorecard.ipynb"
+    with pytest.raises(pm.PapermillExecutionError, match="unknown parameter MAX_LRR of 11_scorecard; allowed: "
+                                                         "PROFILE, DEVICE, SEEDS, SHOW_PAPER_PROFILE"):
+        pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), parameters={"MAX_LRR": 3, "PROFILE": "smoke"},
+                            cwd=str(nb.parent), progress_bar=False, kernel_name="python3")

@@ -73,11 +73,11 @@ def test_sizes_are_checked_before_any_work():
             ld.check_sizes("laptop", bad)
     with pytest.raises(ValueError, match="50,000"):
         ld.check_sizes("paper", [60_000, 10_000])
-    check = ld.sizes_checker(None)
+    params = dict(PROFILE="laptop", DEVICE="cpu", SEEDS=None, MODERN=None, PC_SEEDS=None)
     with pytest.raises(chapter.ParameterError, match="TRAIN_SIZES=\\[7, 10\\]"):
-        check("TRAIN_SIZES", [7, 10])
-    ctx = chapter.setup("laptop", "cpu", None, TRAIN_SIZES=([5000, 10_000], ld.sizes_checker("laptop")))
-    assert ctx["TRAIN_SIZES"] == [10_000, 5000]
+        ld.CHAPTER.setup({**params, "TRAIN_SIZES": [7, 10]})
+    assert ld.CHAPTER.setup({**params, "TRAIN_SIZES": [5000, 10_000]})["TRAIN_SIZES"] == [10_000, 5000]
+    assert ld.CHAPTER.setup({**params, "TRAIN_SIZES": None})["TRAIN_SIZES"] is None
     with pytest.raises(ValueError, match="seeds"):
         ld.specs("smoke", seeds=[0, 0])
 

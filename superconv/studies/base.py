@@ -18,28 +18,89 @@ verdict words and shared rules are :mod:`superconv.verdicts`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .. import experiments, verdicts
+from .. import chapter, experiments, verdicts
 from ..results import Store
 from ..verdicts import Finding
 
-__all__ = ["Chapter", "train_tree", "stored_tree", "histories", "hardware"]
+__all__ = ["Chapter", "notebook_globals", "check_plan", "train_tree", "stored_tree", "histories", "hardware"]
+
+
+#: A notebook parameter's name: upper case (papermill injects every ``-p NAME`` as a global).
+_PARAMETER = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def notebook_globals(namespace: Mapping[str, Any]) -> dict:
+    """The parameter-like globals of a notebook's namespace: upper-case names bound to plain
+    values (an imported ``HTML`` class or a module is not a parameter)."""
+    return {k: v for k, v in namespace.items()
+            if _PARAMETER.match(k) and not callable(v) and not isinstance(v, types.ModuleType)}
 
 
 @dataclass(frozen=True)
 class Chapter:
-    """One chapter's fixed facts: its notebook, and ``seeds``, which maps each profile to its
-    default seeds, either one list (every run) or ``{policy: list}``."""
+    """One chapter's fixed facts: its notebook; ``seeds``, which maps each profile to its
+    default seeds, either one list (every run) or ``{policy: list}`` (None: the chapter trains
+    nothing); and its parameters beyond PROFILE, DEVICE, SEEDS (and MODERN where ``modern``):
+    ``knobs`` maps each name to its ``chapter`` checker, and ``validate(profile, values)`` checks
+    what one value alone cannot (BASE_LR < MAX_LR), returning normalised values or None.
+    ``seeds_policy``: where seeds differ by policy, the one whose seeds SEEDS sets.
+
+    :meth:`setup` is the notebook's first step, and the CLI runs the same checks before it
+    launches the notebook (:meth:`check`)."""
 
     notebook: str
-    seeds: Mapping[str, Any]
+    seeds: Mapping[str, Any] | None
+    knobs: Mapping[str, Callable[[str, Any], Any]] = field(default_factory=dict)
+    validate: Callable[[str, dict], Mapping | None] | None = None
+    seeds_policy: str | None = None
+    modern: bool = True
 
     def __post_init__(self):
+        if self.seeds is None:
+            return
         missing = set(experiments.PROFILES) - set(self.seeds)
         if missing:
             raise ValueError(f"{self.notebook}: seeds for profile(s) {', '.join(sorted(missing))} are missing")
+
+    @property
+    def parameters(self) -> tuple:
+        """Every parameter of the chapter's ``parameters`` cell, in its order."""
+        return ("PROFILE", "DEVICE", "SEEDS") + (("MODERN",) if self.modern else ()) + tuple(self.knobs)
+
+    def setup(self, namespace: Mapping[str, Any], apply: bool = True) -> chapter.Context:
+        """The notebook's first step (``study.CHAPTER.setup(globals())``): every parameter
+        checked before any work, one line naming it and what is allowed on a bad value
+        (``chapter.ParameterError``), and an upper-case name the chapter does not declare (a
+        misspelled ``papermill -p MAX_LRR 3``) refused with the valid names. ``apply=False``
+        changes nothing in the process (the CLI's check before launch)."""
+        given = notebook_globals(namespace)
+        unknown = [n for n in given if n not in self.parameters]
+        if unknown:
+            raise chapter.ParameterError(
+                f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} of "
+                f"{Path(self.notebook).stem}; allowed: {', '.join(self.parameters)}")
+        missing = [n for n in self.parameters if n not in given]
+        if missing:
+            raise TypeError(f"{self.notebook}: its parameters cell lacks {', '.join(missing)}")
+        ctx = chapter.setup(given["PROFILE"], given["DEVICE"], given["SEEDS"],
+                            default_seeds=None if self.seeds is None else self.seed_table(self.seeds_policy),
+                            modern=given.get("MODERN"), apply=apply,
+                            **{n: (given[n], check) for n, check in self.knobs.items()})
+        if self.validate is not None:
+            ctx.knobs.update(self.validate(ctx.profile, dict(ctx.knobs)) or {})
+        return ctx
+
+    def check(self, values: Mapping[str, Any]) -> None:
+        """:meth:`setup`'s checks of a full set of parameter values, changing nothing: what the
+        CLI runs before it launches the notebook. DEVICE is the CLI's to check (a job may run
+        on another machine)."""
+        self.setup({**values, "DEVICE": "cpu"}, apply=False)
 
     @property
     def per_policy(self) -> bool:
@@ -61,6 +122,8 @@ class Chapter:
 
     def seed_table(self, policy: str | None = None) -> dict:
         """``{profile: seeds}`` of one policy (or of every run): ``chapter.setup``'s ``default_seeds``."""
+        if self.seeds is None:
+            raise ValueError(f"{self.notebook} trains nothing: it has no seeds")
         return {p: self.default_seeds(p, policy) for p in self.seeds}
 
     def seeds_text(self, policy: str | None = None) -> str:
@@ -87,6 +150,21 @@ class Chapter:
         "paper" for a claim only the paper profile runs)."""
         profile = experiments.resolve_profile(profile)
         return verdicts.not_run(claim_id, profile, rule, self.command(run_at or profile))
+
+
+def check_plan(build: Callable[[], Any], names: Sequence[str] = ()) -> None:
+    """Build a chapter's run specs from its parameters (cheap: no data, no training) and turn a
+    ``ValueError`` of the combination into the ``chapter.ParameterError`` a chapter's
+    ``validate`` raises; a message that starts with a setting of ``names`` in lower case
+    (``every=6 ...``) names the notebook parameter (``EVERY=6 ...``)."""
+    try:
+        build()
+    except ValueError as e:
+        text = str(e)
+        head = re.match(r"^([a-z_]+)(?==)", text)
+        if head and head.group(1).upper() in names:
+            text = head.group(1).upper() + text[head.end():]
+        raise chapter.ParameterError(text) from None
 
 
 # --------------------------------------------------------------------------- spec trees

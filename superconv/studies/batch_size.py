@@ -74,13 +74,6 @@ CONFIG: dict = {
     "paper": dict(batch_sizes=[256, 512, 1000, 1536], hold="iterations", lr_scaling="none"),
 }
 
-#: The chapter, with its seeds when the notebook's SEEDS is None. Laptop: 3 new batch sizes x 240
-#: iterations x 2 seeds took 3.9 minutes in a from-scratch build (batch 64 / 256 / 512: about 20 /
-#: 32 / 64 s per run), plus the two shared batch-128 ladder runs (~21 s each) if no other chapter
-#: computed them.
-CHAPTER = base.Chapter("chapters/08_batch_size.ipynb", seeds={"smoke": [0], "laptop": [0, 1], "paper": [0, 1, 2]})
-default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
-
 TREND_WORDS = ("rises", "falls", "flat within noise", "mixed", "undetermined")
 
 RULE = ("no paper number: Fig. 5's accuracies were not found (FACTS §2, §7), so nothing is "
@@ -100,6 +93,18 @@ def config(profile: str | None) -> dict:
 def check_batch_sizes(name: str, value: Any) -> list:
     """A ``chapter.setup`` checker: a list of distinct integers >= 1."""
     return chapter.list_of(chapter.positive_int, unique=True)(name, value)
+
+
+#: The chapter, with its seeds when the notebook's SEEDS is None. Laptop: 3 new batch sizes x 240
+#: iterations x 2 seeds took 3.9 minutes in a from-scratch build (batch 64 / 256 / 512: about 20 /
+#: 32 / 64 s per run), plus the two shared batch-128 ladder runs (~21 s each) if no other chapter
+#: computed them.
+CHAPTER = base.Chapter("chapters/08_batch_size.ipynb", seeds={"smoke": [0], "laptop": [0, 1], "paper": [0, 1, 2]},
+                       knobs=dict(BATCH_SIZES=check_batch_sizes, HOLD=chapter.one_of(*HOLDS),
+                                  LR_SCALING=chapter.one_of(*LR_SCALINGS)),
+                       validate=lambda profile, v: base.check_plan(lambda: specs(
+                           profile, v["BATCH_SIZES"], None, v["HOLD"], v["LR_SCALING"])))
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 
 train_size = experiments.train_images  # training images of a spec

@@ -37,7 +37,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from .. import _checks, data, experiments, paper, schedules
+from .. import _checks, chapter, data, experiments, paper, schedules
 from ..results import Store
 from ..train import History
 from ..verdicts import Finding
@@ -53,9 +53,22 @@ PAPER_STEP_SIZE = 2000
 PAPER_GAMMA = 0.99994
 MOMENTUM = 0.9  # the CLR paper's solver (CLR_BASELINE_SOLVER)
 
-#: The chapter, with its seeds when the notebook's SEEDS is None (every policy).
-CHAPTER = base.Chapter("chapters/01_cyclical_learning_rates.ipynb",
-                       seeds={"smoke": [0], "laptop": [0, 1, 2], "paper": [0, 1, 2]})
+def _check_bounds(profile: str, values: dict) -> None:
+    """BASE_LR below MAX_LR, either of them taken from the profile when None."""
+    lo = values["BASE_LR"] if values["BASE_LR"] is not None else CONFIGS[profile]["base_lr"]
+    hi = values["MAX_LR"] if values["MAX_LR"] is not None else CONFIGS[profile]["max_lr"]
+    if lo >= hi:
+        raise chapter.ParameterError(f"BASE_LR={lo!r} with MAX_LR={hi!r} is not allowed; allowed: "
+                                     "BASE_LR < MAX_LR (None = the profile's value)")
+
+
+#: The chapter: its seeds when the notebook's SEEDS is None (every policy) and its parameters.
+CHAPTER = base.Chapter(
+    "chapters/01_cyclical_learning_rates.ipynb", seeds={"smoke": [0], "laptop": [0, 1, 2], "paper": [0, 1, 2]},
+    knobs=dict(POLICIES=chapter.list_of(chapter.one_of(*CLR_POLICIES)), BASE_LR=chapter.positive,
+               MAX_LR=chapter.positive, FIXED_LR=chapter.positive, STEP_SIZE=chapter.positive_int,
+               CYCLES=chapter.positive_int, FIXED_ITERATIONS=chapter.positive_int),
+    validate=_check_bounds)
 default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 # Per-profile knobs. Iterations per epoch: smoke 500/50 = 10, laptop 10,000/128 = 78,

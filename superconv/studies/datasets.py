@@ -64,7 +64,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import _checks, conventions, data, experiments, models, paper, verdicts
+from .. import _checks, chapter, conventions, data, experiments, models, paper, verdicts
 from ..results import Store
 from ..train import History
 from . import base, ladder
@@ -97,7 +97,11 @@ GROUP_TITLES = {
 
 #: The chapter, with its seeds per profile (every row; the table reports mean ± std over runs).
 CHAPTER = base.Chapter("chapters/09_datasets_architectures.ipynb",
-                       seeds={"smoke": [0], "laptop": [0, 1, 2], "paper": [0, 1, 2]})
+                       seeds={"smoke": [0], "laptop": [0, 1, 2], "paper": [0, 1, 2]},
+                       knobs=dict(GROUPS=chapter.list_of(chapter.one_of(*ALL_GROUPS)),
+                                  LENET_FRACTION=chapter.positive, LENET_MAX_LR=chapter.positive),
+                       validate=lambda profile, v: base.check_plan(lambda: rows(
+                           profile, None, v["GROUPS"], v["LENET_FRACTION"], v["LENET_MAX_LR"])))
 default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 #: The LeNet pair at smoke/laptop: batch, the fraction of the paper's epochs (85 vs 12), and the

@@ -45,7 +45,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import _checks, conventions, data, experiments, models, paper
+from .. import _checks, chapter, conventions, data, experiments, models, paper
 from ..results import Store
 from ..verdicts import Finding
 from . import base, ladder, one_cycle
@@ -59,16 +59,6 @@ DEFAULT_DEPTHS: dict = {"smoke": [8, 14], "laptop": [8, 14], "paper": [20, 56, 1
 
 #: The paper's depths (FACTS §2 "Depth" and the headline ResNet-56).
 PAPER_DEPTHS = (20, 56, 110)
-
-#: The chapter, with its seeds per profile and policy. PC-LR is the expensive run (8x longer) and
-#: the authors ran one per depth; at the laptop profile ResNet-14 adds 2 x 240 + 1,920 iterations
-#: (4.3 minutes measured).
-CHAPTER = base.Chapter("chapters/07_depth.ipynb", seeds={
-    "smoke": {"one_cycle": [0], "pc_lr": [0]},
-    "laptop": {"one_cycle": [0, 1], "pc_lr": [0]},
-    "paper": {"one_cycle": [0, 1, 2], "pc_lr": [0]},
-})
-default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 #: Smoke only: the ladder pair shortened to these lengths (same 1 : 8 ratio), so two depths
 #: train in a few seconds. Other profiles use the ladder's own lengths.
@@ -115,6 +105,17 @@ check_seeds = one_cycle.check_seeds  # a chapter.setup checker for PC_SEEDS
 def depths_checker(name: str, value: Any) -> list:
     """A ``chapter.setup`` checker for DEPTHS (a ``ParameterError`` on a bad value)."""
     return check_depths(value, name)
+
+
+#: The chapter, with its seeds per profile and policy. PC-LR is the expensive run (8x longer) and
+#: the authors ran one per depth; at the laptop profile ResNet-14 adds 2 x 240 + 1,920 iterations
+#: (4.3 minutes measured).
+CHAPTER = base.Chapter("chapters/07_depth.ipynb", seeds_policy="one_cycle", seeds={
+    "smoke": {"one_cycle": [0], "pc_lr": [0]},
+    "laptop": {"one_cycle": [0, 1], "pc_lr": [0]},
+    "paper": {"one_cycle": [0, 1, 2], "pc_lr": [0]},
+}, knobs=dict(PC_SEEDS=check_seeds, DEPTHS=depths_checker))
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 
 def model_name(profile: str | None, depth: int) -> str:

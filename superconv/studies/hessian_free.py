@@ -66,7 +66,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .. import _checks, data, experiments, models, paper, verdicts
+from .. import _checks, chapter, data, experiments, models, paper, verdicts
 from ..hessian import HessianFreeEstimate, curvature_bounds, top_eigenvalue
 from ..results import Store
 from ..train import History, fit
@@ -76,8 +76,21 @@ KIND = "hessian_free"
 
 #: The chapter, with its seeds when the notebook's SEEDS is None: one detailed run (more seeds
 #: are pooled in the table).
-CHAPTER = base.Chapter("chapters/05_hessian_free_estimate.ipynb", seeds={"smoke": [0], "laptop": [0], "paper": [0]})
+def _check_config(profile: str, values: dict) -> None:
+    """The parameters together (EVERY >= 2*INC, MAX_LR above the ramp's start, ...): the
+    chapter's :func:`config` built from them."""
+    base.check_plan(lambda: config(profile, probes=values["PROBES"] is not False, max_lr=values["MAX_LR"],
+                                   ramp=values["RAMP"], every=values["EVERY"], inc=values["INC"],
+                                   group=values["GROUP"]), names=values)
+
+
+CHAPTER = base.Chapter(
+    "chapters/05_hessian_free_estimate.ipynb", seeds={"smoke": [0], "laptop": [0], "paper": [0]},
+    knobs=dict(MAX_LR=chapter.positive, RAMP=chapter.positive_int, EVERY=chapter.positive_int,
+               INC=chapter.positive_int, GROUP=chapter.one_of("module", "tensor"), PROBES=chapter.one_of(True, False)),
+    validate=_check_config)
 default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
+
 ORDER_FACTOR = 2.0          # "same order": within this factor of the paper's range
 GROUPS = ("module", "tensor")
 

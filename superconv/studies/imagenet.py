@@ -86,10 +86,6 @@ TINY: dict = {
                    epoch_scale=1.0, width=8, workers=1, threads=1, eval_every_epochs=2.0),
 }
 PAPER_DATA = dict(image_size=224, resize=256, eval_every_epochs=1.0)
-#: The chapter, with its seeds: one run of each policy, as the authors ran.
-CHAPTER = base.Chapter("chapters/10_imagenet.ipynb", seeds={"smoke": [0], "laptop": [0], "paper": [0]})
-default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
-
 ACC_TOLERANCE = 0.5  # points
 MIN_RATIO = 5.0      # the paper's budget ratio is 130 / 20 = 6.5 epochs
 RULE = (f"paper profile only (ImageNet, ResNet-50): reproduced if 1cycle's final top-1 accuracy ≥ the step "
@@ -418,6 +414,12 @@ def check_dir(name: str, value: Any) -> str:
 def check_workers(name: str, value: Any) -> int:
     """A ``chapter.setup`` checker: a number of decoding workers (0: decode in the notebook's process)."""
     return chapter.non_negative_int(name, value)
+
+
+#: The chapter, with its seeds: one run of each policy, as the authors ran.
+CHAPTER = base.Chapter("chapters/10_imagenet.ipynb", seeds={"smoke": [0], "laptop": [0], "paper": [0]},
+                       knobs=dict(IMAGENET_DIR=check_dir, WORKERS=check_workers))
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 
 def require_data(profile: str, root=None, seeds: Sequence[int] | None = None, store: Store | None = None,

@@ -54,15 +54,6 @@ from .seed_mean import mean_history
 POLICIES = ("one_cycle", "pc_lr")
 LABELS = {"one_cycle": "1cycle", "pc_lr": "PC-LR"}
 
-#: The chapter, with its seeds per profile and policy (every budget of the sweep) when the
-#: notebook's SEEDS / PC_SEEDS are None: three for 1cycle, two for the 4-8x longer PC-LR runs.
-CHAPTER = base.Chapter("chapters/03_one_cycle.ipynb", seeds={
-    "smoke": {"one_cycle": [0], "pc_lr": [0]},
-    "laptop": {"one_cycle": [0, 1, 2], "pc_lr": [0, 1]},
-    "paper": {"one_cycle": [0, 1, 2], "pc_lr": [0, 1]},
-})
-default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
-
 #: Budgets (iterations) of the sweep when BUDGETS / PC_BUDGETS are None: complete schedules of
 #: each length, the headline pair's shapes stretched (``experiments.budget_spec``). 1cycle from a
 #: quarter to twice its headline length. PC-LR's grid must reach below the budget where PC-LR
@@ -174,6 +165,19 @@ def sweep_specs(profile: str | None, seeds: Sequence[int] | None = None, pc_seed
 def check_seeds(name: str, value: Any) -> list:
     """A ``chapter.setup`` checker for a seed list (PC_SEEDS): distinct integers >= 0."""
     return chapter.seed_list(name, value)
+
+
+#: The chapter, with its seeds per profile and policy (every budget of the sweep) when the
+#: notebook's SEEDS / PC_SEEDS are None: three for 1cycle, two for the 4-8x longer PC-LR runs.
+CHAPTER = base.Chapter("chapters/03_one_cycle.ipynb", seeds_policy="one_cycle", seeds={
+    "smoke": {"one_cycle": [0], "pc_lr": [0]},
+    "laptop": {"one_cycle": [0, 1, 2], "pc_lr": [0, 1]},
+    "paper": {"one_cycle": [0, 1, 2], "pc_lr": [0, 1]},
+}, knobs=dict(PC_SEEDS=check_seeds, BUDGETS=check_budgets, PC_BUDGETS=check_budgets,
+              MOMENTUM_ABLATION=chapter.one_of(True, False)),
+    validate=lambda profile, v: base.check_plan(lambda: sweep_specs(profile, None, v["PC_SEEDS"], v["BUDGETS"],
+                                                                    v["PC_BUDGETS"])))
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 
 def effective_momentum(spec: dict) -> Any:

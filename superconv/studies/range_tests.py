@@ -30,7 +30,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .. import _checks, bounds as bounds_lib, data, experiments, paper
+from .. import _checks, bounds as bounds_lib, chapter, data, experiments, paper
 from .. import potential as potential_lib
 from ..ghost_bn import use_ghost_batches
 from ..range_test import (SUGGESTIONS, RangeTestResult, RangeTestSeeds, lr_range_test)
@@ -42,10 +42,27 @@ TESTS = ("main", "exp", "contrast")
 
 #: The chapter, with its seeds when the notebook's SEEDS is None (the ``main`` test's; the
 #: others run the first seed).
-CHAPTER = base.Chapter("chapters/02_lr_range_test.ipynb", seeds={"smoke": [0], "laptop": [0, 1, 2], "paper": [0, 1, 2]})
-default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 MODES = ("linear", "exp")
 CONTRAST_MODELS = ("lenet5", "resnet8", "resnet20", "resnet56")
+
+
+def check_ramp_length(name: str, value) -> int:
+    """A ``chapter`` checker of RAMP_ITERATIONS: a ramp needs a start and an end (>= 2)."""
+    value = chapter.positive_int(name, value)
+    if value < 2:
+        raise chapter.ParameterError(f"{name}={value!r} is not allowed; allowed: an integer >= 2 "
+                                     "(or None = the profile's value)")
+    return value
+
+
+CHAPTER = base.Chapter(
+    "chapters/02_lr_range_test.ipynb", seeds={"smoke": [0], "laptop": [0, 1, 2], "paper": [0, 1, 2]},
+    knobs=dict(RAMP_ITERATIONS=check_ramp_length, LR_MAX=chapter.positive, MODE=chapter.one_of(*MODES),
+               EVAL_EVERY=chapter.positive_int, TOLERANCE=chapter.non_negative, SMOOTH=chapter.positive_int,
+               CONTRAST_MODEL=chapter.one_of(*CONTRAST_MODELS)))
+default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
+
+
 ACCURACY_BASED = ("max_lr", "min_lr_rise", "min_lr_ratio")
 LOSS_BASED = ("steepest", "valley", "min_loss_10")
 

@@ -85,8 +85,14 @@ CONFIG: dict = {
 #: policies x 320 it (≈ 20 runs x 17 s at ~3,000 img/s) + 4 batch-size runs (≈ 75 s) keep the
 #: chapter near 7 minutes on a 2-core CPU.
 #: Paper: one seed, as the authors' own logs (PC-LR is 80k iterations per WD).
-CHAPTER = base.Chapter("chapters/04_regularization_balance.ipynb",
-                       seeds={"smoke": [0], "laptop": [0, 1], "paper": [0]})
+CHAPTER = base.Chapter(
+    "chapters/04_regularization_balance.ipynb", seeds={"smoke": [0], "laptop": [0, 1], "paper": [0]},
+    knobs=dict(WEIGHT_DECAYS=chapter.list_of(chapter.positive), ITERATIONS=chapter.positive_int,
+               MAX_LR=chapter.positive, CROP_PAD=chapter.one_of(0, 1, 2, 3, 4),
+               BATCH_SIZES=chapter.list_of(chapter.positive_int)),
+    validate=lambda profile, v: validate_knobs(
+        profile, weight_decays=v["WEIGHT_DECAYS"], iterations=v["ITERATIONS"], max_lr=v["MAX_LR"],
+        crop_pad=v["CROP_PAD"], batch_sizes=v["BATCH_SIZES"]))
 default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 
