@@ -1,7 +1,5 @@
 """Every chapter notebook: committed clean, parameters first, runs end to end at the smoke profile."""
 
-import json
-import math
 import os
 import re
 import time

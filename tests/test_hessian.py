@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from superconv import data, models
+from superconv import models
 from superconv.hessian import (HessianFreeEstimate, curvature_bounds, estimate_from_snapshots,
                                secant_estimate, snapshot, top_eigenvalue)
 from superconv.train import History, StepContext, fit

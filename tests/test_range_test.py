@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from superconv import data, models
+from superconv import data
 from superconv import range_test as rt
 from superconv.range_test import (RangeTestResult, RangeTestSeeds, SmoothedLossStop, lr_range_test,
                                   make_ramp, range_test_over_seeds, smooth_losses)

@@ -1,6 +1,5 @@
 """The speed-up factor of budget sweeps (superconv.speedup): interpolation, target, interval."""
 
-import math
 
 import numpy as np
 import pytest

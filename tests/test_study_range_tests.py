@@ -6,7 +6,6 @@ import os
 import time
 
 import pytest
-import torch
 
 from superconv import experiments, paper
 from superconv.range_test import RangeTestResult, RangeTestSeeds

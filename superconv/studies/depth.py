@@ -45,7 +45,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .. import _checks, chapter, conventions, data, experiments, models, paper
+from .. import _checks, conventions, data, experiments, models, paper
 from ..results import Store
 from ..verdicts import Finding
 from . import base, ladder, one_cycle

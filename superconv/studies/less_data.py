@@ -41,9 +41,9 @@ Absolute accuracies are never compared with the paper's (different dataset, mode
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
-from .. import _checks, chapter, data, experiments, models, paper
+from .. import _checks, data, experiments, models, paper
 from ..results import Store
 from ..verdicts import Finding
 from . import base, ladder, one_cycle
