@@ -157,6 +157,13 @@ def _stream_papermill_log() -> None:
     log.setLevel(logging.INFO)
 
 
+#: Arguments of every kernel the CLI starts. ipykernel warns at each start that the kernel runs
+#: over TCP without encryption; the kernel manager binds it to 127.0.0.1 with a random HMAC key,
+#: so only this machine reaches it, and the warning is noise on every run. Only the kernel app's
+#: own log is raised to errors; cell output and tracebacks are untouched.
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
+
 def execute(task: dict) -> dict:
     """Run one notebook through papermill in this process.
 
@@ -178,7 +185,7 @@ def execute(task: dict) -> dict:
         with _environ(task.get("env")):
             pm.execute_notebook(str(task["notebook"]), str(task["output"]), parameters=task.get("params") or {},
                                 cwd=task.get("cwd"), progress_bar=bool(task.get("progress_bar")),
-                                log_output=bool(task.get("log_output")))
+                                log_output=bool(task.get("log_output")), extra_arguments=list(KERNEL_ARGUMENTS))
     except PapermillExecutionError as e:
         status, error = "failed", one_line(f"{e.ename}: {one_line(e.evalue)}")
     except Exception as e:  # kernel died, bad notebook, disk full: still one line for the manifest

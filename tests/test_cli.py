@@ -278,7 +278,7 @@ def test_run_keeps_the_failed_notebook_and_never_overwrites(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists(FMNIST), reason="needs dataset-fashion-mnist")
-def test_run_a_real_chapter_into_a_store(tmp_path):
+def test_run_a_real_chapter_into_a_store(tmp_path, capfd):
     store, out = tmp_path / "store", tmp_path / "runs"
     t0 = time.perf_counter()
     # smoke, made lighter still through -p (a bool and two ints, which also checks that they arrive)
@@ -291,6 +291,7 @@ def test_run_a_real_chapter_into_a_store(tmp_path):
                     if "injected-parameters" in c.metadata.get("tags", []))
     assert "PROBES = False" in injected and "RAMP = 20" in injected and 'PROFILE = "smoke"' in injected
     assert list((store / "smoke").glob("*.json")), "the chapter wrote its runs to the --store"
+    assert "without encryption" not in capfd.readouterr().err  # the kernel's TCP warning is silenced
     print(f"real chapter run: {time.perf_counter() - t0:.1f} s")
 
 
