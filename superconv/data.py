@@ -20,14 +20,15 @@ What is here:
   ``(seed, it)``, so an interrupted run resumes with exactly the batches it would have
   seen. ``eval_batches``: in-order, un-augmented batches for evaluation.
 
-Where files are looked for (the first folder that has them wins):
+Where files are looked for: a ``root`` argument is the only place (what you name is what you
+get: never another copy; a root that does not exist is an error unless a download will create
+it). Without one, the first folder that has them wins:
 
-1. the ``root`` argument;
-2. ``$SUPERCONV_DATA`` (one folder, or several separated by ``os.pathsep``);
-3. the user cache, ``$XDG_CACHE_HOME/superconv/data`` (default ``~/.cache/superconv/data``);
-4. for fashion-mnist only, ``/usr/share/datasets/fashion-mnist`` (Debian package
+1. ``$SUPERCONV_DATA`` (one folder, or several separated by ``os.pathsep``; each must exist);
+2. the user cache, ``$XDG_CACHE_HOME/superconv/data`` (default ``~/.cache/superconv/data``);
+3. for fashion-mnist only, ``/usr/share/datasets/fashion-mnist`` (Debian package
    ``dataset-fashion-mnist``);
-5. a torchvision download into the first folder of 1-3. ``download=None`` (the default)
+4. a torchvision download into ``root``, else the first folder of 1-2. ``download=None`` (the default)
    downloads unless the environment says the machine is offline (``SUPERCONV_OFFLINE=1``
    or ``SUPERCONV_DOWNLOAD=0``); ``download=True`` always tries, ``download=False`` never.
    Offline, a failed attempt is reported in the not-found error with its reason.
@@ -475,22 +476,35 @@ def _env_flag(var: str):
     return True if value in ("1", "true", "yes") else False if value in ("0", "false", "no") else None
 
 
-def _candidate_roots(root) -> list:
-    roots = [Path(root).expanduser()] if root is not None else []
-    roots += [Path(p).expanduser() for p in os.environ.get("SUPERCONV_DATA", "").split(os.pathsep) if p]
-    return roots + [user_cache_dir()]
+def _candidate_roots(root, download: bool) -> list:
+    """Where to look: a given ``root`` alone (what a caller names is what they get, never
+    another copy), else ``$SUPERCONV_DATA``'s folders and the user cache. A folder that was
+    given but does not exist is an error naming it, unless a download will create it."""
+    if root is not None:
+        path = Path(root).expanduser()
+        if not path.is_dir() and not download:
+            raise DatasetNotFoundError(f"root={str(root)!r} is not a folder; allowed: an existing folder with the "
+                                       "dataset in torchvision's layout (or download=True to download into it)")
+        return [path]
+    env = [p for p in os.environ.get("SUPERCONV_DATA", "").split(os.pathsep) if p]
+    for p in env:
+        if not Path(p).expanduser().is_dir():
+            raise DatasetNotFoundError(f"SUPERCONV_DATA={os.environ['SUPERCONV_DATA']!r} names {p!r}, which is not "
+                                       "a folder; allowed: existing folders separated by "
+                                       f"{os.pathsep!r} (or unset it)")
+    return [Path(p).expanduser() for p in env] + [user_cache_dir()]
 
 
-def _locate(name: str, root, download: bool) -> Path:
+def _locate(name: str, root, download: bool | None) -> Path:
     looked: list = []
-    candidates = _candidate_roots(root)
+    if download is None:
+        download = not (_env_flag("SUPERCONV_OFFLINE") is True or _env_flag("SUPERCONV_DOWNLOAD") is False)
+    candidates = _candidate_roots(root, download)
     for candidate in candidates:
         if (found := _try_root(name, candidate, looked)) is not None:
             return found
-    if name == "fashion-mnist" and (found := _stage_debian(looked)) is not None:
+    if root is None and name == "fashion-mnist" and (found := _stage_debian(looked)) is not None:
         return found
-    if download is None:
-        download = not (_env_flag("SUPERCONV_OFFLINE") is True or _env_flag("SUPERCONV_DOWNLOAD") is False)
     if download:
         target = candidates[0]
         try:

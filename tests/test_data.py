@@ -228,6 +228,7 @@ def test_search_order(tmp_path, monkeypatch):
     monkeypatch.setenv("SUPERCONV_DATA", str(env))
     assert source(load("mnist", root=arg)) == arg  # root argument beats the environment variable
     assert source(load("mnist")) == env  # environment variable beats the user cache
+    (tmp_path / "empty").mkdir()
     monkeypatch.setenv("SUPERCONV_DATA", os.pathsep.join([str(tmp_path / "empty"), str(env)]))
     assert source(load("mnist")) == env  # several folders, in order
     monkeypatch.delenv("SUPERCONV_DATA")
@@ -240,13 +241,32 @@ def test_cache_without_xdg_uses_home(tmp_path, monkeypatch):
     assert data.user_cache_dir() == tmp_path / "home" / ".cache" / "superconv" / "data"
 
 
+def test_a_given_root_is_the_only_place_looked(tmp_path, monkeypatch):
+    # what the caller names is what they get: a missing root, or one without the dataset, is an
+    # error naming it -- never a silent load of the copy in $SUPERCONV_DATA or the cache
+    env, cache = tmp_path / "env", data.user_cache_dir()
+    make_idx_root(env), make_idx_root(cache)
+    monkeypatch.setenv("SUPERCONV_DATA", str(env))
+    with pytest.raises(DatasetNotFoundError, match=r"^root='.*/typo' is not a folder; allowed: an existing "
+                                                   r"folder .* \(or download=True to download into it\)$"):
+        load("mnist", root=tmp_path / "typo")
+    (tmp_path / "other").mkdir()
+    with pytest.raises(DatasetNotFoundError) as info:
+        load("mnist", root=tmp_path / "other")
+    assert str(tmp_path / "other" / "MNIST" / "raw") in str(info.value) and str(env) not in str(info.value)
+    monkeypatch.setenv("SUPERCONV_DATA", os.pathsep.join([str(env), str(tmp_path / "gone")]))
+    with pytest.raises(DatasetNotFoundError, match=r"^SUPERCONV_DATA=.* names '.*/gone', which is not a folder"):
+        load("mnist")
+
+
 def test_not_found_lists_every_place(tmp_path, monkeypatch):
+    (tmp_path / "env").mkdir()
     monkeypatch.setenv("SUPERCONV_DATA", str(tmp_path / "env"))
     with pytest.raises(DatasetNotFoundError) as info:
-        load("fashion-mnist", root=tmp_path / "arg")
+        load("fashion-mnist")
     message = str(info.value)
     assert isinstance(info.value, FileNotFoundError)
-    for place in (tmp_path / "arg" / "FashionMNIST" / "raw", tmp_path / "env" / "FashionMNIST" / "raw",
+    for place in (tmp_path / "env" / "FashionMNIST" / "raw",
                   data.user_cache_dir() / "FashionMNIST" / "raw", tmp_path / "no-debian"):
         assert str(place) in message
     for hint in ("'fashion-mnist'", "SUPERCONV_DATA", "apt-get install dataset-fashion-mnist", "download=True",
