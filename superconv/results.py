@@ -12,6 +12,9 @@ Rules (why this module exists):
 * a run whose record exists is *loaded, not retrained*; ``retrain=True`` trains again and keeps
   the old record as ``<key>.json.bak-<time>`` (nothing a user computed is overwritten silently);
 * writes are atomic (temp file + ``os.replace``): a killed process never leaves half a record;
+* every record carries the SHA-256 of its own content, and every record is read through
+  :func:`read_record`: a truncated, unreadable or hand-edited file is a :class:`RecordError`
+  that names it (never a silently accepted number); :meth:`Store.problems` lists them;
 * long runs checkpoint into ``<store>/checkpoints/<key>.pt`` and resume from there when started
   again (see ``superconv.train.fit``); the checkpoint is removed once the record is written.
 * ``Store(rank0=True)``: the ranks of a ``torchrun`` job share one store -- rank 0 alone reads
@@ -39,9 +42,52 @@ from .distributed import from_main
 from .fingerprint import code_fingerprint
 from .history import History
 
-__all__ = ["Store", "default_store", "spec_key", "canonical", "git_commit", "FORMAT"]
+__all__ = ["Store", "default_store", "spec_key", "canonical", "git_commit", "FORMAT", "RecordError",
+           "read_record", "content_hash"]
 
-FORMAT = "superconv-result-1"
+FORMAT = "superconv-result-2"  # 2: with the content hash
+HASH = "content_sha256"
+
+
+class RecordError(ValueError):
+    """A store record that cannot be trusted: unreadable, truncated, of another format, or
+    edited after it was written. The message names the file and what to do."""
+
+
+def content_hash(record: dict) -> str:
+    """SHA-256 of a record's content (everything but the hash itself), as canonical JSON."""
+    body = {k: v for k, v in record.items() if k != HASH}
+    return hashlib.sha256(json.dumps(jsonable(body), sort_keys=True, separators=(",", ":"),
+                                     allow_nan=False).encode()).hexdigest()
+
+
+def read_record(path: Path) -> dict:
+    """The record in ``path``, checked: JSON, this store's format and an intact content hash;
+    anything else is a :class:`RecordError` naming the file."""
+    path = Path(path)
+    try:
+        record = read_json(path, "result file")
+    except ValueError as e:
+        raise RecordError(str(e)) from None
+    return _checked(record, path)
+
+
+def _older(record: Any) -> bool:
+    """A record an older version of the store wrote (no content hash yet): computed by older
+    code, so never asked for again; left alone like any record of older code."""
+    return isinstance(record, dict) and str(record.get("format", "")).startswith("superconv-result-") \
+        and record.get("format") != FORMAT
+
+
+def _checked(record: Any, path: Path) -> dict:
+    fix = "move it away to recompute it"
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        got = record.get("format") if isinstance(record, dict) else type(record).__name__
+        raise RecordError(f"result file {path} is not a {FORMAT} record (format {got!r}); {fix}")
+    if record.get(HASH) != content_hash(record):
+        raise RecordError(f"result file {path} was edited after it was written (its content no longer matches "
+                          f"its {HASH}); {fix}")
+    return record
 
 
 def default_store() -> Path:
@@ -105,14 +151,14 @@ class Store:
 
     @staticmethod
     def _record(spec: dict, profile: str, **content) -> dict:
-        return dict(format=FORMAT, key=spec_key(spec), profile=profile, spec=spec, code=code_fingerprint(),
-                    superconv=__version__, git_commit=git_commit(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    **content)
+        record = jsonable(dict(format=FORMAT, key=spec_key(spec), profile=profile, spec=spec, code=code_fingerprint(),
+                               superconv=__version__, git_commit=git_commit(),
+                               created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **content))
+        return {**record, HASH: content_hash(record)}
 
     @staticmethod
     def _holds(record: dict, spec: dict) -> bool:
-        return (record.get("format") == FORMAT and record.get("code") == code_fingerprint()
-                and record.get("spec") == json.loads(canonical(spec)))
+        return record.get("code") == code_fingerprint() and record.get("spec") == json.loads(canonical(spec))
 
     def get(self, spec: dict, profile: str) -> History | None:
         """The stored History of ``spec`` (None: none stored)."""
@@ -122,10 +168,10 @@ class Store:
         path = self.path(spec, profile)
         if not path.exists():
             return None
-        record = read_json(path, "result file")
+        record = read_record(path)
         if not self._holds(record, spec):
-            raise ValueError(f"result file {path} does not hold this spec (hash collision or a "
-                             "hand-edited file); move it away to recompute it")
+            raise RecordError(f"result file {path} does not hold this spec (a key collision, or a file "
+                              "copied from elsewhere); move it away to recompute it")
         return History.from_json(record["history"])
 
     def put(self, spec: dict, profile: str, history: History, overwrite: bool = False) -> Path:
@@ -141,20 +187,30 @@ class Store:
         return path
 
     def records(self, profile: str | None = None) -> list[dict]:
-        """Every record of the current code in the store (optionally of one profile), as dicts;
-        records that older code computed are left out (their keys are no longer asked for)."""
-        return self._files(lambda: self._records(profile))
+        """Every intact record of the current code in the store (optionally of one profile), as
+        dicts; records that older code computed are left out (their keys are no longer asked
+        for), and so are the ones :meth:`problems` lists."""
+        return self._files(lambda: self._scan(profile)[0])
 
-    def _records(self, profile: str | None) -> list[dict]:
-        out = []
+    def problems(self, profile: str | None = None) -> list[tuple[Path, str]]:
+        """``(path, why)`` of every record that cannot be trusted (unreadable, truncated, of
+        another format, edited): what :meth:`records` leaves out, for the caller to show."""
+        return self._files(lambda: self._scan(profile)[1])
+
+    def _scan(self, profile: str | None) -> tuple[list[dict], list[tuple[Path, str]]]:
+        good, bad = [], []
         for p in sorted(self.root.glob(f"{profile}/*.json" if profile else "*/*.json")):
             try:
-                record = json.loads(p.read_text())
-            except (OSError, ValueError):
+                record = read_json(p, "result file")
+                if _older(record):
+                    continue
+                record = _checked(record, p)
+            except ValueError as e:
+                bad.append((p, str(e)))
                 continue
-            if isinstance(record, dict) and record.get("code") == code_fingerprint():
-                out.append(record)
-        return out
+            if record.get("code") == code_fingerprint():
+                good.append(record)
+        return good, bad
 
     def run(self, spec: dict, profile: str, train: Callable[[Path], History], retrain: bool = False) -> History:
         """The stored history of ``spec``, or ``train(checkpoint_path)`` once and store it.
@@ -191,9 +247,9 @@ class Store:
     def _memo_get(self, path: Path, full: dict) -> dict | None:
         if not path.exists():
             return None
-        record = read_json(path, "result file")
+        record = read_record(path)
         if not self._holds(record, full):
-            raise ValueError(f"result file {path} does not hold this spec; move it away to recompute it")
+            raise RecordError(f"result file {path} does not hold this spec; move it away to recompute it")
         return record
 
     def _memo_put(self, path: Path, full: dict, profile: str, result: dict) -> dict:

@@ -11,13 +11,13 @@ here for the chapter).
 from __future__ import annotations
 
 from . import chapter, experiments, paper
-from .results import Store, canonical
+from .results import RecordError, Store, canonical
 from .studies import (base, batch_size, clr, datasets, depth, hessian_free, imagenet, less_data, one_cycle,
                       range_tests, regularization)
 from .verdicts import JUDGED, VERDICTS, Finding, command, not_run
 
-__all__ = ["VERDICTS", "Finding", "command", "not_run", "STUDIES", "NOTEBOOKS", "CHAPTER", "CHAPTERS", "UNTESTED_RULE", "findings",
-           "table", "counts", "POLICY_FIELDS", "policy_pairs", "speedup_table", "provenance"]
+__all__ = ["VERDICTS", "Finding", "command", "not_run", "STUDIES", "NOTEBOOKS", "CHAPTER", "CHAPTERS",
+           "UNTESTED_RULE", "UNREADABLE_RULE", "findings", "problems", "table", "counts", "POLICY_FIELDS", "policy_pairs", "speedup_table", "provenance"]
 
 
 # --------------------------------------------------------------------------- collecting
@@ -41,6 +41,8 @@ CHAPTER = base.Chapter("chapters/11_scorecard.ipynb", seeds=None, modern=False,
 #: notebook's parameters with its chapter's before it launches it).
 CHAPTERS = tuple(m.CHAPTER for m in _MODULES) + (CHAPTER,)
 
+UNREADABLE_RULE = "a stored record this chapter reads cannot be trusted (the detail names it)"
+
 UNTESTED_RULE = "no chapter of this book runs this claim's setting"
 
 
@@ -50,7 +52,12 @@ def findings(profile: str, store=None) -> dict:
     profile = experiments.resolve_profile(profile)
     out: dict = {}
     for module in _MODULES:
-        for f in module.findings(profile, store=store):
+        try:
+            found = module.findings(profile, store=store)
+        except RecordError as e:  # a record the chapter needs cannot be trusted: say so on its claims
+            found = [Finding(c.id, profile, "—", "not run", UNREADABLE_RULE, _relative(str(e), store))
+                     for c in paper.claims() if NOTEBOOKS.get(c.chapter) == module.CHAPTER.notebook]
+        for f in found:
             out.setdefault(f.claim_id, f)
     for c in paper.claims():
         if c.id not in out:
@@ -60,6 +67,21 @@ def findings(profile: str, store=None) -> dict:
                 how += f" (closest chapter: {command(nb, profile)})"
             out[c.id] = Finding(c.id, profile, "—", "not run", UNTESTED_RULE, how)
     return out
+
+
+def _relative(text: str, store) -> str:
+    """``text`` with the store's absolute folder left out (a reader's page shows no build path)."""
+    root = str((store or Store()).root)
+    return text.replace(root + "/", "").replace(root, ".")
+
+
+def problems(profiles=("laptop", "paper"), store=None) -> list:
+    """Every record of ``profiles`` that cannot be trusted (unreadable, truncated, edited):
+    ``[{"profile", "file" (relative to the store), "why"}]``. The scorecard lists them; the
+    verdicts never use them."""
+    store = store or Store()
+    return [dict(profile=p, file=_relative(str(path), store), why=_relative(why, store))
+            for p in profiles for path, why in store.problems(p)]
 
 
 def table(profiles=("laptop", "paper"), store=None):

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 import shutil
 
 import pytest
@@ -112,6 +113,32 @@ def test_a_record_that_does_not_hold_its_spec_is_refused(tmp_path):
     store, spec = Store(tmp_path), {"toy": 2}
     path = store.put(spec, "smoke", History())
     record = json.loads(path.read_text())
-    path.write_text(json.dumps({**record, "spec": {"toy": 3}}))
-    with pytest.raises(ValueError, match="does not hold this spec"):
+    other = {**record, "spec": {"toy": 3}}
+    path.write_text(json.dumps({**other, results.HASH: results.content_hash(other)}))  # intact, but another spec
+    with pytest.raises(results.RecordError, match="does not hold this spec"):
         store.get(spec, "smoke")
+
+
+def test_an_edited_or_broken_record_is_reported_never_used(tmp_path):
+    # a hand-edited accuracy, a truncated file: named on read and listed by problems(), not used
+    store, spec = Store(tmp_path), {"toy": 4}
+    path = store.put(spec, "smoke", History(iterations=3, test_acc=[50.0]))
+    assert store.problems() == [] and len(store.records("smoke")) == 1
+    assert results.read_record(path)[results.HASH] == results.content_hash(json.loads(path.read_text()))
+    edited = json.loads(path.read_text())
+    edited["history"]["test_acc"] = [99.0]
+    path.write_text(json.dumps(edited, indent=1))
+    with pytest.raises(results.RecordError, match=rf"^result file {re.escape(str(path))} was edited after it was "
+                                                  "written .*; move it away to recompute it$"):
+        store.get(spec, "smoke")
+    assert store.records("smoke") == [] and [p for p, _ in store.problems("smoke")] == [path]
+    memo_path = tmp_path / "smoke" / f"probe-{spec_key({'kind': 'probe', **spec})}.json"
+    store.memo("probe", spec, "smoke", lambda: {"n": 1})
+    memo_path.write_text(memo_path.read_text()[:40])  # truncated
+    with pytest.raises(results.RecordError, match=rf"^result file {re.escape(str(memo_path))} cannot be read"):
+        store.memo("probe", spec, "smoke", lambda: {"n": 1})
+    assert sorted(p for p, _ in store.problems()) == sorted([path, memo_path])
+    # a record of the store's earlier format (no hash) was computed by older code: left alone
+    old = tmp_path / "smoke" / "0123456789abcdef.json"
+    old.write_text(json.dumps({"format": "superconv-result-1", "code": "x", "spec": {}}))
+    assert old not in [p for p, _ in store.problems()]

@@ -1,5 +1,6 @@
 """The scorecard: one row per claim, verdicts from stored results only, time-to-accuracy pairs."""
 
+import json
 import math
 
 import pytest
@@ -120,3 +121,34 @@ def test_one_papermill_command_builder():
                                       output="out dir/o.ipynb", cwd="chapters", env={"A": "b c"})
     assert line == ("A='b c' papermill 'my nb.ipynb' 'out dir/o.ipynb' -y '{\"SEEDS\": [0, 1]}' "
                     "-y '{\"TAG\": \"3\"}' -p LR 0.5 -p X None --cwd chapters")
+
+
+def test_an_edited_record_is_listed_and_its_chapter_says_so(tmp_path, smoke_pair, monkeypatch):
+    # a hand-edited accuracy is not used: the scorecard lists the file, and the claims of the
+    # chapter that reads it say which file instead of a verdict
+    import shutil
+    from superconv import results
+    store, _ = smoke_pair
+    own = Store(tmp_path / "store")
+    shutil.copytree(store.root, own.root)
+    path = own.path(experiments.make_spec("smoke", "pc_lr", seed=0), "smoke")
+    rec = json.loads(path.read_text())
+    rec["history"]["test_acc"][-1] = 99.9
+    path.write_text(json.dumps(rec))
+    (listed,) = scorecard.problems(("smoke",), own)
+    assert listed["file"] == f"smoke/{path.name}" and "was edited" in listed["why"]
+    assert str(own.root) not in listed["why"]  # no build-machine path on the page
+    # a chapter whose findings read that record (here: chapter 3's, made to read it)
+    spec = experiments.make_spec("smoke", "pc_lr", seed=0)
+    monkeypatch.setattr(one_cycle, "findings", lambda profile, store=None: [store.get(spec, profile)])
+    found = scorecard.findings("smoke", own)
+    ch3 = [c.id for c in paper.claims() if scorecard.NOTEBOOKS.get(c.chapter) == one_cycle.CHAPTER.notebook]
+    assert "sc.headline" in ch3
+    for cid in ch3:
+        f = found[cid]
+        assert f.verdict == "not run" and f.rule == scorecard.UNREADABLE_RULE and path.name in f.detail
+        assert str(own.root) not in f.detail
+    assert found["clr.range_test"].rule != scorecard.UNREADABLE_RULE  # other chapters judge as usual
+    with pytest.raises(results.RecordError, match="was edited"):
+        own.get(experiments.make_spec("smoke", "pc_lr", seed=0), "smoke")
+    assert scorecard.problems(("smoke",), store) == []
