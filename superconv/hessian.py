@@ -67,6 +67,7 @@ Public API:
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -341,6 +342,7 @@ class HessianFreeEstimate:
         if not isinstance(name, str) or not name:
             raise ValueError(f"name={name!r} must be a non-empty string (the key in history.extra)")
         self.name = name
+        self._own = SimpleNamespace(extra={})  # what observe() estimated: results() reads it
         self._reset()
 
     def _reset(self) -> None:
@@ -518,6 +520,29 @@ class HessianFreeEstimate:
                     for g, v in zip(self._groups, row[j + n:j + 2 * n]):
                         rec["per_layer_secant"][g].append(v)
         self._pending = []
+
+    # -- in your own training loop
+    def observe(self, it: int, model: nn.Module, optimizer: torch.optim.Optimizer, lr: float,
+                batch: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                loss_fn: Optional[Callable] = None) -> None:
+        """The estimate in a loop of your own: call it right after ``optimizer.step()`` of batch
+        ``it`` (0-based, consecutive), which trained at ``lr``. ``batch``: that step's ``(x, y)``,
+        which the secant form needs (it recomputes the gradient at the new weights; not needed
+        with ``secant=False``); ``loss_fn(model, x, y)``: your loss (default cross-entropy).
+        Nothing syncs with the host until :meth:`results`."""
+        if self.secant and batch is None:
+            raise ValueError("batch=None is not allowed with secant=True; allowed: the step's (x, y) batch, "
+                             "or HessianFreeEstimate(secant=False)")
+        x, y = batch if batch is not None else (None, None)
+        self.on_step(SimpleNamespace(it=_checks.integer("it", it, minimum=0), model=model, optimizer=optimizer,
+                                     lr=lr, x=x, y=y, loss_fn=loss_fn))
+
+    def results(self) -> dict:
+        """What :meth:`observe` estimated so far, the record ``fit`` keeps in
+        ``history.extra[name]``: ``{"iteration": [...], "lr", "eps_star", "eps_smoothed",
+        "secant", "per_layer", ...}`` (one host sync)."""
+        self._flush(self._own)
+        return self._own.extra.get(self.name, {})
 
     # -- checkpointing
     def _settings(self) -> dict:

@@ -1,6 +1,7 @@
 """The Hessian-free LR estimate: exact answers on quadratics, the power iteration against a full
 Hessian, and the callback inside fit (records, no effect on the run, exact resume)."""
 
+import copy
 import math
 from types import SimpleNamespace
 
@@ -9,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from superconv import models
+from superconv import hessian, models
 from superconv.hessian import (HessianFreeEstimate, curvature_bounds, estimate_from_snapshots,
                                secant_estimate, snapshot, top_eigenvalue)
 from superconv.train import History, StepContext, fit
@@ -459,3 +460,39 @@ def test_overlapping_windows_open_one_at_every_iteration():
         m = 0.5 * m + 0.5 * star
     assert rec["eps_smoothed"][-1] == pytest.approx(m)
     assert len(est._ring) <= 3
+
+
+def test_observe_in_your_own_loop_equals_the_pure_functions():
+    # the callback in a plain loop (no fit): the snapshot form is estimate_from_snapshots on the
+    # weights after the steps, and the secant form secant_estimate on the same batch
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    x, y = torch.randn(64, 6), torch.randint(0, 3, (64,))
+    est = hessian.HessianFreeEstimate(every=4, inc=1)
+    snaps, batches, grads = {}, {}, {}
+    for it in range(10):
+        xb, yb = x[it * 6:(it + 1) * 6], y[it * 6:(it + 1) * 6]
+        snaps[it] = hessian.snapshot(model)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(xb), yb).backward()
+        grads[it] = {n: p.grad.clone() for n, p in model.named_parameters()}
+        batches[it] = (xb, yb)
+        opt.step()
+        est.observe(it, model, opt, lr=0.1, batch=(xb, yb))
+    snaps[10] = hessian.snapshot(model)
+    rec = est.results()
+    assert rec["iteration"] == [4, 8]
+    for i, k in enumerate(rec["iteration"]):
+        ref = hessian.estimate_from_snapshots(snaps[k], snaps[k + 1], snaps[k + 2], lr=0.1)
+        assert rec["eps_star"][i] == pytest.approx(float(ref.value), rel=1e-5)
+        at_b = copy.deepcopy(model)
+        at_b.load_state_dict({**model.state_dict(), **{f"{n}": t for n, t in snaps[k + 1].items()}})
+        at_b.zero_grad()
+        torch.nn.functional.cross_entropy(at_b(batches[k][0]), batches[k][1]).backward()
+        g_b = {n: p.grad.clone() for n, p in at_b.named_parameters()}
+        sec = hessian.secant_estimate(snaps[k], snaps[k + 1], grads[k], g_b, weight_decay=1e-3)
+        assert rec["secant"][i] == pytest.approx(float(sec.value), rel=1e-5)
+    assert est.results() is rec or est.results() == rec  # nothing new: the same record
+    with pytest.raises(ValueError, match="batch=None is not allowed with secant=True"):
+        est.observe(10, model, opt, lr=0.1)
