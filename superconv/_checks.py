@@ -47,7 +47,8 @@ def fail(name: str, value: Any, allowed: str, why: str = "is not allowed") -> No
     parsed = _literal(value) if isinstance(value, str) else None
     if isinstance(parsed, (list, tuple, dict)):
         hint = (f"{TEXT_HINT}, not a {'dict' if isinstance(parsed, dict) else 'list'}: with papermill pass it "
-                f"as YAML, -y '{name.split('[')[0]}: {parsed!r}'; -p passes text)")
+                f"as YAML, -y '{name.split('[')[0]}: {list(parsed) if isinstance(parsed, tuple) else parsed!r}'; "
+                "-p passes text)")
     raise ParameterError(f"{name}={value!r} {why}; allowed: {allowed}{hint}")
 
 

@@ -1,8 +1,10 @@
 """What every chapter notebook does first: check its parameters, then say what produced its figures.
 
 A chapter's ``parameters`` cell holds literals only (papermill overrides them); the next cell
-calls :func:`setup`, which validates everything *before any work* and fails with one line that
-names the parameter and its allowed values::
+runs :func:`setup` through its study's ``CHAPTER.setup(globals())`` (``superconv.studies.base``),
+which names each parameter's checker once, for the notebook and the CLI alike. It validates
+everything *before any work* and fails with one line that names the parameter and its allowed
+values::
 
     ctx = chapter.setup(PROFILE, DEVICE, SEEDS, MAX_LR=(MAX_LR, chapter.positive),
                         POLICY=(POLICY, chapter.one_of("one_cycle", "pc_lr")))

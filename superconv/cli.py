@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import math
 import os
@@ -88,9 +89,20 @@ def check_chapter(path: Path, known: dict, params: dict, where: str) -> None:
     if ch is None:
         return
     try:
-        ch.check({**{n: known[n]["default"] for n in known}, **params})
-    except chapter.ParameterError as e:
-        raise UsageError(f"{where}: {e}") from None
+        with _cwd(path.parent):  # the kernel's folder: a relative path parameter means the same there
+            ch.check({**{n: known[n]["default"] for n in known}, **params})
+    except ValueError as e:  # ParameterError, or a spec builder's own ValueError
+        raise UsageError(f"{where}: {sw.one_line(e)}") from None
+
+
+@contextlib.contextmanager
+def _cwd(folder: Path):
+    old = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(old)
 
 
 def notebook_parameters(path: Path) -> dict[str, dict]:
@@ -272,7 +284,8 @@ def _prepare(args, device_rule: str):
     path = resolve_chapter(args.chapter)
     known = notebook_parameters(path)
     fixed = fixed_parameters(args, known, path.stem, device_rule)
-    check_chapter(path, known, fixed, f"{path.stem} with -p/--profile/--device")
+    if args.command == "run":  # a sweep checks each grid point instead (the grid may complete -p)
+        check_chapter(path, known, fixed, f"{path.stem} with -p/--profile/--device")
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a file; allowed: a folder (created if missing)")

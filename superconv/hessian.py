@@ -66,6 +66,7 @@ Public API:
 
 from __future__ import annotations
 
+import copy
 import math
 from types import SimpleNamespace
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -542,7 +543,7 @@ class HessianFreeEstimate:
         ``history.extra[name]``: ``{"iteration": [...], "lr", "eps_star", "eps_smoothed",
         "secant", "per_layer", ...}`` (one host sync)."""
         self._flush(self._own)
-        return self._own.extra.get(self.name, {})
+        return copy.deepcopy(self._own.extra.get(self.name, {}))
 
     # -- checkpointing
     def _settings(self) -> dict:
@@ -559,6 +560,7 @@ class HessianFreeEstimate:
             rng=None if self._rng is None else {k: v.clone() for k, v in self._rng.items()},
             pending=[(k, eps, clone(v)) for k, eps, v in self._pending], names=self._names,
             ring={j: [clone(t) for t in ts] for j, ts in self._ring.items()}, lrs=dict(self._lrs),
+            observed=copy.deepcopy(self._own.extra),  # what observe() already flushed (your own loop)
         )
 
     def load_state_dict(self, state: dict) -> None:
@@ -578,6 +580,7 @@ class HessianFreeEstimate:
         self._names = None if state["names"] is None else list(state["names"])
         self._ring = {int(j): [t.clone() for t in ts] for j, ts in state.get("ring", {}).items()}
         self._lrs = {int(j): float(v) for j, v in state.get("lrs", {}).items()}
+        self._own.extra = copy.deepcopy(state.get("observed", {}))
         if self._names is not None:
             self._groups, _ = _grouping(self._names, self.group)
 

@@ -10,6 +10,8 @@ here for the chapter).
 
 from __future__ import annotations
 
+import tempfile
+
 from . import chapter, experiments, paper
 from .results import RecordError, Store, canonical
 from .studies import (base, batch_size, clr, datasets, depth, hessian_free, imagenet, less_data, one_cycle,
@@ -55,8 +57,8 @@ def findings(profile: str, store=None) -> dict:
         try:
             found = module.findings(profile, store=store)
         except RecordError as e:  # a record the chapter needs cannot be trusted: say so on its claims
-            found = [Finding(c.id, profile, "—", "not run", UNREADABLE_RULE, _relative(str(e), store))
-                     for c in paper.claims() if NOTEBOOKS.get(c.chapter) == module.CHAPTER.notebook]
+            found = [Finding(cid, profile, "—", "not run", UNREADABLE_RULE, _relative(str(e), store))
+                     for cid in _claims_of(module, profile)]
         for f in found:
             out.setdefault(f.claim_id, f)
     for c in paper.claims():
@@ -67,6 +69,12 @@ def findings(profile: str, store=None) -> dict:
                 how += f" (closest chapter: {command(nb, profile)})"
             out[c.id] = Finding(c.id, profile, "—", "not run", UNTESTED_RULE, how)
     return out
+
+
+def _claims_of(module, profile: str) -> list:
+    """The claim ids a study judges: its findings over an empty store (all "not run")."""
+    with tempfile.TemporaryDirectory() as empty:
+        return [f.claim_id for f in module.findings(profile, store=Store(empty))]
 
 
 def _relative(text: str, store) -> str:

@@ -239,6 +239,12 @@ def test_a_chapters_own_checks_run_before_launch_and_in_dry_run(tmp_path):
             assert rc == 2 and needle in err and err.count("\n") == 1 and not out, (argv, err)
         rc, out, _ = call(["run", "1", "-p", "MAX_LR", "2", "--dry-run", "--out", tmp_path / "never"])
         assert rc == 0 and "-p MAX_LR 2" in out
+        # a sweep judges each point whole: -p BASE_LR 0.6 is fine once the grid sets MAX_LR above it
+        rc, out, err = call(["sweep", "1", "-p", "BASE_LR", "0.6", "--grid", "max_lr=0.8,1.0", "--dry-run",
+                             "--out", tmp_path / "never"])
+        assert rc == 0 and out.count("-p MAX_LR") == 2, err
+        rc, _, err = call(["sweep", "1", "-p", "BASE_LR", "0.6", "--grid", "max_lr=0.5,1.0", "--dry-run"])
+        assert rc == 2 and "--grid point MAX_LR=0.5: BASE_LR=0.6 with MAX_LR=0.5" in err
     assert not (tmp_path / "never").exists()
 
 

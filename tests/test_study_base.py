@@ -188,3 +188,25 @@ def test_papermill_with_a_misspelled_parameter_fails_in_the_first_cell(tmp_path)
                                                          "PROFILE, DEVICE, SEEDS, SHOW_PAPER_PROFILE"):
         pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), parameters={"MAX_LRR": 3, "PROFILE": "smoke"},
                             cwd=str(nb.parent), progress_bar=False, kernel_name="python3")
+
+
+def test_a_rerun_of_the_setup_cell_and_lower_case_names():
+    ns = dict(PROFILE="smoke", DEVICE="cpu", SEEDS=None, MODERN=None, BATCH_SIZES=None, HOLD=None, LR_SCALING=None)
+    batch_size.CHAPTER.setup(ns)
+    ns.update(COL={"a": 1}, hold="iterations")  # what the notebook binds after its setup cell
+    assert batch_size.CHAPTER.setup(ns).profile == "smoke"  # "Run all" twice in one kernel
+    fresh = dict(PROFILE="smoke", DEVICE="cpu", SEEDS=None, MODERN=None, BATCH_SIZES=None, HOLD=None,
+                 LR_SCALING=None, hold="epochs")  # papermill -p hold epochs
+    with pytest.raises(chapter.ParameterError, match=r"^unknown parameter hold of 08_batch_size; allowed: .*"
+                                                     r"HOLD, LR_SCALING \(upper case\)$"):
+        batch_size.CHAPTER.setup(fresh)
+
+
+def test_combinations_name_the_notebook_parameter():
+    base_params = dict(PROFILE="laptop", DEVICE="cpu", SEEDS=None, MODERN=None)
+    with pytest.raises(chapter.ParameterError, match=r"^BATCH_SIZES: batch_size=100000 is larger than"):
+        batch_size.CHAPTER.check({**base_params, "BATCH_SIZES": [100_000], "HOLD": None, "LR_SCALING": None})
+    with pytest.raises(chapter.ParameterError, match=r"^TRAIN_SIZES=\[\] is not allowed"):
+        less_data.CHAPTER.check({**base_params, "PC_SEEDS": None, "TRAIN_SIZES": []})
+    with pytest.raises(chapter.ParameterError, match=r"-y 'SEEDS: \[0, 1\]'"):
+        chapter.seed_list("SEEDS", "0, 1")  # text that Python reads as a tuple: the hint shows a YAML list

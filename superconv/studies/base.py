@@ -33,13 +33,22 @@ __all__ = ["Chapter", "notebook_globals", "check_plan", "train_tree", "stored_tr
 
 #: A notebook parameter's name: upper case (papermill injects every ``-p NAME`` as a global).
 _PARAMETER = re.compile(r"^[A-Z][A-Z0-9_]*$")
+#: Where :meth:`Chapter.setup` notes the names the namespace held when it first ran, so that a
+#: re-run of the setup cell does not take the constants the notebook bound since for parameters.
+_SEEN = "_superconv_setup_names"
+
+
+def _plain(value: Any) -> bool:
+    return not callable(value) and not isinstance(value, types.ModuleType)
 
 
 def notebook_globals(namespace: Mapping[str, Any]) -> dict:
     """The parameter-like globals of a notebook's namespace: upper-case names bound to plain
-    values (an imported ``HTML`` class or a module is not a parameter)."""
+    values (an imported ``HTML`` class or a module is not a parameter); on a re-run of the
+    setup cell, only those it saw the first time."""
+    seen = namespace.get(_SEEN)
     return {k: v for k, v in namespace.items()
-            if _PARAMETER.match(k) and not callable(v) and not isinstance(v, types.ModuleType)}
+            if _PARAMETER.match(k) and _plain(v) and (seen is None or k in seen)}
 
 
 @dataclass(frozen=True)
@@ -80,11 +89,15 @@ class Chapter:
         misspelled ``papermill -p MAX_LRR 3``) refused with the valid names. ``apply=False``
         changes nothing in the process (the CLI's check before launch)."""
         given = notebook_globals(namespace)
+        seen = namespace.get(_SEEN)
         unknown = [n for n in given if n not in self.parameters]
+        # papermill -p max_lr 3 injects a lower-case max_lr, which no cell would read
+        unknown += [k for k, v in namespace.items() if k != k.upper() and k.upper() in self.parameters
+                    and _plain(v) and (seen is None or k in seen)]
         if unknown:
             raise chapter.ParameterError(
                 f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} of "
-                f"{Path(self.notebook).stem}; allowed: {', '.join(self.parameters)}")
+                f"{Path(self.notebook).stem}; allowed: {', '.join(self.parameters)} (upper case)")
         missing = [n for n in self.parameters if n not in given]
         if missing:
             raise TypeError(f"{self.notebook}: its parameters cell lacks {', '.join(missing)}")
@@ -94,6 +107,8 @@ class Chapter:
                             **{n: (given[n], check) for n, check in self.knobs.items()})
         if self.validate is not None:
             ctx.knobs.update(self.validate(ctx.profile, dict(ctx.knobs)) or {})
+        if apply and seen is None and isinstance(namespace, dict):
+            namespace[_SEEN] = frozenset(namespace)
         return ctx
 
     def check(self, values: Mapping[str, Any]) -> None:
@@ -105,11 +120,15 @@ class Chapter:
     @property
     def per_policy(self) -> bool:
         """True where the seeds differ by policy (``{policy: [...]}`` per profile)."""
+        if self.seeds is None:
+            return False
         return isinstance(next(iter(self.seeds.values())), Mapping)
 
     def default_seeds(self, profile: str | None, policy: str | None = None) -> list:
         """The seeds a run group takes at ``profile`` when the notebook leaves them None;
         ``policy`` is required where the seeds differ by policy, and refused where they do not."""
+        if self.seeds is None:
+            raise ValueError(f"{self.notebook} trains nothing: it has no seeds")
         table = self.seeds[experiments.resolve_profile(profile)]
         if not self.per_policy:
             if policy is not None:
@@ -152,18 +171,23 @@ class Chapter:
         return verdicts.not_run(claim_id, profile, rule, self.command(run_at or profile))
 
 
-def check_plan(build: Callable[[], Any], names: Sequence[str] = ()) -> None:
+def check_plan(build: Callable[[], Any], names: Mapping[str, str] | Sequence[str] = ()) -> None:
     """Build a chapter's run specs from its parameters (cheap: no data, no training) and turn a
     ``ValueError`` of the combination into the ``chapter.ParameterError`` a chapter's
-    ``validate`` raises; a message that starts with a setting of ``names`` in lower case
-    (``every=6 ...``) names the notebook parameter (``EVERY=6 ...``)."""
+    ``validate`` raises. A message that starts with a setting (``every=6 ...``) names the
+    notebook parameter: ``names`` maps the setting to it (a sequence: the setting in upper case,
+    ``EVERY=6 ...``; another name is put in front, ``BATCH_SIZES: batch_size=5000 ...``)."""
     try:
         build()
     except ValueError as e:
         text = str(e)
+        table = names if isinstance(names, Mapping) else {n.lower(): n for n in names}
         head = re.match(r"^([a-z_]+)(?==)", text)
-        if head and head.group(1).upper() in names:
-            text = head.group(1).upper() + text[head.end():]
+        param = table.get(head.group(1)) if head else None
+        if param == head.group(1).upper() if head else False:
+            text = param + text[head.end():]
+        elif param:
+            text = f"{param}: {text}"
         raise chapter.ParameterError(text) from None
 
 

@@ -103,7 +103,8 @@ CHAPTER = base.Chapter("chapters/08_batch_size.ipynb", seeds={"smoke": [0], "lap
                        knobs=dict(BATCH_SIZES=check_batch_sizes, HOLD=chapter.one_of(*HOLDS),
                                   LR_SCALING=chapter.one_of(*LR_SCALINGS)),
                        validate=lambda profile, v: base.check_plan(lambda: specs(
-                           profile, v["BATCH_SIZES"], None, v["HOLD"], v["LR_SCALING"])))
+                           profile, v["BATCH_SIZES"], None, v["HOLD"], v["LR_SCALING"]),
+                           names={"batch_size": "BATCH_SIZES", "hold": "HOLD", "lr_scaling": "LR_SCALING"}))
 default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 

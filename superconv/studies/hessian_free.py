@@ -81,7 +81,7 @@ def _check_config(profile: str, values: dict) -> None:
     chapter's :func:`config` built from them."""
     base.check_plan(lambda: config(profile, probes=values["PROBES"] is not False, max_lr=values["MAX_LR"],
                                    ramp=values["RAMP"], every=values["EVERY"], inc=values["INC"],
-                                   group=values["GROUP"]), names=values)
+                                   group=values["GROUP"]), names=tuple(values))
 
 
 CHAPTER = base.Chapter(

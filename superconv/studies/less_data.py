@@ -110,7 +110,8 @@ CHAPTER = base.Chapter("chapters/06_less_training_data.ipynb", seeds_policy="one
     "laptop": {"one_cycle": [0, 1], "pc_lr": [0]},
     "paper": {"one_cycle": [0, 1, 2], "pc_lr": [0]},
 }, knobs=dict(PC_SEEDS=one_cycle.check_seeds, TRAIN_SIZES=lambda name, value: value),  # sizes: with the profile
-    validate=lambda profile, v: {"TRAIN_SIZES": v["TRAIN_SIZES"] and check_sizes(profile, v["TRAIN_SIZES"])})
+    validate=lambda profile, v: {"TRAIN_SIZES": None if v["TRAIN_SIZES"] is None
+                                 else check_sizes(profile, v["TRAIN_SIZES"])})
 default_seeds, command = CHAPTER.default_seeds, CHAPTER.command
 
 

@@ -589,8 +589,12 @@ def validate_knobs(profile: str | None, *, weight_decays=None, iterations=None, 
             check()
         except ValueError as e:
             raise chapter.ParameterError(f"{name}={value!r} is not allowed: {e}{chapter.PROFILE_DEFAULT}") from None
-    if batch_sizes is None:
-        _check_batches(profile, cfg["batch_sizes"], iterations)
+    if batch_sizes is None:  # the profile's batch sizes with the given ITERATIONS
+        try:
+            _check_batches(profile, cfg["batch_sizes"], iterations)
+        except ValueError as e:
+            raise chapter.ParameterError(f"ITERATIONS={iterations!r} is not allowed with the profile's batch sizes: "
+                                         f"{e}{chapter.PROFILE_DEFAULT}") from None
 
 
 def _check_batches(profile: str, sizes, iterations) -> None:
