@@ -99,11 +99,11 @@ SETTINGS = (
     Setting("Hessian-free estimate", "blobs (HessianFreeEstimate)", "summed over pycaffe's `net.params` (BN's "
             "mean, variance and scale-factor blobs included), |·| (an L1 form), from snapshots every iteration "
             "(Fig. 5a) or every 10th (Fig. 5b)", f"{REPO}:L2TermComputation3.py, L2TermComputation4.py",
-            "`blobs='trainable'`: over the trainable parameters only", "differs",
-            "chapter 5's paper runs sum over Caffe's blobs as the authors did (hessian.caffe_bn_blobs: BN's "
-            "running sums and their count), but open a window every 10 iterations, not every iteration, "
-            "because they also compute the secant form; the authors' exact form is "
-            "`HessianFreeEstimate(every=1, inc=1, secant=False, blobs='caffe')`"),
+            "`blobs='trainable'`: over the trainable parameters only", "as the authors",
+            "chapter 5's paper runs open a window at every iteration (`every=1, inc=1`; `-p INC 10` for "
+            "snapshots 10 apart) over Caffe's blobs (hessian.caffe_bn_blobs: BN's running sums and their "
+            "count); the same-batch secant form, the book's addition, needs windows that do not overlap and "
+            "runs beside it in its own every 10 iterations (record `hessian_free_secant`)"),
     Setting("CLR chapter's CIFAR-10 runs", "model, batch_size, weight_decay (clr.PAPER_NET)", "Caffe's "
             "`cifar10_full` net (5x5 convolutions, within-channel LRN, no BatchNorm; 89,578 parameters) at "
             "batch 100, CLR bounds 0.001–0.006, stepsize 2,000, WD 0.004, the baseline 0.001 divided by 10 at "

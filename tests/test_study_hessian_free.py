@@ -45,7 +45,7 @@ def test_paper_config_is_the_rising_half_of_the_headline_clr_solver():
 def test_configs_per_profile_and_validation():
     for profile in ex.PROFILES:
         cfg = hf.config(profile)
-        assert cfg["every"] >= 2 * cfg["inc"]
+        assert cfg["every"] >= 2 * cfg["inc"] or cfg["secant_every"] >= 2 * cfg["inc"]
         assert all(1 <= a <= cfg["iterations"] for a in cfg["probe_at"])
         hf.run_spec(profile, cfg)  # builds
     lap = hf.config("laptop")
@@ -69,6 +69,30 @@ def test_configs_per_profile_and_validation():
         hf.config("smoke", iterations=1000)
     with pytest.raises(ValueError, match="PROFILE='huge'"):
         hf.config("huge")
+
+
+def test_paper_profile_estimates_at_every_iteration_as_the_authors_script():
+    # L2TermComputation: a window at every iteration, inc 1, over pycaffe's net.params; the
+    # secant needs windows that do not overlap and runs beside it every 10
+    cfg = hf.config("paper")
+    assert (cfg["every"], cfg["inc"], cfg["secant_every"], cfg["blobs"]) == (1, 1, 10, "caffe")
+    est = hf.study_spec("paper", cfg)["estimate"]
+    assert est["every"] == 1 and est["secant"] is False and est["secant_every"] == 10 and est["blobs"] == "caffe"
+    assert hf.config("paper", inc=10)["every"] == 1 and hf.config("paper", inc=10)["secant_every"] == 20
+    assert "secant_every" not in hf.study_spec("laptop", hf.config("laptop"))["estimate"]
+
+
+def test_overlapping_windows_with_the_secant_in_its_own(tmp_path, one_thread):
+    res = hf.run("smoke", store=Store(tmp_path), every=1, secant_every=4, probes=False)
+    est, sec = res.estimate, res.secants
+    n = hf.config("smoke")["iterations"]
+    assert list(est["iteration"]) == list(range(1, n - 1))  # a window at every iteration
+    assert list(sec["iteration"]) == list(range(4, n - 1, 4)) and np.all(np.isfinite(sec["secant"]))
+    measured = est.dropna(subset=["secant"])
+    assert list(measured["iteration"]) == list(sec["iteration"])
+    assert np.allclose(measured["secant"], sec["secant"])
+    assert res.per_layer("per_layer_secant").shape[1] == len(sec) and res.per_layer().shape[1] == len(est)
+    assert res.summary()["secant"]["n"] == len(sec)
 
 
 def test_store_key_includes_the_callback_settings():
