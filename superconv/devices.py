@@ -11,8 +11,12 @@ import torch
 from ._checks import choice
 
 PRECISIONS = ("auto", "bf16", "fp32")
+#: ``SUPERCONV_AUTO_PRECISION=fp32`` makes ``"auto"`` mean fp32 on every device, as on a machine
+#: without bf16: to run anything (the test suite, a chapter) without bf16 autocast, e.g. to find
+#: results that hold on one CPU's bf16 numerics only. Unset (or empty): what the device supports.
+AUTO_ENV = "SUPERCONV_AUTO_PRECISION"
 
-__all__ = ["PRECISIONS", "resolve_device", "bf16_supported", "resolve_precision", "autocast", "device_name"]
+__all__ = ["PRECISIONS", "AUTO_ENV", "resolve_device", "bf16_supported", "resolve_precision", "autocast", "device_name"]
 
 
 def resolve_device(device) -> torch.device:
@@ -31,10 +35,14 @@ def bf16_supported(device: torch.device) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``"bf16"`` or ``"fp32"``: ``precision`` itself, or for ``"auto"`` what ``device`` supports."""
+    """``"bf16"`` or ``"fp32"``: ``precision`` itself, or for ``"auto"`` what ``device`` supports
+    (fp32 everywhere under ``SUPERCONV_AUTO_PRECISION=fp32``)."""
     choice("precision", precision, PRECISIONS)
     if precision == "auto":
-        return "bf16" if bf16_supported(device) else "fp32"
+        forced = os.environ.get(AUTO_ENV, "")
+        if forced not in ("", "fp32"):
+            choice(AUTO_ENV, forced, ("fp32",))
+        return "bf16" if not forced and bf16_supported(device) else "fp32"
     return precision
 
 

@@ -299,3 +299,19 @@ def test_training_past_the_schedules_end_warns_once():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ScheduleEndWarning)
         run(iterations=30, lr=one_cycle(0.05, 0.2, 10, 30))  # the schedule's own length: silent
+
+
+def test_auto_precision_can_be_forced_to_fp32(monkeypatch):
+    # SUPERCONV_AUTO_PRECISION=fp32: "auto" is fp32 on every device (how the suite is run without
+    # bf16 to find results that hold on one CPU's bf16 numerics only); explicit precisions stay
+    from superconv import devices
+    cpu = torch.device("cpu")
+    monkeypatch.setenv(devices.AUTO_ENV, "fp32")
+    assert devices.resolve_precision("auto", cpu) == "fp32" and devices.resolve_precision("bf16", cpu) == "bf16"
+    h = fit(small_model(), toy_split(), toy_split(64, 1, False), 0.05, 0.9, iterations=2, batch_size=32, progress=False)
+    assert h.config["precision"] == "fp32"
+    monkeypatch.setenv(devices.AUTO_ENV, "bf16")
+    with pytest.raises(ValueError, match=r"^SUPERCONV_AUTO_PRECISION='bf16' is not allowed; allowed: 'fp32'"):
+        devices.resolve_precision("auto", cpu)
+    monkeypatch.setenv(devices.AUTO_ENV, "")
+    assert devices.resolve_precision("auto", cpu) == ("bf16" if devices.bf16_supported(cpu) else "fp32")
