@@ -80,7 +80,7 @@ def test_the_guide_has_objectives_per_part_and_discussion_questions_with_answers
         assert f"**{part}" in objectives, part
     questions = GUIDE.split("## Discussion questions", 1)[1].split("\n## ", 1)[0]
     asked = re.findall(r"^\d+\. \*\*", questions, re.M)
-    answers = re.findall(r"\{admonition\} Answer\n:class: dropdown", questions)
+    answers = re.findall(r"\{admonition\} Answer\n\s*:class: dropdown", questions)
     assert 3 <= len(asked) <= 4 and len(answers) == len(asked)
 
 
