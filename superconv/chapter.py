@@ -214,13 +214,22 @@ def hardware(dev: str = "cpu") -> str:
     return f"{name} GPU" if str(dev).startswith("cuda") and torch.cuda.is_available() else name
 
 
+#: Markdown that ``{glue:text}`` would show literally: `code`, **bold**, *emphasis*.
+_MARKDOWN = re.compile(r"`[^`]+`|\*\*[^*\s][^*]*\*\*|(?<![\w*])\*[A-Za-z][^*\n]*\*(?![\w*])")
+
+
 def glue(name: str, value: Any, display: bool = False) -> Any:
     """``myst_nb.glue`` for numbers and text shown in the prose; a no-op outside IPython.
 
     Non-finite floats are refused: a NaN in the prose is a bug to see, not a number to print.
+    So is Markdown in glued text: ``{glue:text}`` inserts plain text, so `code` or **bold**
+    would reach the reader with its backticks and asterisks.
     """
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"glue({name!r}) got {value!r}: a chapter must not print a non-finite number")
+    if isinstance(value, str) and (m := _MARKDOWN.search(value)):
+        raise ValueError(f"glue({name!r}) got Markdown ({m.group(0)!r}) in text that is shown as plain text; "
+                         "write it without backticks and asterisks")
     try:
         from IPython import get_ipython
         if get_ipython() is None:

@@ -61,4 +61,6 @@ def device_name(dev: torch.device) -> str:
             name = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
     except OSError:
         pass
-    return f"{name or platform.machine()} ({os.cpu_count()} logical CPUs, {torch.get_num_threads()} threads)"
+    cpus, threads = os.cpu_count(), torch.get_num_threads()
+    return (f"{name or platform.machine()} ({cpus} logical CPU{'s' if cpus != 1 else ''}, "
+            f"{threads} thread{'s' if threads != 1 else ''})")

@@ -132,6 +132,13 @@ def sweep_line(ax, x: Sequence[float], mean: Sequence[float], std: Sequence[floa
         ax.set_xscale("log")
 
 
+def not_run_note(command: str, what: str = "Paper profile (GPU)") -> None:
+    """Instead of a table column that only says "not run": one sentence under the table, with the
+    command that computes it (the table keeps its width for the claims and verdicts)."""
+    from IPython.display import Markdown, display
+    display(Markdown(f"**{what}:** not run yet; the command: `{command}`"))
+
+
 def show_table(df, caption_text: str | None = None) -> None:
     """Display a DataFrame as an HTML table with a small provenance line under it.
 

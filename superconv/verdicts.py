@@ -19,7 +19,7 @@ from typing import Any
 
 from .experiments import resolve_profile
 
-__all__ = ["VERDICTS", "JUDGED", "Finding", "not_run", "from_conditions", "excess_verdict",
+__all__ = ["VERDICTS", "JUDGED", "Finding", "mean_text", "not_run", "from_conditions", "excess_verdict",
            "papermill_command", "command"]
 
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "not run", "no paper number",
@@ -48,6 +48,13 @@ class Finding:
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict={self.verdict!r} is not a verdict; allowed: {', '.join(VERDICTS)}")
+
+
+def mean_text(mean: float, std: float, n: int, digits: int = 2, unit: str = "") -> str:
+    """``"88.47 ± 0.30 % (n=3)"``; one run has no spread to show: ``"88.47 % (n=1)"``."""
+    if n == 1:
+        return f"{mean:.{digits}f}{unit} (n=1)"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}{unit} (n={n})"
 
 
 def not_run(claim_id: str, profile: str, rule: str, command: str) -> Finding:

@@ -80,6 +80,7 @@ def smoke_book(tmp_path_factory, smoke_store):
         if path.is_file() and (path.suffix in (".yml", ".bib") or (path.suffix == ".md" and path.name != "README.md")):
             shutil.copy(path, book / path.name)
     shutil.copytree(ROOT / "chapters", book / "chapters", ignore=shutil.ignore_patterns("*.ipynb_checkpoints"))
+    shutil.copytree(ROOT / "_static", book / "_static")  # the book's own CSS
     env = dict(os.environ, SUPERCONV_PROFILE="smoke", SUPERCONV_RESULTS=str(smoke_store))
     done = subprocess.run([str(JB), "build", str(book), "-W", "--keep-going"], capture_output=True,
                           text=True, timeout=1800, env=env)

@@ -69,6 +69,13 @@ SITE = {
     "index.html": '<meta http-equiv="Refresh" content="0; url=clean.html" />',
     "old/index.html": '<meta http-equiv="Refresh" content="0; url=gone.html" />',
     "search.html": _page("<p>search boilerplate, skipped</p>"),
+    "raw_markdown.html": _page("<p>A glued sentence with `recompute_bn_stats` and **bold** left raw; "
+                               "<code>`code` is fine</code>, and so is ε* or m*.</p>"),
+    "build_path.html": _page("<p>results store /work/main/results on the build machine; "
+                             "<code>SUPERCONV_RESULTS=/tmp/mine</code> in code is fine.</p>"),
+    "wide_table.html": _page('<article class="bd-article" style="width: 600px"><table><tr><th>claim</th>'
+                             '<td style="min-width: 900px">a cell that pushes the verdict out of view</td>'
+                             '</tr></table><table><tr><td>fits</td></tr></table></article>'),
 }
 
 EXPECTED = {  # page -> a problem it must be reported with
@@ -82,6 +89,9 @@ EXPECTED = {  # page -> a problem it must be reported with
     "js_error.html": "JavaScript error: Error: boom in a script",
     "missing_resource.html": "missing resource: HTTP 404 _static/nope.css",
     "old/index.html": "broken link: old/gone.html",
+    "raw_markdown.html": "raw Markdown visible: ",
+    "build_path.html": "a build-machine path is visible: '/work/main/results'",
+    "wide_table.html": "a table is wider than the content column at 1280 px",
 }
 
 
@@ -117,6 +127,15 @@ def test_clean_pages_pass_and_get_a_real_screenshot(reports, site):
 @pytest.mark.parametrize("page", sorted(EXPECTED))
 def test_each_defect_is_reported(reports, page):
     assert any(EXPECTED[page] in p for p in reports[page].problems), format_table([reports[page]])
+
+
+def test_what_readers_see_as_glitches_and_nothing_else(reports):
+    # code may show backticks and paths; a star after a symbol (ε*) is not emphasis; a table that fits passes
+    md = [p for p in reports["raw_markdown.html"].problems if "raw Markdown" in p]
+    assert len(md) == 1 and "`recompute_bn_stats`" in md[0], md
+    assert [p for p in reports["build_path.html"].problems if "path" in p] == [
+        "a build-machine path is visible: '/work/main/results'"]
+    assert len([p for p in reports["wide_table.html"].problems if "wider" in p]) == 1
 
 
 def test_broken_anchor_and_skips(reports):

@@ -5,8 +5,9 @@ problem (2 when no Chromium is installed). Full-page screenshots go to ``_build/
 
 A page fails on: not loading (navigation error, HTTP error), a broken image, a local link to a file
 or ``#anchor`` that does not exist, a missing local resource (script, style, font), a JavaScript
-exception, a traceback or error output, math that did not render, and, for a chapter page, no
-figure. The browser talks the DevTools protocol over a pipe (``--remote-debugging-pipe``), so no
+exception, a traceback or error output, math that did not render, raw Markdown (backticks or
+asterisks) in the rendered text, an absolute path of the build machine in the text, a table wider
+than the content column at 1280 px, and, for a chapter page, no figure. The browser talks the DevTools protocol over a pipe (``--remote-debugging-pipe``), so no
 websocket library is needed, and resolves no host names: the book is checked as a reader without
 internet sees it, with the same result on any machine.
 """
@@ -275,8 +276,32 @@ COLLECT_JS = r"""(() => {
     const m = n.data.match(/\$\$|\\\(|\\\[|\\begin\{|\$\\[A-Za-z]/);
     if (m) rawTex.push(n.data.slice(Math.max(0, m.index - 20), m.index + 40).replace(/\s+/g, " "));
   }
+  // Markdown that reached the reader as text (a glued sentence shows its backticks and stars),
+  // and absolute paths of the machine that built the book
+  const rawMd = [], paths = [];
+  const md = /`[^`\s][^`]*`|\*\*[^*\s][^*]*\*\*|(?<![\w*])\*[A-Za-z][^*\n]*\*(?![\w*])/;
+  const path = /(^|[\s("'=])(\/(home|root|tmp|work|Users|private|var\/folders)\/[^\s"')]+)/;
+  const walk2 = document.createTreeWalker(document.body || document, NodeFilter.SHOW_TEXT);
+  for (let n = walk2.nextNode(); n; n = walk2.nextNode()) {
+    const p = n.parentElement;
+    if (!p || p.closest(skip + ", .math, .headerlink") || !shown(p)) continue;
+    const m = n.data.match(md);
+    if (m && rawMd.length < 3) rawMd.push(n.data.slice(Math.max(0, m.index - 20), m.index + 50).replace(/\s+/g, " "));
+    const q = n.data.match(path);
+    if (q && paths.length < 3) paths.push(q[2].slice(0, 80));
+  }
+  // tables wider than the content column (a reader would scroll sideways to see the verdicts)
+  const col = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
+  const colWidth = col.clientWidth;
+  const wideTables = [...col.querySelectorAll("table")].filter(t => !t.closest(".highlight") && shown(t))
+    .filter(t => t.getBoundingClientRect().width > colWidth + 2)
+    .slice(0, 3).map(t => {
+      const head = t.querySelector("th, td");
+      return `${Math.round(t.getBoundingClientRect().width)} px > ${colWidth} px (` +
+        ((head && head.innerText) || "").trim().slice(0, 40) + ")";
+    });
   return {
-    imgs, links, errors, rawTex,
+    imgs, links, errors, rawTex, rawMd, paths, wideTables,
     traceback: text.includes("Traceback (most recent call last)"),
     mathElements: document.querySelectorAll(".math").length,
     mathjax: !!(window.MathJax && window.MathJax.version),
@@ -462,6 +487,9 @@ def _page_problems(report: PageReport, facts: dict, root: Path, base: str) -> No
         problems.append(f"math not rendered: MathJax did not load ({facts['mathElements']} formulas)")
     problems += [f"math error: {m}" for m in facts["merrors"]]
     problems += [f"raw TeX visible: {t!r}" for t in facts["rawTex"]]
+    problems += [f"raw Markdown visible: {t!r}" for t in facts.get("rawMd", [])]
+    problems += [f"a build-machine path is visible: {p!r}" for p in facts.get("paths", [])]
+    problems += [f"a table is wider than the content column at {VIEWPORT[0]} px: {t}" for t in facts.get("wideTables", [])]
     if report.page.startswith("chapters/"):
         figures = [i for i in facts["imgs"] if i["w"] >= FIGURE_MIN_PX and i["h"] >= FIGURE_MIN_PX
                    and (i["inOutput"] or "/_images/" in i["src"] or i["src"].startswith("data:image"))]

@@ -37,7 +37,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from .. import _checks, chapter, data, experiments, paper, schedules
+from .. import _checks, chapter, data, experiments, paper, schedules, verdicts
 from ..results import Store
 from ..train import History
 from ..verdicts import Finding
@@ -434,8 +434,8 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
         reached = paper.get(k_clr).value >= paper.get(k_fixed).value
         r = st.reach(policy)
         (fm, fs, fn), (cm, cs, cn) = st.final("fixed"), st.final(policy)
-        ours = (f"{policy} {cm:.2f} ± {cs:.2f} % in {st.iterations(policy):,} it vs fixed {fm:.2f} ± {fs:.2f} % "
-                f"in {st.iterations('fixed'):,} it (n = {cn} / {fn}); ")
+        ours = (f"{policy} {verdicts.mean_text(cm, cs, cn, unit=' %')} in {st.iterations(policy):,} it vs fixed "
+                f"{verdicts.mean_text(fm, fs, fn, unit=' %')} in {st.iterations('fixed'):,} it; ")
         ours += (f"reached the fixed-LR accuracy at iteration {r['fast_iterations']:,}"
                  if r["fast_iterations"] is not None else
                  f"{r['seeds_reached']} of {r['n_seeds']} seeds reached the fixed-LR accuracy")

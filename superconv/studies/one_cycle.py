@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .. import _checks, chapter, data, experiments, models, schedules, speedup as speedup_lib
+from .. import _checks, chapter, data, experiments, models, schedules, speedup as speedup_lib, verdicts
 from ..results import Store, spec_key
 from ..train import History
 from ..verdicts import Finding
@@ -327,8 +327,7 @@ def format_acc(summary: dict, digits: int = 2) -> str:
     """``"91.23 ± 0.15 % (n=3)"`` from :func:`summarize` (``"n/a"`` without finite runs)."""
     if not summary or not summary.get("n"):
         return "n/a"
-    return (f"{summary['final_mean']:.{digits}f} ± {summary['final_std']:.{digits}f} % "
-            f"(n={summary['n']})")
+    return verdicts.mean_text(summary["final_mean"], summary["final_std"], summary["n"], digits, unit=" %")
 
 
 def accuracy_at(history: History, iteration: int) -> float | None:
@@ -572,9 +571,9 @@ def ladder_evaluation_texts(profile: str | None) -> tuple[str, str]:
     last = experiments.last_stage(pc)
     window = 1.0 / pc["bn_momentum"]
     how = (f"is evaluated with statistics recomputed from {pb:,} training images (precise BN, "
-           "`superconv.train.recompute_bn_stats`) before every evaluation, for both policies")
+           "superconv.train.recompute_bn_stats) before every evaluation, for both policies")
     why = (f"Our shortened ladder's last stage is only {last:,} iterations, against a moving-average window "
-           f"of about {window:,.0f} iterations for PC-LR (`bn_momentum={pc['bn_momentum']:g}`): the window then "
+           f"of about {window:,.0f} iterations for PC-LR (bn_momentum={pc['bn_momentum']:g}): the window then "
            "still holds activations of weights from the high-LR stage, and the accuracy it reports is that "
            "of stale statistics, not of the weights. The runs here record both accuracies (the table below "
            "sets them side by side).")
