@@ -56,7 +56,8 @@ def test_noise_clause_words_the_three_verdicts():
 
 def test_texts():
     pts = _points({1: ([90.0, 90.2], [89.0])})
-    assert ladder.pair_text(pts[1], "gap") == "1cycle 90.10 ± 0.14 % (n=2) vs PC-LR 89.00 ± 0.00 % (n=1): +1.10 points"
+    # one seed has no spread to show: "n=1", not "± 0.00" (issue 18)
+    assert ladder.pair_text(pts[1], "gap") == "1cycle 90.10 ± 0.14 % (n=2) vs PC-LR 89.00 % (n=1): +1.10 points"
     assert ladder.speedup_text(dict(iteration_ratio=None)) == "1cycle did not reach PC-LR's final accuracy within its run"
     assert ladder.speedup_text(dict(iteration_ratio=8.0, time_ratio=None, fast_iterations=240)) == \
         "1cycle reached PC-LR's final accuracy after 240 iterations, 8.0× fewer"
