@@ -591,7 +591,6 @@ def paper_vs_ours(ours: Sequence[HFResult], paper_results: Sequence[HFResult] = 
     ours_m = pooled_summary(ours, lr_upto=lr_end)
     pap_s = pooled_summary(paper_results) if paper_results else None
     pap_m = pooled_summary(paper_results, lr_upto=lr_end) if paper_results else None
-    not_run = f"not run (command: {command('paper')})"
     first = f"during the first {paper.cite('hf.reported.iterations', source=False)}"
     floor = noise_ratio(o.momentum, o.cfg["inc"])
     rows = []
@@ -603,9 +602,10 @@ def paper_vs_ours(ours: Sequence[HFResult], paper_results: Sequence[HFResult] = 
             v = f"ours: {verdict(so[key]['median'], ref)}"
             if sp:
                 v += f"; paper profile: {verdict(sp[key]['median'], ref)}"
-        rows.append({"quantity": what, "paper": paper_txt, f"ours ({o.profile})": _fmt_stats(so.get(key, {})),
-                     "ours (paper profile)": _fmt_stats(sp.get(key, {})) if sp else
-                     (not_run if not rows else "not run"), "verdict": v})
+        r = {"quantity": what, "paper": paper_txt, f"ours ({o.profile})": _fmt_stats(so.get(key, {})), "verdict": v}
+        if sp:  # no column while no paper-profile run is stored: attrs["not_run"] says how
+            r["ours (paper profile)"] = _fmt_stats(sp.get(key, {}))
+        rows.append(r)
 
     row("ε* (snapshot form), whole phase", f"{paper.cite(rep, source=False)} {first}", "eps_star", (lo, hi))
     row(f"ε*, windows with LR ≤ {lr_end:.3g} (the paper's LR range)", f"{paper.cite(rep, source=False)} {first}",
@@ -614,7 +614,7 @@ def paper_vs_ours(ours: Sequence[HFResult], paper_results: Sequence[HFResult] = 
         "— (FACTS does not say whether 2–6 is m or ε*)", "eps_smoothed", (lo, hi))
     row("ε*/ε (estimate over the LR used)",
         f"~{ratio_range[0]:.3g}–{ratio_range[1]:.3g} (derived: 2–6 at LR 0.1–{lr_end:.3g}) "
-        f"| pure noise: {floor:.3g}", "ratio", ratio_range)
+        f"; pure noise: {floor:.3g}", "ratio", ratio_range)
     row("secant Σ|Δθ|/Σ|Δg| (same batch)", "— (not in the paper)", "secant")
     row("LR ε used", f"{paper.cite('sc.solver.clr.base_lr', source=False)} → {lr_end:.3g} "
         f"(0.1 → 3 over {int(_CLR['stepsize']):,})", "lr")
@@ -624,6 +624,7 @@ def paper_vs_ours(ours: Sequence[HFResult], paper_results: Sequence[HFResult] = 
     table = pd.DataFrame(rows)
     table.attrs["phase_ours"] = _phase_text(o, ours_s)
     table.attrs["phase_paper"] = _phase_text(paper_results[0], pap_s) if paper_results else ""
+    table.attrs["not_run"] = None if paper_results else command("paper")
     return table
 
 

@@ -667,14 +667,15 @@ def paper_vs_ours(study: RangeTestStudy, paper_study: Optional[RangeTestStudy] =
     mine = ours(study)
     theirs = ours(paper_study) if paper_study is not None else None
     rows = []
-    for i, row in enumerate(ROWS):
-        if theirs is not None:
-            pp = f"{theirs[row][0]} → {theirs[row][1]}"
-        else:
-            pp = f"not run (command: `{command('paper')}`)" if i == 0 else "not run"
-        rows.append({"quantity": names[row], "paper": paper_text[row], f"ours ({study.profile})": mine[row][0],
-                     "paper profile (GPU)": pp, "verdict (ours)": mine[row][1]})
-    return pd.DataFrame(rows)
+    for row in ROWS:
+        r = {"quantity": names[row], "paper": paper_text[row], f"ours ({study.profile})": mine[row][0],
+             "verdict (ours)": mine[row][1]}
+        if theirs is not None:  # no column while no paper-profile run is stored: attrs["not_run"] says how
+            r["paper profile (GPU)"] = f"{theirs[row][0]} → {theirs[row][1]}"
+        rows.append(r)
+    table = pd.DataFrame(rows)
+    table.attrs["not_run"] = None if theirs is not None else command("paper")
+    return table
 
 
 __all__ = ["TESTS", "CHAPTER", "default_seeds", "command", "MODES", "CONTRAST_MODELS", "SETTINGS", "COMMON", "STOP_FACTOR", "TOLERANCE", "MIN_RISE", "min_peak",
