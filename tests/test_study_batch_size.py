@@ -188,3 +188,9 @@ def test_smoke_sweep_and_findings(tmp_path):
     st = bs.stored("smoke", part)
     assert [c["status"] for c in st["summary"]] == ["missing", "ok", "missing"]
     assert st["trends"]["acc"]["direction"] == "undetermined"
+
+
+def test_cell_text_shows_no_spread_for_one_run():
+    cell = dict(acc_mean=84.123, acc_std=0.0, gap_mean=1.5, gap_std=0.0, n_finished=1, status="ok")
+    assert bs.cell_text(cell) == "84.12" and bs.cell_text(cell, "gap") == "+1.50"
+    assert bs.cell_text({**cell, "acc_std": 0.3, "n_finished": 2}) == "84.12 ± 0.30"

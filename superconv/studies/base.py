@@ -42,13 +42,17 @@ def _plain(value: Any) -> bool:
     return not callable(value) and not isinstance(value, types.ModuleType)
 
 
-def notebook_globals(namespace: Mapping[str, Any]) -> dict:
-    """The parameter-like globals of a notebook's namespace: upper-case names bound to plain
-    values (an imported ``HTML`` class or a module is not a parameter); on a re-run of the
-    setup cell, only those it saw the first time."""
+def _candidates(namespace: Mapping[str, Any]) -> dict:
+    """The globals bound to plain values (an imported ``HTML`` class or a module is not a
+    parameter); on a re-run of the setup cell, only those it saw the first time."""
     seen = namespace.get(_SEEN)
-    return {k: v for k, v in namespace.items()
-            if _PARAMETER.match(k) and _plain(v) and (seen is None or k in seen)}
+    return {k: v for k, v in namespace.items() if _plain(v) and (seen is None or k in seen)}
+
+
+def notebook_globals(namespace: Mapping[str, Any]) -> dict:
+    """The parameter-like globals of a notebook's namespace: upper-case names of
+    :func:`_candidates`."""
+    return {k: v for k, v in _candidates(namespace).items() if _PARAMETER.match(k)}
 
 
 @dataclass(frozen=True)
@@ -89,11 +93,9 @@ class Chapter:
         misspelled ``papermill -p MAX_LRR 3``) refused with the valid names. ``apply=False``
         changes nothing in the process (the CLI's check before launch)."""
         given = notebook_globals(namespace)
-        seen = namespace.get(_SEEN)
         unknown = [n for n in given if n not in self.parameters]
         # papermill -p max_lr 3 injects a lower-case max_lr, which no cell would read
-        unknown += [k for k, v in namespace.items() if k != k.upper() and k.upper() in self.parameters
-                    and _plain(v) and (seen is None or k in seen)]
+        unknown += [k for k in _candidates(namespace) if k != k.upper() and k.upper() in self.parameters]
         if unknown:
             raise chapter.ParameterError(
                 f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} of "
@@ -107,7 +109,7 @@ class Chapter:
                             **{n: (given[n], check) for n, check in self.knobs.items()})
         if self.validate is not None:
             ctx.knobs.update(self.validate(ctx.profile, dict(ctx.knobs)) or {})
-        if apply and seen is None and isinstance(namespace, dict):
+        if apply and _SEEN not in namespace and isinstance(namespace, dict):
             namespace[_SEEN] = frozenset(namespace)
         return ctx
 
@@ -184,7 +186,7 @@ def check_plan(build: Callable[[], Any], names: Mapping[str, str] | Sequence[str
         table = names if isinstance(names, Mapping) else {n.lower(): n for n in names}
         head = re.match(r"^([a-z_]+)(?==)", text)
         param = table.get(head.group(1)) if head else None
-        if param == head.group(1).upper() if head else False:
+        if param and param == head.group(1).upper():
             text = param + text[head.end():]
         elif param:
             text = f"{param}: {text}"

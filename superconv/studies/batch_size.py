@@ -362,11 +362,14 @@ def stored(profile: str = "paper", store: Store | None = None, seeds: Sequence[i
 # --------------------------------------------------------------------------- summaries
 
 def cell_text(cell: dict, key: str = "acc", digits: int = 2) -> str:
-    """``"84.12 ± 0.30"`` (``"diverged"`` / ``"missing"`` / ``"n/a"`` where there is no mean)."""
+    """``"84.12 ± 0.30"``, or ``"84.12"`` from one finished run (``"diverged"`` / ``"missing"`` /
+    ``"n/a"`` where there is no mean)."""
     m, s = cell[f"{key}_mean"], cell[f"{key}_std"]
     if not math.isfinite(m):
         return "diverged" if cell["status"] == "diverged" else ("missing" if cell["status"] == "missing" else "n/a")
     sign = "+" if key == "gap" else ""
+    if cell.get("n_finished") == 1:  # one run has no spread to show (not "± 0.00")
+        return f"{m:{sign}.{digits}f}"
     return f"{m:{sign}.{digits}f} ± {s:.{digits}f}"
 
 

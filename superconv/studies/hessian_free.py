@@ -78,8 +78,6 @@ KIND = "hessian_free"
 #: The record of the secant form where it runs in windows of its own (``secant_every``).
 SECANT_RECORD = "hessian_free_secant"
 
-#: The chapter, with its seeds when the notebook's SEEDS is None: one detailed run (more seeds
-#: are pooled in the table).
 def _check_config(profile: str, values: dict) -> None:
     """The parameters together (EVERY >= 2*INC, MAX_LR above the ramp's start, ...): the
     chapter's :func:`config` built from them."""
@@ -88,6 +86,8 @@ def _check_config(profile: str, values: dict) -> None:
                                    group=values["GROUP"]), names=tuple(values))
 
 
+#: The chapter, with its seeds when the notebook's SEEDS is None: one detailed run (more seeds
+#: are pooled in the table).
 CHAPTER = base.Chapter(
     "chapters/05_hessian_free_estimate.ipynb", seeds={"smoke": [0], "laptop": [0], "paper": [0]},
     knobs=dict(MAX_LR=chapter.positive, RAMP=chapter.positive_int, EVERY=chapter.positive_int,
