@@ -5,7 +5,9 @@ Modules, one idea each, in layers; a module imports only its own layer or the la
 
 * command line: ``cli`` (``python -m superconv``: chapters through papermill), ``sweep`` (grids,
   locally or on Slurm);
-* ``scorecard``: every claim of the papers beside the stored results;
+* ``scorecard``: every claim of the papers beside the stored results; ``glance``: the claims
+  grouped into the experiments that judge them (the scorecard's first screen, each chapter's
+  result box, the introduction's findings);
 * chapters: ``studies/``, one module per chapter;
 * chapter tools: ``verdicts`` (``Finding``, ``not_run``, shared verdict rules, the papermill
   command builder), ``chapter`` (notebook parameters, provenance, glue), ``plots`` (figures, tables);

@@ -33,7 +33,7 @@ from .train import device_name
 
 __all__ = ["ParameterError", "PROFILE_DEFAULT", "positive", "non_negative", "positive_int", "non_negative_int",
            "fraction", "one_of", "list_of", "seed", "seed_list", "profile", "device_syntax", "device", "modern_list", "Context",
-           "setup", "hardware", "glue", "pct"]
+           "setup", "hardware", "glue", "glue_markdown", "pct"]
 
 
 # --------------------------------------------------------------------------- checkers
@@ -143,12 +143,16 @@ class Context:
     def hardware(self) -> str:
         return hardware(self.device)
 
-    def caption(self, what: str = "", seeds: list | None = None) -> str:
-        """One provenance line: profile, what (dataset/model), seeds, hardware, versions."""
+    def caption(self, what: str = "", seeds: list | None = None, trained: bool = True) -> str:
+        """One provenance line: profile, what (dataset/model), seeds, hardware, versions.
+        ``trained=False`` (a figure of schedules or of the paper's numbers): no seeds and no
+        hardware, which would say something about runs the figure does not show."""
         seeds = self.seeds if seeds is None else seeds
         parts = [f"profile {self.profile}"]
         if what:
             parts.append(what)
+        if not trained:
+            return " · ".join(parts + [f"superconv {__version__}"])
         if not seeds:  # a summary of stored runs (the scorecard): their seeds are in the rows
             parts.append("seeds as in each run's chapter")
         else:
@@ -239,6 +243,23 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
         return value
     _glue(name, value, display=display)
     return value
+
+
+def glue_markdown(name: str, text: str) -> str:
+    """Glue Markdown for ``{glue:md}`` (a chapter's result box): it renders, unlike
+    :func:`glue`'s plain text. A no-op outside IPython."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"glue_markdown({name!r}) needs non-empty Markdown text")
+    try:
+        from IPython import get_ipython
+        if get_ipython() is None:
+            return text
+        from IPython.display import Markdown
+        from myst_nb import glue as _glue
+    except ImportError:
+        return text
+    _glue(name, Markdown(text), display=False)
+    return text
 
 
 def pct(x: float | None, digits: int = 1) -> str:

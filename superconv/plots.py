@@ -2,8 +2,10 @@
 
 One theme (:func:`use_theme`): seaborn's ticks style with a colour-blind-safe palette, opaque
 white figure background (so figures stay readable on the dark theme of the rendered book and in
-print), sizes that fit the book's column. Every figure carries its provenance: :func:`caption`
-writes a small line under the axes (profile, data, model, seeds, hardware).
+print), text of at least :data:`MIN_TEXT_PT` points. :func:`finish` shows a figure as the reader
+meets it (:func:`figure_html`): each panel a PNG at page scale, so a 10 pt label reads as 10 pt
+and the panels of a wide figure wrap onto the next line of a narrow screen, with alt text, and
+its provenance (profile, data, model, seeds, hardware) as a numbered HTML caption.
 
 Policies have fixed colours everywhere (:data:`COLORS`), so a reader can follow 1cycle vs PC-LR
 from chapter to chapter.
@@ -11,9 +13,10 @@ from chapter to chapter.
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import re
-import textwrap
 from typing import Iterable, Sequence
 
 import matplotlib
@@ -21,6 +24,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import to_hex
 from matplotlib.ticker import NullLocator
+from matplotlib.transforms import Bbox
+from PIL import Image
 
 # policy / series name -> colour (seaborn "colorblind" palette entries)
 COLORS = {
@@ -45,12 +50,6 @@ def use_theme() -> None:
 
 def color(name: str) -> str | None:
     return COLORS.get(name)
-
-
-def caption(fig, text: str, width: int = 120) -> None:
-    """A small provenance line under the figure (wrapped), e.g. ``ctx.caption(...)``."""
-    wrapped = "\n".join(textwrap.wrap(text, width))
-    fig.text(0.01, -0.02, wrapped, ha="left", va="top", fontsize=7.5, color="#555555")
 
 
 def log_lr_axis(ax) -> None:
@@ -96,12 +95,14 @@ def mean_band(ax, x: Iterable[float], ys: np.ndarray, label: str, color: str | N
         ax.fill_between(list(x), mean - sd, mean + sd, alpha=0.2, color=color, lw=0)
 
 
-def finish(fig, caption_text: str | None = None) -> None:
-    """Tight layout, then the provenance caption."""
+def finish(fig, caption_text: str | None = None, alt: str | None = None) -> None:
+    """Tight layout, then the figure as the book shows it (:func:`figure_html`), numbered in the
+    page's order, with ``caption_text`` (its provenance) as the HTML caption."""
+    from IPython.display import HTML, display  # only inside a notebook
     fig.tight_layout()
-    if caption_text:
-        caption(fig, caption_text)
-    plt.show()
+    _FIGURE_NUMBER[0] += 1
+    display(HTML(figure_html(fig, caption_text, alt, _FIGURE_NUMBER[0])))
+    plt.close(fig)
 
 
 def sweep_line(ax, x: Sequence[float], mean: Sequence[float], std: Sequence[float] | None = None,
@@ -123,7 +124,7 @@ def sweep_line(ax, x: Sequence[float], mean: Sequence[float], std: Sequence[floa
         tr = ax.get_xaxis_transform()
         ax.plot(div, [0.04] * len(div), "x", color=color, ms=9, mew=2.2, transform=tr, clip_on=False)
         for d in div:
-            ax.text(d, 0.09, "diverged", transform=tr, color=color, fontsize=7.5, ha="center", va="bottom")
+            ax.text(d, 0.09, "diverged", transform=tr, color=color, fontsize=10, ha="center", va="bottom")
     if best is not None:
         i = int(np.argmin(np.abs(x - best)))
         if ok[i]:
@@ -194,3 +195,92 @@ def seed_band(ax, x: Sequence[float], mean: Sequence[float], std: Sequence[float
         ax.errorbar(x[multi], m[multi], yerr=s[multi], fmt=marker, color=color, ms=5, capsize=3)
     if (~multi).any():
         ax.plot(x[~multi], m[~multi], marker, color=color, ms=6, ls="none", mfc="white", mew=1.5)
+
+
+# --------------------------------------------------------------------------- figures as the reader sees them
+
+#: The width a figure is shown at, per inch of figure (CSS px per inch): figures are shown at page
+#: scale, so a 10 pt label reads as 10 pt text. The content column is about 690 px (7.2 in).
+PX_PER_INCH = 96
+#: Pixels per inch of the PNG (1.5x the page scale: sharp on high-density screens).
+PNG_DPI = 144
+#: The smallest text a figure may have, in points at page scale (the browser check enforces it).
+MIN_TEXT_PT = 10
+
+_FIGURE_NUMBER = [0]  # the figures of this page (one kernel per page), numbered as shown
+
+
+def text_sizes(fig) -> list:
+    """The font sizes (points) of every visible, non-empty text of ``fig``."""
+    from matplotlib.text import Text
+    return [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def _owner(ax):
+    """The axes a colorbar describes (matplotlib marks a colorbar's axes with ``_colorbar``), else ``ax``."""
+    bar = getattr(ax, "_colorbar", None)
+    owner = getattr(getattr(bar, "mappable", None), "axes", None)
+    return owner if owner is not None else ax
+
+
+def panels(fig) -> list:
+    """The panels of a figure that can be shown one by one (so they stack on a narrow screen):
+    groups of axes that share a place (an axes and its twin), left to right, top to bottom.
+    A colorbar goes with the axes it describes. One group (the whole figure) when a panel
+    cannot stand alone: a figure legend or figure text."""
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    if len(axes) < 2 or fig.legends or [t for t in fig.texts if t.get_text().strip()]:
+        return [axes]
+    groups: dict = {}
+    for ax in axes:
+        b = _owner(ax).get_position()
+        groups.setdefault((round(b.y0, 3), round(b.x0, 3), round(b.width, 3), round(b.height, 3)), []).append(ax)
+    return [groups[k] for k in sorted(groups, key=lambda k: (-k[0], k[1]))]
+
+
+def alt_text(axes: Sequence) -> str:
+    """Alt text from what the panel shows: its title, y label against x label, the legend."""
+    parts = []
+    for ax in axes:
+        title = ax.get_title() or ax.get_title(loc="left")
+        y, x = ax.get_ylabel(), ax.get_xlabel()
+        what = f"{y} against {x}" if y and x else (y or x)
+        leg = ax.get_legend()
+        series = [t.get_text() for t in leg.get_texts()] if leg else []
+        bits = [b for b in (title, what, ("lines: " + ", ".join(series)) if series else "") if b]
+        if bits:
+            parts.append("; ".join(bits))
+    return "Plot: " + " | ".join(parts) if parts else "Plot"
+
+
+def _png(fig, bbox=None) -> tuple:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=PNG_DPI, bbox_inches=bbox, facecolor="white")
+    data = buf.getvalue()
+    w, h = Image.open(io.BytesIO(data)).size
+    return base64.b64encode(data).decode(), w / PNG_DPI, h / PNG_DPI
+
+
+def figure_html(fig, caption_text: str | None = None, alt: str | None = None, number: int | None = None) -> str:
+    """``fig`` as the book shows it: each panel a PNG at page scale (``PX_PER_INCH`` per inch, so
+    panels wrap onto the next line of a narrow screen), with alt text, and the caption with its
+    number in HTML below. Each image carries ``data-width-in`` and ``data-text-pt`` (its
+    smallest text) for the browser check's legibility test."""
+    renderer = fig.canvas.get_renderer()
+    imgs = []
+    smallest = min(text_sizes(fig), default=MIN_TEXT_PT)
+    groups = panels(fig)
+    for group in groups:
+        if len(groups) == 1:
+            b64, w_in, _ = _png(fig, "tight")
+        else:
+            box = Bbox.union([ax.get_tightbbox(renderer) for ax in group]).transformed(fig.dpi_scale_trans.inverted())
+            b64, w_in, _ = _png(fig, box.padded(0.05))
+        imgs.append(f'<img src="data:image/png;base64,{b64}" alt="{html.escape(alt or alt_text(group))}" '
+                    f'style="width: {w_in * PX_PER_INCH:.0f}px; max-width: 100%; height: auto" '
+                    f'data-width-in="{w_in:.3f}" data-text-pt="{smallest:g}">')
+    cap = ""
+    if caption_text or number:
+        label = f"<b>Figure {number}.</b> " if number else ""
+        cap = f'<figcaption class="sc-caption">{label}{html.escape(caption_text or "")}</figcaption>'
+    return f'<figure class="sc-figure"><div class="sc-panels">{"".join(imgs)}</div>{cap}</figure>'

@@ -19,7 +19,7 @@ from .studies import (base, batch_size, clr, datasets, depth, hessian_free, imag
 from .verdicts import JUDGED, VERDICTS, Finding, command, not_run
 
 __all__ = ["VERDICTS", "Finding", "command", "not_run", "STUDIES", "NOTEBOOKS", "CHAPTER", "CHAPTERS",
-           "UNTESTED_RULE", "UNREADABLE_RULE", "findings", "problems", "table", "tally_text", "counts", "POLICY_FIELDS", "policy_pairs", "speedup_table", "provenance"]
+           "UNTESTED_RULE", "UNREADABLE_RULE", "judged", "findings", "problems", "table", "tally_text", "counts", "POLICY_FIELDS", "policy_pairs", "speedup_table", "provenance"]
 
 
 # --------------------------------------------------------------------------- collecting
@@ -48,9 +48,10 @@ UNREADABLE_RULE = "a stored record this chapter reads cannot be trusted (the det
 UNTESTED_RULE = "no chapter of this book runs this claim's setting"
 
 
-def findings(profile: str, store=None) -> dict:
-    """``{claim id: Finding}`` at ``profile`` over every chapter's study (stored results only).
-    Claims no study covers get a "not run" finding that says how the paper tested them."""
+def judged(profile: str, store=None) -> dict:
+    """``{claim id: (notebook, Finding)}`` at ``profile`` over every chapter's study (stored
+    results only): the finding and the chapter whose study judged it. Claims no study covers get
+    a "not run" finding that says how the paper tested them, under the chapter of their topic."""
     profile = experiments.resolve_profile(profile)
     out: dict = {}
     for module in _MODULES:
@@ -60,15 +61,20 @@ def findings(profile: str, store=None) -> dict:
             found = [Finding(cid, profile, "—", "not run", UNREADABLE_RULE, _relative(str(e), store))
                      for cid in _claims_of(module, profile)]
         for f in found:
-            out.setdefault(f.claim_id, f)
+            out.setdefault(f.claim_id, (module.CHAPTER.notebook, f))
     for c in paper.claims():
         if c.id not in out:
             nb = NOTEBOOKS.get(c.chapter)
             how = f"not run in this book; the paper's setting: {c.how_to_test}"
             if nb and profile == "paper":
                 how += f" (closest chapter: {command(nb, profile)})"
-            out[c.id] = Finding(c.id, profile, "—", "not run", UNTESTED_RULE, how)
+            out[c.id] = (nb, Finding(c.id, profile, "—", "not run", UNTESTED_RULE, how))
     return out
+
+
+def findings(profile: str, store=None) -> dict:
+    """``{claim id: Finding}`` at ``profile``: :func:`judged` without the chapters."""
+    return {cid: f for cid, (_, f) in judged(profile, store).items()}
 
 
 def _claims_of(module, profile: str) -> list:

@@ -20,13 +20,18 @@ from typing import Any
 from .experiments import resolve_profile
 
 __all__ = ["VERDICTS", "JUDGED", "Finding", "mean_text", "not_run", "from_conditions", "excess_verdict",
+           "COMPARED",
            "papermill_command", "command"]
 
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "not run", "no paper number",
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "not run", "no paper number",
             "not testable at this budget")
 
 #: The verdicts that compare our number with the paper's (the rest say why there is no comparison).
 JUDGED = VERDICTS[:3]
+
+#: The verdicts of a comparison that was made: :data:`JUDGED` and "inconclusive" (the rule ran
+#: but the difference is within the noise it states, so it cannot decide).
+COMPARED = JUDGED + ("inconclusive",)
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,12 @@ class Finding:
 
     ``ours``: our number(s) as text, e.g. ``"88.4 ± 0.3 % vs 89.2 % (n = 3 / 1)"``;
     ``verdict``: one of :data:`VERDICTS`; ``rule``: the rule that computed it, in words;
-    ``detail``: what differs from the paper's setup (dataset, model, budget), or how to run it.
+    ``detail``: what differs from the paper's setup (dataset, model, budget), or how to run it;
+    ``experiment``: the plain-English name of the runs the verdict reads -- claims judged from the
+    same runs share it, so the scorecard counts that experiment once ("" : a claim of its own);
+    ``section``: the anchor of the chapter section that states the verdict; ``runs``: the store
+    keys of the runs it reads (``studies.base.evidence``; findings with equal ``runs`` judge one
+    experiment, whatever their chapters call it); ``seeds``: their seeds.
     """
 
     claim_id: str
@@ -44,6 +54,10 @@ class Finding:
     verdict: str
     rule: str
     detail: str = ""
+    experiment: str = ""
+    section: str = "paper-vs-ours"
+    runs: tuple = ()
+    seeds: tuple = ()
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -57,9 +71,10 @@ def mean_text(mean: float, std: float, n: int, digits: int = 2, unit: str = "") 
     return f"{mean:.{digits}f} ± {std:.{digits}f}{unit} (n={n})"
 
 
-def not_run(claim_id: str, profile: str, rule: str, command: str) -> Finding:
+def not_run(claim_id: str, profile: str, rule: str, command: str, experiment: str = "",
+            section: str = "paper-vs-ours") -> Finding:
     """The finding for a claim whose runs are not in the store: says how to run them."""
-    return Finding(claim_id, profile, "—", "not run", rule, f"run: {command}")
+    return Finding(claim_id, profile, "—", "not run", rule, f"run: {command}", experiment, section)
 
 
 # --------------------------------------------------------------------------- shared rules
@@ -72,11 +87,13 @@ def from_conditions(*holds: bool) -> str:
 
 
 def excess_verdict(excess: float, threshold: float) -> str:
-    """A trend rule: "reproduced" if ``excess`` > ``threshold``, "partly reproduced" if it is
-    positive but not above it, else (or non-finite) "not reproduced"."""
+    """A trend rule: "reproduced" if ``excess`` > ``threshold``; "inconclusive" if it points the
+    claimed way but not beyond the noise ``threshold`` (the rule cannot decide); else (or
+    non-finite) "not reproduced"."""
     if math.isfinite(excess) and excess > threshold:
         return "reproduced"
-    return "partly reproduced" if math.isfinite(excess) and excess > 0 else "not reproduced"
+    return "inconclusive" if math.isfinite(excess) and excess > 0 else "not reproduced"
+
 
 
 # --------------------------------------------------------------------------- commands

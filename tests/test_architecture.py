@@ -215,7 +215,7 @@ LAYERS = (
     ("experiments", {"experiments", "launch"}),
     ("chapter tools", {"verdicts", "chapter", "plots"}),
     ("chapters", {"studies"}),
-    ("scorecard", {"scorecard"}),
+    ("scorecard", {"scorecard", "glance"}),
     ("command line", {"cli", "sweep", "__main__"}),
 )
 

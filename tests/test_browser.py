@@ -52,7 +52,13 @@ SITE = {
         '<a href="#">top</a> <a href="https://example.org/x">external, offline</a> '
         '<a href="mailto:a@b.c">mail</a><pre>code may show $$ and \\( freely</pre>', FAKE_MATHJAX),
     "chapters/good.html": _page(
-        '<h1 id="results">Results</h1><div class="cell_output"><img src="../_images/plot.png"></div>'),
+        '<h1 id="results">Results</h1><div class="cell_output"><img src="../_images/plot.png" '
+        'data-width-in="1.25" data-text-pt="10" style="width: 120px"></div>'),
+    # an 11-inch figure with 7.5 pt text squeezed into 600 px: 7.5 * 600 / (96 * 11) = 4.3 pt
+    "chapters/tiny_text.html": _page(
+        '<div class="cell_output"><img src="../_images/plot.png" data-width-in="11" data-text-pt="7.5" '
+        'style="width: 600px"></div>'),
+    "chapters/untagged_figure.html": _page('<div class="cell_output"><img src="../_images/plot.png"></div>'),
     "broken_image.html": _page('<img src="_images/missing.png">'),
     "broken_link.html": _page('<a href="nowhere.html">gone</a> <a href="clean.html#no-such-id">x</a>'),
     "traceback.html": _page('<div class="cell_output"><div class="output traceback"><pre>'
@@ -92,6 +98,8 @@ EXPECTED = {  # page -> a problem it must be reported with
     "raw_markdown.html": "raw Markdown visible: ",
     "build_path.html": "a build-machine path is visible: '/work/main/results'",
     "wide_table.html": "a table is wider than the content column at 1280 px",
+    "chapters/tiny_text.html": "figure text renders at 4.3 pt, below 9 pt",
+    "chapters/untagged_figure.html": "a figure without its text size",
 }
 
 

@@ -43,6 +43,7 @@ def test_the_page_runs_and_keeps_its_promises(tmp_path):
     conv, head = map(float, re.search(r"step 1: conv LR (\d\.\d+), head LR (\d\.\d+)", printed).groups())
     assert head == pytest.approx(10 * conv, rel=5e-3)  # the groups keep their 1 : 10 ratio (4 printed decimals)
     assert re.search(r"\d+ estimates between steps \d+ and \d+", printed)
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
-    assert images == 4
+    figures = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", [])
+               if "sc-figure" in o.get("data", {}).get("text/html", "")]
+    assert len(figures) == 4 and all("data:image/png;base64," in f and "<b>Figure" in f for f in figures)
     assert time.perf_counter() - t0 < 90

@@ -106,7 +106,7 @@ def test_shared_verdict_rules():
     assert verdicts.from_conditions(True, False) == "partly reproduced"
     assert verdicts.from_conditions(False, False) == "not reproduced"
     assert [verdicts.excess_verdict(x, 1.0) for x in (2.0, 0.5, -0.5, math.nan)] == \
-        ["reproduced", "partly reproduced", "not reproduced", "not reproduced"]
+        ["reproduced", "inconclusive", "not reproduced", "not reproduced"]
     assert scorecard.Finding is verdicts.Finding and scorecard.VERDICTS == verdicts.VERDICTS
     assert set(verdicts.JUDGED) < set(verdicts.VERDICTS)
 

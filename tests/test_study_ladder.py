@@ -38,8 +38,8 @@ def test_end_to_end_measures_the_change_toward_the_favoured_end_whichever_way_th
     assert down["difference"] == pytest.approx(-2.9) and down["verdict"] == "not reproduced"
     assert (down["toward"], down["steps"]) == (0, 2)
     small = ladder.end_to_end(pts, favoured=2, other=1, gap_key="gap", floor=0.5)
-    assert small["difference"] == pytest.approx(0.4) and small["verdict"] == "partly reproduced"
-    assert ladder.end_to_end(pts, 3, 1, "gap", floor=5.0)["verdict"] == "partly reproduced"  # within T
+    assert small["difference"] == pytest.approx(0.4) and small["verdict"] == "inconclusive"
+    assert ladder.end_to_end(pts, 3, 1, "gap", floor=5.0)["verdict"] == "inconclusive"  # within T: cannot decide
     pts[2]["complete"] = False
     assert ladder.end_to_end(pts, 3, 1, "gap", 0.5)["steps"] == 1   # incomplete rungs are skipped
     with pytest.raises(ValueError, match="both ends"):
@@ -49,7 +49,7 @@ def test_end_to_end_measures_the_change_toward_the_favoured_end_whichever_way_th
 def test_noise_clause_words_the_three_verdicts():
     assert ladder.noise_clause(dict(verdict="reproduced", threshold=0.834)) == \
         ", more than the noise threshold of 0.83 points"
-    assert ladder.noise_clause(dict(verdict="partly reproduced", threshold=0.5)) == \
+    assert ladder.noise_clause(dict(verdict="inconclusive", threshold=0.5)) == \
         ", by no more than the noise threshold of 0.50 points"
     assert ladder.noise_clause(dict(verdict="not reproduced", threshold=0.5)) == " (noise threshold 0.50 points)"
 

@@ -46,6 +46,10 @@ VIEWPORT = (1280, 900)  # wide enough that the theme shows its sidebar, as on a 
 STARTUP_TIMEOUT = 90.0  # s
 MAX_SHOT_HEIGHT = 30000  # px; beyond this a screenshot is cropped (Chromium's own limits are near)
 FIGURE_MIN_PX = 50  # an image smaller than this is an icon, not a figure
+#: The smallest figure text a reader can read, in points at page scale (96 CSS px per inch):
+#: a figure's smallest text of ``textPt`` points on a ``widthIn``-inch image shown ``shownW`` px
+#: wide renders at ``textPt * shownW / (96 * widthIn)`` points. The book's theme aims at 10 pt.
+LEGIBLE_PT = 9.0
 # JavaScript errors of the toolchain that a reader cannot see; reported as notes, not problems.
 KNOWN_JS_ERRORS = {
     # jupyter-book 1.0.4 with sphinx-thebe 0.3.1 (Sphinx 7.4) writes sphinx-thebe's inline config
@@ -261,7 +265,10 @@ COLLECT_JS = r"""(() => {
   const shown = el => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
   const imgs = [...document.images].map(i => ({
     src: i.currentSrc || i.src || i.getAttribute("src") || "", w: i.naturalWidth, h: i.naturalHeight,
-    inOutput: !!i.closest(".cell_output, .output, figure, .figure")}));
+    inOutput: !!i.closest(".cell_output, .output, figure, .figure"),
+    // superconv.plots.figure_html: the figure's width (inches) and its smallest text (points)
+    widthIn: parseFloat(i.dataset.widthIn), textPt: parseFloat(i.dataset.textPt),
+    shownW: i.getBoundingClientRect().width}));
   const links = [...document.querySelectorAll("a[href]")].map(a => a.href);
   const errors = [...document.querySelectorAll(
       ".output.error, .output.traceback, .system-message")]
@@ -490,9 +497,19 @@ def _page_problems(report: PageReport, facts: dict, root: Path, base: str) -> No
     problems += [f"raw Markdown visible: {t!r}" for t in facts.get("rawMd", [])]
     problems += [f"a build-machine path is visible: {p!r}" for p in facts.get("paths", [])]
     problems += [f"a table is wider than the content column at {VIEWPORT[0]} px: {t}" for t in facts.get("wideTables", [])]
+    figures = [i for i in facts["imgs"] if i["w"] >= FIGURE_MIN_PX and i["h"] >= FIGURE_MIN_PX
+               and (i["inOutput"] or "/_images/" in i["src"] or i["src"].startswith("data:image"))]
+    for i in figures:
+        src = "an inline figure" if i["src"].startswith("data:") else _short(i["src"], base)
+        if not (i.get("textPt") and i.get("widthIn")):  # JSON turns NaN into None
+            if report.page.startswith("chapters/"):
+                problems.append(f"a figure without its text size (not shown by superconv.plots.finish): {src}")
+            continue
+        pt = i["textPt"] * i["shownW"] / (96 * i["widthIn"])
+        if pt < LEGIBLE_PT:
+            problems.append(f"figure text renders at {pt:.1f} pt, below {LEGIBLE_PT:g} pt: its {i['textPt']:g} pt "
+                            f"text on a {i['widthIn']:.1f}-inch figure shown {i['shownW']:.0f} px wide ({src})")
     if report.page.startswith("chapters/"):
-        figures = [i for i in facts["imgs"] if i["w"] >= FIGURE_MIN_PX and i["h"] >= FIGURE_MIN_PX
-                   and (i["inOutput"] or "/_images/" in i["src"] or i["src"].startswith("data:image"))]
         if not figures:
             problems.append("chapter has no figure (no plot image)")
         else:

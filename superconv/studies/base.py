@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .. import chapter, experiments, verdicts
-from ..results import Store
+from ..results import Store, spec_key
 from ..verdicts import Finding
 
-__all__ = ["Chapter", "notebook_globals", "check_plan", "train_tree", "stored_tree", "histories", "hardware"]
+__all__ = ["Chapter", "notebook_globals", "check_plan", "train_tree", "stored_tree", "histories", "hardware",
+           "evidence"]
 
 
 #: A notebook parameter's name: upper case (papermill injects every ``-p NAME`` as a global).
@@ -165,12 +166,13 @@ class Chapter:
         GPU), with further notebook parameters ``params``."""
         return verdicts.command(self.notebook, profile, **params)
 
-    def not_run(self, claim_id: str, profile: str | None, rule: str, run_at: str | None = None) -> Finding:
+    def not_run(self, claim_id: str, profile: str | None, rule: str, run_at: str | None = None,
+                experiment: str = "", section: str = "paper-vs-ours") -> Finding:
         """The finding for a claim of this chapter whose runs are not in the store: the rule it
         will be judged by, and the command that computes it at ``run_at`` (default ``profile``;
-        "paper" for a claim only the paper profile runs)."""
+        "paper" for a claim only the paper profile runs); ``experiment``/``section`` as when run."""
         profile = experiments.resolve_profile(profile)
-        return verdicts.not_run(claim_id, profile, rule, self.command(run_at or profile))
+        return verdicts.not_run(claim_id, profile, rule, self.command(run_at or profile), experiment, section)
 
 
 def check_plan(build: Callable[[], Any], names: Mapping[str, str] | Sequence[str] = ()) -> None:
@@ -243,3 +245,13 @@ def histories(tree: Any) -> list:
 def hardware(tree: Any) -> str:
     """``"hardware: AMD EPYC (...)"``: the devices that trained a tree of histories (a study's note)."""
     return "hardware: " + experiments.device_names(histories(tree))
+
+
+def evidence(*trees: Any) -> dict:
+    """What a finding's verdict reads, for :class:`~superconv.verdicts.Finding`'s ``runs`` and
+    ``seeds``: the settings of every run spec in ``trees`` (spec trees, or lists of specs) as
+    store keys of the spec without its seed, and the seeds, each sorted. Two findings with the
+    same ``runs`` judge the same experiment (the seeds are its replicates, whichever each used)."""
+    specs = [s for t in trees for leaf in _leaves(t) for s in leaf]
+    settings = {spec_key({k: v for k, v in s.items() if k != "seed"}) for s in specs}
+    return dict(runs=tuple(sorted(settings)), seeds=tuple(sorted({s["seed"] for s in specs})))

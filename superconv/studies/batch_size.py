@@ -401,6 +401,9 @@ def verdict(sweep: dict) -> str:
     return "no paper number"
 
 
+EXPERIMENT = "1cycle at several batch sizes"
+
+
 def findings(profile: str | None, store: Store | None = None) -> list:
     """The scorecard's finding for claim ``sc.batch_size`` at ``profile`` (reads the store only).
 
@@ -412,10 +415,11 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     store = store or Store()
     sweep = run_sweep(profile, store=store, train=False)
     if not sweep["complete"]:
-        return [CHAPTER.not_run(CLAIM_ID, profile, RULE)]
+        return [CHAPTER.not_run(CLAIM_ID, profile, RULE, experiment=EXPERIMENT)]
     detail = (f"{sweep['setup']}; 1cycle ladder run, {sweep['design']}. Paper numbers not found: "
               f"{not_found_text()}. No 1cycle/PC-LR pair in this study, so no time-to-accuracy.")
-    return [verdicts.Finding(CLAIM_ID, profile, ours_text(sweep), verdict(sweep), RULE, detail)]
+    return [verdicts.Finding(CLAIM_ID, profile, ours_text(sweep), verdict(sweep), RULE, detail, EXPERIMENT,
+                             **base.evidence(sweep["specs"]))]
 
 
 __all__ = ["CLAIM_ID", "CHAPTER", "HOLDS", "LR_SCALINGS", "CONFIG", "TREND_WORDS", "RULE",

@@ -428,8 +428,9 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
     st = load(profile, store=store, policies=CLR_POLICIES)
     out = []
     for cid, (policy, k_clr, k_fixed) in CLAIM_POLICIES.items():
+        name = f"{policy} CLR vs a fixed LR"
         if st is None or policy not in st.histories:
-            out.append(CHAPTER.not_run(cid, profile, FINDING_RULE))
+            out.append(CHAPTER.not_run(cid, profile, FINDING_RULE, experiment=name))
             continue
         reached = paper.get(k_clr).value >= paper.get(k_fixed).value
         r = st.reach(policy)
@@ -441,7 +442,8 @@ def findings(profile: str = "laptop", store: Store | None = None) -> list:
                  f"{r['seeds_reached']} of {r['n_seeds']} seeds reached the fixed-LR accuracy")
         word = st.verdict(policy, reached)
         word = "not reproduced" if word.startswith("not reproduced") else word
-        out.append(Finding(cid, profile, ours, word, FINDING_RULE, setup_text(st.config)))
+        out.append(Finding(cid, profile, ours, word, FINDING_RULE, setup_text(st.config), name,
+                           **base.evidence(st.specs[policy], st.specs["fixed"])))
     return out
 
 

@@ -775,7 +775,8 @@ def findings(profile: str | None, store: Store | None = None) -> list:
                 cid, profile, f"{acc_text(s)} vs paper {paper.cite(fact, source=False)}",
                 row_verdict(s["final_mean"], fact.value, diverged=bool(s["diverged"])), ROW_RULE,
                 f"{r.label}: {r.iterations:,} iterations at batch {r.specs[0]['batch_size']} "
-                f"({describe_group(study.rows, g)}). Assumptions: {'; '.join(ASSUMPTIONS[:2])}.{extra}"))
+                f"({describe_group(study.rows, g)}). Assumptions: {'; '.join(ASSUMPTIONS[:2])}.{extra}",
+                f"{GROUP_TITLES[g]}: {r.label}, {r.epochs:g} epochs", **base.evidence(r.specs)))
         return out
 
     mirrored = {}
@@ -814,10 +815,12 @@ def _analog_detail(group: str, cid: str, profile: str) -> str:
 def _pair_finding(study: Study | None, group: str, cid: str, profile: str, detail: str) -> verdicts.Finding:
     pair = study.pairs.get(group) if study else None
     if pair is None:
-        return CHAPTER.not_run(cid, profile, PAIR_RULE)
+        return CHAPTER.not_run(cid, profile, PAIR_RULE, experiment=f"1cycle vs a longer baseline: {GROUP_TITLES[group]}")
     rule, why = ladder.judged_by(pair["verdict"], PAIR_RULE)
     return verdicts.Finding(cid, profile, pair_text(study, group), pair["verdict"]["verdict"], rule,
-                             f"{detail} {pair['verdict']['sentence']}; {time_text(pair['speedup'])}{why}.")
+                             f"{detail} {pair['verdict']['sentence']}; {time_text(pair['speedup'])}{why}.",
+                             f"1cycle vs a longer baseline: {GROUP_TITLES[group]}",
+                             **base.evidence(study.row(pair["baseline"]).specs, study.row(pair["one_cycle"]).specs))
 
 
 __all__ = ["CHAPTER", "WIDE_RESNET", "DENSENET", "DENSENET_KWARGS", "PAPER_BATCH", "GROUPS",

@@ -32,8 +32,8 @@ Verdict rules (fixed before any result was seen; the same shape as chapter 6's):
   no advantage); *not reproduced* if gain < -noise.
 * the trend (:func:`trend_verdict`): ``excess`` = gain at the shallowest depth - gain at the
   deepest; ``T`` = max(:data:`NOISE_FLOOR`, root-sum-square of the seed stds of the four run
-  groups at those two depths). *reproduced* if excess > T; *partly reproduced* if
-  0 < excess <= T (larger when shallow, but within noise); *not reproduced* if excess <= 0.
+  groups at those two depths). *reproduced* if excess > T; *inconclusive* if
+  0 < excess <= T (larger when shallow, but within noise: the runs cannot decide); *not reproduced* if excess <= 0.
 
 Absolute accuracies are never compared with the paper's (different dataset, nets and budget).
 """
@@ -78,8 +78,8 @@ DEPTH_RULE = (f"reproduced if 1cycle's mean final test accuracy exceeds PC-LR's 
               "other; not reproduced if 1cycle is below PC-LR by more than the noise")
 TREND_RULE = (f"reproduced if the gain (1cycle − PC-LR) at the shallowest net exceeds the gain at "
               f"the deepest by more than T = the larger of {NOISE_FLOOR:g} points and the "
-              "root-sum-square of the seed stds of the four run groups at those two depths; partly "
-              "reproduced if it is larger but by at most T; not reproduced if it is not larger")
+              "root-sum-square of the seed stds of the four run groups at those two depths; "
+              "inconclusive if it is larger but by at most T (within the noise); not reproduced if it is not larger")
 
 
 # --------------------------------------------------------------------------- configs
@@ -362,14 +362,16 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     for cid, d in claim_depths(profile).items():
         which, paper_depth = CLAIMS[cid]
         point = study.points.get(d) if study else None
+        name = f"1cycle vs PC-LR on ResNet-{d}"
         if not point or not point["complete"]:
-            out.append(CHAPTER.not_run(cid, profile, DEPTH_RULE))
+            out.append(CHAPTER.not_run(cid, profile, DEPTH_RULE, experiment=name))
             continue
         where = (f"ResNet-{d}" if d == paper_depth else
                  f"our {which} net, ResNet-{d}, stands in for the paper's ResNet-{paper_depth}")
         rule, why = ladder.judged_by(point["verdict"], DEPTH_RULE)
         out.append(Finding(cid, profile, f"{point_text(point)} (ResNet-{d})", point["verdict"]["verdict"],
-                           rule, f"{where}; {setup}; {speedup_text(point['speedup'])}{short}{trend}{why}"))
+                           rule, f"{where}; {setup}; {speedup_text(point['speedup'])}{short}{trend}{why}", name,
+                           **base.evidence(study.specs[d])))
     return out
 
 

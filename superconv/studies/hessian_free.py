@@ -667,26 +667,53 @@ __all__ = ["CONFIGS", "CHAPTER", "default_seeds", "command", "EigenProbe", "HFRe
 
 # --------------------------------------------------------------------------- scorecard
 
+#: ε*/ε within this factor of the pure-noise value :func:`noise_ratio`: the estimate "tracks the
+#: learning rate" (it reports the LR it was given, not the curvature).
+TRACK_FACTOR = 1.5
+
+
+def tracking(ratio_median: float, momentum: float, inc: int = 1) -> str:
+    """Where a run's median ε*/ε sits against the pure-noise value ``noise_ratio(momentum, inc)``:
+    "tracks the learning rate" (within ×:data:`TRACK_FACTOR`), "above the noise value",
+    "below the noise value", or "no windows" (not finite)."""
+    if not math.isfinite(ratio_median):
+        return "no windows"
+    noise = noise_ratio(momentum, inc)
+    if noise / TRACK_FACTOR <= ratio_median <= noise * TRACK_FACTOR:
+        return "tracks the learning rate"
+    return "above the noise value" if ratio_median > noise else "below the noise value"
+
+
 FINDING_RULE = (f"reproduced if the median of ε* over the reported phase is within ×{ORDER_FACTOR:g} of the "
-                "paper's 2–6 (\"same order\"), else not reproduced")
+                "paper's 2–6 (\"same order\") and its median ratio ε*/ε is not within "
+                f"×{TRACK_FACTOR:g} of the pure-noise value 1/√(2(1−μ)) (there ε* reports the learning rate "
+                "it was given, so a match says nothing about the curvature: inconclusive); "
+                "not reproduced if it is not the same order")
+
+EXPERIMENT = "the Hessian-free estimate over an LR ramp"
 
 
 def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
-    """Scorecard finding for ``hf.range`` from stored results only (seed 0)."""
+    """Scorecard finding for ``hf.range`` from stored results only (the chapter's seeds)."""
     profile = experiments.resolve_profile(profile)
     res = stored(profile, store=store)
     if not res:
-        return [CHAPTER.not_run("hf.range", profile, FINDING_RULE)]
-    s = pooled_summary(res)["eps_star"]
+        return [CHAPTER.not_run("hf.range", profile, FINDING_RULE, experiment=EXPERIMENT)]
+    pooled = pooled_summary(res)
+    s = pooled["eps_star"]
     v = verdict(s["median"])
+    track = tracking(pooled["ratio"]["median"], res[0].momentum, res[0].cfg["inc"])
+    word = ("not reproduced" if v != "same order" else
+            "inconclusive" if track == "tracks the learning rate" else "reproduced")
     until = res[0].cfg["report_until"]
     phase = f"the first {until} iterations" if until else "the whole ramp"
-    return [verdicts.Finding("hf.range", profile, f"ε* {_fmt_stats(s)} over {phase} ({v})",
-                              "reproduced" if v == "same order" else "not reproduced", FINDING_RULE,
-                              describe(res[0].spec["run"]))]
+    ours = (f"ε* {_fmt_stats(s)} over {phase} ({v}); median ε*/ε {pooled['ratio']['median']:.2f} "
+            f"against the pure-noise {noise_ratio(res[0].momentum, res[0].cfg['inc']):.2f}: {track}")
+    return [verdicts.Finding("hf.range", profile, ours, word, FINDING_RULE, describe(res[0].spec["run"]),
+                             EXPERIMENT, seeds=tuple(sorted(r.seed for r in res)))]
 
 
-__all__ += ["findings", "FINDING_RULE"]
+__all__ += ["findings", "FINDING_RULE", "TRACK_FACTOR", "tracking", "EXPERIMENT"]
 
 
 #: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.

@@ -570,6 +570,8 @@ def paper_settings() -> list:
 
 # --------------------------------------------------------------------------- scorecard
 
+EXPERIMENT = "ResNet-50 on ImageNet: 1cycle in 20 epochs vs a step schedule in 130"
+
 INCEPTION_RULE = "no chapter of this book runs this claim's setting"
 
 
@@ -582,19 +584,20 @@ def findings(profile: str | None = "laptop", store: Store | None = None) -> list
     out = []
     if profile != "paper":
         out.append(Finding("imagenet.resnet50", profile, "—", "not run", RULE,
-                           PIPELINE_NOTE.format(profile=profile) + f"; on ImageNet: {how}"))
+                           PIPELINE_NOTE.format(profile=profile) + f"; on ImageNet: {how}", EXPERIMENT))
     else:
         st = stored("paper", store)
         if st is None or st.verdict is None:
             have = "" if st is None else ("; stored: " + ", ".join(
                 f"{LABELS[p]} {one_cycle.format_acc(st.summary[p])}" for p in st.summary) + ", the other run missing")
-            out.append(Finding("imagenet.resnet50", profile, "—", "not run", RULE, f"run: {how}{have}"))
+            out.append(Finding("imagenet.resnet50", profile, "—", "not run", RULE, f"run: {how}{have}", EXPERIMENT))
         else:
             a, b = st.summary["one_cycle"], st.summary["step"]
             ours = (f"1cycle {one_cycle.format_acc(a)} in {a['iterations']:,} it vs step {one_cycle.format_acc(b)} "
                     f"in {b['iterations']:,} it; {speedup_text(st.speedup)}")
             out.append(Finding("imagenet.resnet50", profile, ours, st.verdict["verdict"], RULE,
-                               describe_setup("paper") + "; " + "; ".join(st.notes)))
+                               describe_setup("paper") + "; " + "; ".join(st.notes), EXPERIMENT,
+                               seeds=tuple(sorted({s for p in st.summary for s in st.summary[p]["seeds"]}))))
     out.append(Finding("imagenet.inception_resnet_v2", profile, "—", "not run", INCEPTION_RULE,
                        "Inception-ResNet-v2 is not among superconv.models; chapter 10 shows the paper's numbers only"))
     return out

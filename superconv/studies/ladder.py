@@ -113,8 +113,8 @@ def end_to_end(points: dict, favoured, other, gap_key: str, floor: float) -> dic
 def noise_clause(trend: dict) -> str:
     """How a trend's change compares with its noise threshold T, to end a sentence:
     ``", more than the noise threshold of T points"`` (reproduced), ``", by no more than ..."``
-    (partly reproduced), else ``" (noise threshold T points)"``."""
-    how = {"reproduced": "more than", "partly reproduced": "by no more than"}.get(trend["verdict"])
+    (inconclusive), else ``" (noise threshold T points)"``."""
+    how = {"reproduced": "more than", "inconclusive": "by no more than"}.get(trend["verdict"])
     t = trend["threshold"]
     return f", {how} the noise threshold of {t:.2f} points" if how else f" (noise threshold {t:.2f} points)"
 

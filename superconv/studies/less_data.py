@@ -32,8 +32,8 @@ Verdict rules (fixed before any result was seen):
   iterations but shows no advantage); *not reproduced* if gap < -noise.
 * the trend (:func:`trend_verdict`): ``growth`` = gap at the smallest size - gap at the largest;
   ``T`` = max(:data:`NOISE_FLOOR`, root-sum-square of the seed stds of all four run groups at
-  those two sizes). *reproduced* if growth > T; *partly reproduced* if 0 < growth <= T (grows,
-  but within noise); *not reproduced* if growth <= 0.
+  those two sizes). *reproduced* if growth > T; *inconclusive* if 0 < growth <= T (grows,
+  but within noise: the runs cannot decide); *not reproduced* if growth <= 0.
 
 Absolute accuracies are never compared with the paper's (different dataset, model, budget).
 """
@@ -67,8 +67,8 @@ SIZE_RULE = (f"reproduced if 1cycle's mean final test accuracy exceeds PC-LR's b
              "other; not reproduced if 1cycle is below PC-LR by more than the noise")
 TREND_RULE = (f"reproduced if the gap (1cycle − PC-LR) at the smallest training set exceeds the "
               f"gap at the largest by more than T = the larger of {NOISE_FLOOR:g} points and the "
-              "root-sum-square of the seed stds of the four run groups at those two sizes; partly "
-              "reproduced if the gap grows but by at most T; not reproduced if it does not grow")
+              "root-sum-square of the seed stds of the four run groups at those two sizes; "
+              "inconclusive if the gap grows but by at most T (within the noise); not reproduced if it does not grow")
 
 
 # --------------------------------------------------------------------------- configs
@@ -350,6 +350,9 @@ def comparison_rows(study: Study) -> list:
 
 # --------------------------------------------------------------------------- scorecard
 
+TREND_EXPERIMENT = "the gain's trend over training-set sizes"
+
+
 def findings(profile: str | None, store: Store | None = None) -> list:
     """One :class:`~superconv.verdicts.Finding` per ``sc.reduced_data.<n>`` claim and one for
     ``sc.limited_data_trend``; reads the store only (never trains).
@@ -367,8 +370,9 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     for pn, n in mapping.items():
         cid = f"sc.reduced_data.{pn}"
         point = study.points.get(n) if study else None
+        name = f"1cycle vs PC-LR on {n:,} training images"
         if not point or not point["complete"]:
-            out.append(CHAPTER.not_run(cid, profile, SIZE_RULE))
+            out.append(CHAPTER.not_run(cid, profile, SIZE_RULE, experiment=name))
             continue
         where = (f"{n:,} {dataset} images" if profile == "paper" else
                  f"paper's {pn:,} = {pn / paper.REDUCED_DATA_SAMPLES[0]:.0%} of CIFAR-10's 50k, judged at our "
@@ -377,10 +381,11 @@ def findings(profile: str | None, store: Store | None = None) -> list:
         rule, why = ladder.judged_by(point["verdict"], SIZE_RULE)
         out.append(Finding(cid, profile, f"{point_text(point)} at {n:,} images",
                            point["verdict"]["verdict"], rule,
-                           f"{where}; {speedup_text(point['speedup'])}{short}{why}"))
+                           f"{where}; {speedup_text(point['speedup'])}{short}{why}", name,
+                           **base.evidence(study.specs[n])))
     ends = (max(mapping.values()), min(mapping.values()))  # the trend needs both ends of the ladder
     if study is None or study.trend is None or not all(study.points[n]["complete"] for n in ends):
-        out.append(CHAPTER.not_run("sc.limited_data_trend", profile, TREND_RULE))
+        out.append(CHAPTER.not_run("sc.limited_data_trend", profile, TREND_RULE, experiment=TREND_EXPERIMENT))
     else:
         tr = study.trend
         gaps = ", ".join(f"{n:,}: {study.points[n]['gap']:+.2f}" for n in study.sizes
@@ -391,7 +396,8 @@ def findings(profile: str | None, store: Store | None = None) -> list:
                            f"({tr['largest']:,} → {tr['smallest']:,} images; T = {tr['threshold']:.2f})",
                            tr["verdict"], rule,
                            f"{dataset}, gap per size {gaps}; the gap grew at {tr['increases']} of "
-                           f"{tr['steps']} steps{short}{why}"))
+                           f"{tr['steps']} steps{short}{why}", TREND_EXPERIMENT,
+                           **base.evidence(*(study.specs[n] for n in ends))))
     return out
 
 

@@ -698,19 +698,22 @@ FINDING_RULE = ("reproduced if max_lr / min_lr_rise lies in 3–4 (the CLR rule)
                 f"and the peak is ≥ {MIN_RISE:g} points above chance; partly if one holds; not reproduced if neither")
 
 
+EXPERIMENT = "the LR range test: bounds and the super-convergence potential"
+
+
 def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
     """Scorecard finding for ``clr.range_test`` from stored results only."""
     profile = experiments.resolve_profile(profile)
     study = load_cached(profile, store=store)
     if study is None:
-        return [CHAPTER.not_run("clr.range_test", profile, FINDING_RULE)]
+        return [CHAPTER.not_run("clr.range_test", profile, FINDING_RULE, experiment=EXPERIMENT)]
     o = ours(study)
     r = ratio_max_over_min(study)
     ratio_ok = math.isfinite(r) and 3 <= r <= 4
     plateau_ok = o["fig3a"][1] == "potential shown"
     return [Finding("clr.range_test", profile, f"{o['ratio'][0]}; {o['fig3a'][0]}",
                     from_conditions(ratio_ok, plateau_ok), FINDING_RULE,
-                    describe(study.specs["main"]))]
+                    describe(study.specs["main"]), EXPERIMENT, seeds=tuple(study.seeds["main"]))]
 
 
 __all__ += ["findings", "FINDING_RULE"]

@@ -618,16 +618,20 @@ FINDING_RULE = ("the chapter's three weight-decay comparisons (too much WD diver
                 "partly if one or two are, not reproduced if none")
 
 
+EXPERIMENT = "weight decay and batch size under 1cycle and PC-LR"
+
+
 def findings(profile: str = "laptop", store: Store | None = None) -> list:
     """Scorecard finding for ``sc.regularization`` from stored results only."""
     profile = experiments.resolve_profile(profile)
     both = stored(profile, store=store)
     if both is None:
-        return [CHAPTER.not_run("sc.regularization", profile, FINDING_RULE)]
+        return [CHAPTER.not_run("sc.regularization", profile, FINDING_RULE, experiment=EXPERIMENT)]
     rows = [r for r in claim_rows(both["weight_decay"], both["batch"]) if r["id"] != "batch"]
     word = from_conditions(*(r["verdict"] == "reproduced" for r in rows))
     ours = "; ".join(f"{r['short']}: {r['verdict']} ({r['ours']})" for r in rows)
-    return [Finding("sc.regularization", profile, ours, word, FINDING_RULE, setup_text(both["weight_decay"]))]
+    return [Finding("sc.regularization", profile, ours, word, FINDING_RULE, setup_text(both["weight_decay"]),
+                    EXPERIMENT, seeds=tuple(CHAPTER.default_seeds(profile)))]
 
 
 __all__ += ["findings", "FINDING_RULE"]
