@@ -7,7 +7,7 @@ scorecard's first screen counts *experiments*: findings with the same ``runs`` (
 what they read) are one experiment, whatever chapter judges them; findings without runs are
 grouped by their chapter and experiment name. Each experiment has one verdict -- its claims'
 verdict when they agree ("no paper number" does not vote), else "mixed" -- and a link to the
-chapter section that states it.
+chapter section that states it (a MyST label each chapter declares: :func:`label`).
 
 The same experiments give each chapter its "Result at this profile" box (:func:`result_markdown`)
 and the introduction its findings (:func:`findings_html`), so a box, the scorecard and the
@@ -24,7 +24,7 @@ from . import experiments, paper, scorecard
 from .verdicts import COMPARED, VERDICTS
 
 __all__ = ["MIXED", "GLANCE_VERDICTS", "COLORS", "Experiment", "experiments_of", "counts", "tally_text",
-           "chapter_number", "page_of", "glance_html", "claims_html", "result_markdown", "findings_html"]
+           "chapter_number", "label", "glance_markdown", "claims_html", "result_markdown", "findings_html"]
 
 #: The verdict of an experiment whose claims' rules disagree (they judge the same runs differently).
 MIXED = "mixed"
@@ -147,10 +147,11 @@ def chapter_number(notebook: str) -> int:
     return int(Path(notebook).name.split("_", 1)[0])
 
 
-def page_of(notebook: str, section: str = "", prefix: str = "") -> str:
-    """The rendered page of a chapter notebook, relative to a page in ``prefix``'s folder
-    (``""`` from another chapter, ``"chapters/"`` from the book's root), with ``#section``."""
-    return f"{prefix}{Path(notebook).stem}.html" + (f"#{section}" if section else "")
+def label(notebook: str, section: str) -> str:
+    """The MyST target of a chapter section, as the chapters declare it above the heading:
+    ``(ch03-budget-sweep)=`` for ``label("chapters/03_one_cycle.ipynb", "budget-sweep")``.
+    A ``{ref}`` to it resolves in the HTML book and in its single-page (PDF) build alike."""
+    return f"ch{chapter_number(notebook):02d}-{section}"
 
 
 def _badge(verdict: str) -> str:
@@ -166,23 +167,33 @@ def _seeds_text(seeds: tuple, word: bool = False) -> str:
     return f"seed{'s' if len(seeds) > 1 else ''} {text}" if word else text
 
 
-def glance_html(exps: list, prefix: str = "") -> str:
-    """The one-screen scorecard: one row per experiment -- its name linked to the chapter
-    section that states the verdict, the chapters, the number of claims, the verdict (the rule
-    and each claim's verdict in a dropdown) and the seeds. HTML, for ``IPython.display.HTML``."""
-    rows = []
+def _md(text: str) -> str:
+    """``text`` safe inside Markdown: ``ε*`` and ``a_b`` stay literal."""
+    return "".join("\\" + ch if ch in "*_`[]<>|" else ch for ch in text)
+
+
+def _cell(text: str) -> str:
+    """Text for a MyST table cell, inside inline HTML: HTML-escaped, Markdown markers escaped."""
+    return _md(html.escape(text))
+
+
+def glance_markdown(exps: list) -> str:
+    """The one-screen scorecard, as MyST (``{glue:md}``): one row per experiment -- its name as
+    a ``{ref}`` to the chapter section that states the verdict, the chapters, the number of
+    claims, the verdict (the rule, our numbers and each claim's verdict in a dropdown) and the
+    seeds."""
+    rows = ["| experiment | ch. | claims | verdict (click: rule, numbers) | seeds |", "|---|---|---|---|---|"]
     for e in exps:
-        link = f'<a href="{html.escape(page_of(e.notebook, e.section, prefix))}">{html.escape(e.name)}</a>'
+        name = e.name.replace("<", "‹").replace(">", "›").replace("`", "'")
+        link = f"{{ref}}`{name} <{label(e.notebook, e.section)}>`"
         chs = ", ".join(str(chapter_number(nb)) for nb in e.notebooks)
-        per = "".join(f"<li><code>{html.escape(c)}</code>: {html.escape(v)}</li>" for c, v in e.verdicts.items())
-        rules = "".join(f"<p>{html.escape(r)}</p>" for r in e.rules)
+        per = "".join(f"<li>{_cell(c)}: {_cell(v)}</li>" for c, v in e.verdicts.items())
+        rules = "".join(f"<p>{_cell(r)}</p>" for r in e.rules)
         detail = (f"<details><summary>{_badge(e.verdict)}</summary><div class=\"sc-rule\"><p><b>Ours:</b> "
-                  f"{html.escape(e.ours)}</p><p><b>Rule{'s' if len(e.rules) > 1 else ''}:</b></p>{rules}"
+                  f"{_cell(e.ours)}</p><p><b>Rule{'s' if len(e.rules) > 1 else ''}:</b></p>{rules}"
                   f"<ul>{per}</ul></div></details>")
-        rows.append(f"<tr><td>{link}</td><td>{chs}</td><td>{len(e.claims)}</td><td>{detail}</td>"
-                    f"<td>{_seeds_text(e.seeds)}</td></tr>")
-    head = "<tr><th>experiment</th><th>chapter</th><th>claims</th><th>verdict (click for the rule)</th><th>seeds</th></tr>"
-    return f'<table class="sc-glance"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+        rows.append(f"| {link} | {chs} | {len(e.claims)} | {detail} | {_seeds_text(e.seeds)} |")
+    return "\n".join(rows)
 
 
 def claims_html(profiles, store=None) -> str:
@@ -209,11 +220,6 @@ def claims_html(profiles, store=None) -> str:
     return "".join(parts)
 
 
-def _md(text: str) -> str:
-    """``text`` safe inside Markdown: ``ε*`` and ``a_b`` stay literal."""
-    return "".join("\\" + ch if ch in "*_`[]<>|" else ch for ch in text)
-
-
 def result_markdown(notebook: str, profile: str, store=None) -> str:
     """A chapter's "Result at this profile" box, as Markdown (``{glue:md}``): one line per
     experiment the chapter judges -- its verdict, our numbers and the seeds -- from the same
@@ -224,6 +230,10 @@ def result_markdown(notebook: str, profile: str, store=None) -> str:
     lines = [f"At the `{profile}` profile, from the results store when this page was built (chapter 11 "
              "puts every chapter's side by side):", ""]
     for e in exps:
+        if e.rules == (scorecard.UNTESTED_RULE,):
+            lines.append(f"- **{_md(e.name)}** ({len(e.claims)}): the book has no run for "
+                         f"{'them' if len(e.claims) > 1 else 'it'}; chapter 11 lists the paper's setting.")
+            continue
         if e.verdict == "not run":
             lines.append(f"- **{_md(e.name)}**: not run at the `{profile}` profile yet.")
             continue
@@ -234,14 +244,15 @@ def result_markdown(notebook: str, profile: str, store=None) -> str:
     return "\n".join(lines)
 
 
-def findings_html(profile: str, store=None, prefix: str = "chapters/") -> str:
-    """What the book found at ``profile``, for the introduction: the tally over experiments,
-    then each experiment that has a verdict, linked to its chapter."""
+def findings_html(profile: str, store=None) -> str:
+    """What the book found at ``profile``, for the introduction (glued across pages, so HTML
+    without links; the chapters are named by number): the tally over experiments, then each
+    experiment that has a verdict."""
     exps = experiments_of(profile, store)
     done = [e for e in exps if e.verdict != "not run"]
     items = "".join(
-        f'<li>{_badge(e.verdict)} <a href="{html.escape(page_of(e.notebook, e.section, prefix))}">'
-        f"{html.escape(e.name)}</a> (chapter {', '.join(str(chapter_number(nb)) for nb in e.notebooks)}"
+        f"<li>{_badge(e.verdict)} {html.escape(e.name)} (chapter "
+        f"{', '.join(str(chapter_number(nb)) for nb in e.notebooks)}"
         f"{'; ' + _seeds_text(e.seeds, word=True) if e.seeds else ''})</li>" for e in done)
     return (f"<p>At the <code>{html.escape(profile)}</code> profile, of the {len(exps)} experiments, "
             f"{html.escape(tally_text(exps))}.</p><ul class=\"sc-findings\">{items}</ul>")

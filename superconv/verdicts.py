@@ -43,7 +43,8 @@ class Finding:
     ``detail``: what differs from the paper's setup (dataset, model, budget), or how to run it;
     ``experiment``: the plain-English name of the runs the verdict reads -- claims judged from the
     same runs share it, so the scorecard counts that experiment once ("" : a claim of its own);
-    ``section``: the anchor of the chapter section that states the verdict; ``runs``: the store
+    ``section``: the chapter section that states the verdict (the chapter labels it
+    ``(chNN-<section>)=``, ``glance.label``); ``runs``: the store
     keys of the runs it reads (``studies.base.evidence``; findings with equal ``runs`` judge one
     experiment, whatever their chapters call it); ``seeds``: their seeds.
     """

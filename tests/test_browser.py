@@ -4,7 +4,10 @@ First the checker itself, on a tiny hand-written site where each page has one kn
 must be reported, the clean pages must pass); then the whole book, built at the smoke profile.
 """
 
+import base64
+import io
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -212,12 +215,16 @@ def test_the_smoke_book_in_dark_mode_and_its_figures_on_any_background(smoke_boo
         report = check_page(browser, html, base, page, html.parent / "screenshots" / "dark" / chapter.with_suffix(".png").name,
                             color_scheme="dark")
     assert not report.problems and "dark theme" in report.notes, format_table([report])
-    figures = sorted((html / "_images").glob("*.png"))
-    assert len(figures) >= 10
-    for png in figures:
-        img = mpimg.imread(png)
+    # the figures are inline PNGs (superconv.plots.figure_html), the rest sit in _images
+    inline = [(f"{p.name}, inline figure {i}", io.BytesIO(base64.b64decode(b64)))
+              for p in sorted((html / "chapters").glob("*.html"))
+              for i, b64 in enumerate(re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', p.read_text()))]
+    figures = inline + [(png.name, png) for png in sorted((html / "_images").glob("*.png"))]
+    assert len(inline) >= 10
+    for name, png in figures:
+        img = mpimg.imread(png, format="png")
         if img.ndim == 3 and img.shape[2] == 4:
-            assert img[..., 3].min() == 1.0, f"{png.name} has transparent pixels: unreadable on a dark page"
+            assert img[..., 3].min() == 1.0, f"{name} has transparent pixels: unreadable on a dark page"
 
 
 def test_the_smoke_book_prints_to_pdf(smoke_book, smoke_store):
