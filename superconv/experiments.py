@@ -339,7 +339,8 @@ def build_schedule(spec: dict) -> schedules.Schedule:
     """A schedule object from ``{"kind": <factory name in superconv.schedules>, **args}``."""
     args = dict(spec)
     kind = args.pop("kind", None)
-    allowed = ("clr", "one_cycle", "one_cycle_torch", "piecewise_constant", "fixed", "exponential", "inv")
+    allowed = ("clr", "one_cycle", "one_cycle_torch", "piecewise_constant", "fixed", "exponential", "inv", "cosine",
+               "wsd", "triangle")
     if kind not in allowed:
         fail("schedule kind", kind, ", ".join(allowed), why="is not a schedule")
     if isinstance(args.get("momentum"), list):

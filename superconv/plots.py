@@ -23,7 +23,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import to_hex
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 from matplotlib.transforms import Bbox
 from PIL import Image
 
@@ -55,6 +55,16 @@ def color(name: str) -> str | None:
 def log_lr_axis(ax) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
+
+
+def sparse_log_axis(ax, axis: str = "y") -> None:
+    """A log axis labelled at 1, 2 and 5 times each power of ten, as plain numbers, and no
+    labels at the minor ticks: an axis spanning less than a decade otherwise labels every
+    minor tick, and the labels overlap."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
 
 
 def plot_schedule(ax, schedule, stop: int | None = None, label: str | None = None, momentum_ax=None,

@@ -30,6 +30,9 @@ Schedules (factory functions, each returning a :class:`Schedule`):
 ``fixed``              a constant LR
 ``exponential``        ``base_lr * gamma**it``; equals ``ExponentialLR`` stepped per batch
 ``inv``                Caffe's ``inv`` policy (the MNIST LeNet baseline)
+``cosine``             cosine decay after an optional linear warmup; equals ``CosineAnnealingLR``
+``wsd``                warmup-stable-decay with a linear or (1 - sqrt) cooldown (Hägele et al. 2024)
+``triangle``           airbench's 1cycle-shaped triangle (peak at 23 %, ends at 0.07 of the peak)
 =====================  ==========================================================================
 
 Each schedule also has ``sample()`` (numpy arrays for plots), ``describe()`` (a one-line caption)
@@ -74,6 +77,9 @@ __all__ = [
     "Fixed",
     "Exponential",
     "Inv",
+    "Cosine",
+    "WSD",
+    "Triangle",
     "ScheduledLR",
     "clr",
     "one_cycle",
@@ -83,7 +89,11 @@ __all__ = [
     "fixed",
     "exponential",
     "inv",
+    "cosine",
+    "wsd",
+    "triangle",
     "CLR_MODES",
+    "WSD_COOLDOWNS",
     "ScheduleEndWarning",
 ]
 
@@ -830,6 +840,199 @@ def inv(base_lr: float, gamma: float = 1e-4, power: float = 0.75,
     ``base_lr 0.01, gamma 1e-4, power 0.75``, momentum 0.9). ``gamma > 0``, ``power >= 0``.
     """
     return Inv(base_lr, gamma, power, momentum, total_steps)
+
+
+# ----------------------------------------------------------------------------------------------
+# the schedules practice uses now (compared with 1cycle on equal terms)
+# ----------------------------------------------------------------------------------------------
+
+def _warmup_lr(peak: float, it: int, steps: int, start: float) -> float:
+    """A linear warmup from ``start * peak`` at batch 0 towards ``peak`` at batch ``steps``
+    (torch's ``LinearLR(start_factor=start, total_iters=steps)``)."""
+    return peak * (start + (1.0 - start) * it / steps)
+
+
+def _check_warmup(sched) -> None:
+    s = object.__setattr__
+    s(sched, "warmup_steps", _checks.integer("warmup_steps", sched.warmup_steps, minimum=0))
+    s(sched, "warmup_from", _checks.fraction("warmup_from", sched.warmup_from))
+    if sched.warmup_steps >= sched.total_steps:
+        raise ValueError(f"warmup_steps={sched.warmup_steps} must be below total_steps={sched.total_steps}")
+
+
+def _bounded(name: str, value: Any) -> int:
+    n = _checks.positive_int(name, value)
+    if n < 2:
+        raise ValueError(f"{name}={value!r} must be at least 2")
+    return n
+
+
+@dataclass(frozen=True)
+class Cosine(Schedule):
+    """Cosine decay after an optional linear warmup; see :func:`cosine`."""
+
+    max_lr: float
+    total_steps: int
+    min_lr: float = 0.0
+    warmup_steps: int = 0
+    warmup_from: float = 0.0
+    momentum_value: Optional[float] = None
+
+    def __post_init__(self):
+        s = object.__setattr__
+        s(self, "max_lr", _lr_value("max_lr", self.max_lr))
+        s(self, "total_steps", _bounded("total_steps", self.total_steps))
+        s(self, "min_lr", _checks.non_negative("min_lr", self.min_lr))
+        if self.min_lr > self.max_lr:
+            raise ValueError(f"min_lr={self.min_lr!r} must not exceed max_lr={self.max_lr!r}")
+        _check_warmup(self)
+        s(self, "momentum_value", _momentum_spec(self.momentum_value, allow_cycle=False))
+
+    def _lr(self, it: int) -> float:
+        w = self.warmup_steps
+        if it < w:
+            return _warmup_lr(self.max_lr, it, w, self.warmup_from)
+        t = (it - w) / (self.total_steps - w)
+        return self.min_lr + (self.max_lr - self.min_lr) * (1.0 + math.cos(math.pi * t)) / 2.0
+
+    def _momentum(self, it: int) -> Optional[float]:
+        return self.momentum_value
+
+    def describe(self) -> str:
+        warm = f"{self.warmup_steps:,} warmup its, then " if self.warmup_steps else ""
+        return (f"cosine: {warm}lr {_g(self.max_lr)} -> {_g(self.min_lr)} over {self.total_steps:,} its; "
+                f"{_mom_text(self.momentum_value)}")
+
+
+def cosine(max_lr: float, total_steps: int, min_lr: float = 0.0, momentum: Optional[float] = None, *,
+           warmup_steps: int = 0, warmup_from: float = 0.0) -> Cosine:
+    """Cosine decay (Loshchilov & Hutter, SGDR, arXiv 1608.03983, one period without restarts):
+    ``lr = min_lr + (max_lr - min_lr) * (1 + cos(pi * (it - W) / (total_steps - W))) / 2`` after
+    ``W = warmup_steps`` batches of linear warmup from ``warmup_from * max_lr``.
+
+    Equals ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=total_steps, eta_min=min_lr)``
+    stepped per batch, and with a warmup ``SequentialLR([LinearLR(start_factor=warmup_from,
+    total_iters=W), CosineAnnealingLR(T_max=total_steps - W)], milestones=[W])`` (tested).
+    """
+    return Cosine(max_lr, total_steps, min_lr, warmup_steps, warmup_from, momentum)
+
+
+#: The cooldowns of :func:`wsd`: linear to zero, or Hägele et al.'s (1 - sqrt).
+WSD_COOLDOWNS = ("linear", "1-sqrt")
+
+
+@dataclass(frozen=True)
+class WSD(Schedule):
+    """Warmup, a stable LR, then a short cooldown; see :func:`wsd`."""
+
+    max_lr: float
+    total_steps: int
+    decay_fraction: float = 0.2
+    cooldown: str = "1-sqrt"
+    warmup_steps: int = 0
+    warmup_from: float = 0.0
+    momentum_value: Optional[float] = None
+
+    def __post_init__(self):
+        s = object.__setattr__
+        s(self, "max_lr", _lr_value("max_lr", self.max_lr))
+        s(self, "total_steps", _bounded("total_steps", self.total_steps))
+        f = _checks.fraction("decay_fraction", self.decay_fraction)
+        if f <= 0:
+            raise ValueError(f"decay_fraction={self.decay_fraction!r} must be above 0 (a cooldown of at least one batch)")
+        s(self, "decay_fraction", f)
+        _checks.choice("cooldown", self.cooldown, WSD_COOLDOWNS)
+        _check_warmup(self)
+        if self.warmup_steps > self.decay_start:
+            raise ValueError(f"warmup_steps={self.warmup_steps} must end before the cooldown starts at iteration "
+                             f"{self.decay_start} (decay_fraction={f:g})")
+        s(self, "momentum_value", _momentum_spec(self.momentum_value, allow_cycle=False))
+
+    @property
+    def decay_steps(self) -> int:
+        """The batches of the cooldown: ``ceil(decay_fraction * total_steps)``, at least 1."""
+        return max(1, math.ceil(self.decay_fraction * self.total_steps - 1e-9))
+
+    @property
+    def decay_start(self) -> int:
+        return self.total_steps - self.decay_steps
+
+    def _lr(self, it: int) -> float:
+        if it < self.warmup_steps:
+            return _warmup_lr(self.max_lr, it, self.warmup_steps, self.warmup_from)
+        if it < self.decay_start:
+            return self.max_lr
+        x = (it - self.decay_start) / self.decay_steps
+        return self.max_lr * (1.0 - (x if self.cooldown == "linear" else math.sqrt(x)))
+
+    def _momentum(self, it: int) -> Optional[float]:
+        return self.momentum_value
+
+    def describe(self) -> str:
+        warm = f"{self.warmup_steps:,} warmup its, " if self.warmup_steps else ""
+        return (f"WSD: {warm}lr {_g(self.max_lr)} until iteration {self.decay_start:,}, then a {self.cooldown} "
+                f"cooldown to 0 over {self.decay_steps:,} its; {_mom_text(self.momentum_value)}")
+
+
+def wsd(max_lr: float, total_steps: int, decay_fraction: float = 0.2, cooldown: str = "1-sqrt",
+        momentum: Optional[float] = None, *, warmup_steps: int = 0, warmup_from: float = 0.0) -> WSD:
+    """Warmup-stable-decay (Hägele et al., arXiv 2405.18392): a linear warmup of ``warmup_steps``
+    from ``warmup_from * max_lr``, ``max_lr`` held, and over the last ``D = ceil(decay_fraction
+    * total_steps)`` batches a cooldown to 0 starting at ``s = total_steps - D``:
+    ``lr = max_lr * (1 - x)`` ("linear") or ``max_lr * (1 - sqrt(x))`` ("1-sqrt", their best),
+    ``x = (it - s) / D``. The linear form equals ``SequentialLR([LinearLR, ConstantLR,
+    LinearLR(1 -> 0)])`` (tested). ``cooldown`` in :data:`WSD_COOLDOWNS`."""
+    return WSD(max_lr, total_steps, decay_fraction, cooldown, warmup_steps, warmup_from, momentum)
+
+
+@dataclass(frozen=True)
+class Triangle(Schedule):
+    """The triangle of the fastest CIFAR-10 trainers; see :func:`triangle`."""
+
+    max_lr: float
+    total_steps: int
+    peak_at: float = 0.23
+    start: float = 0.2
+    end: float = 0.07
+    momentum_value: Optional[float] = None
+
+    def __post_init__(self):
+        s = object.__setattr__
+        s(self, "max_lr", _lr_value("max_lr", self.max_lr))
+        s(self, "total_steps", _bounded("total_steps", self.total_steps))
+        for name in ("peak_at", "start", "end"):
+            s(self, name, _checks.fraction(name, getattr(self, name)))
+        if not 0 < self.peak_step < self.total_steps:
+            raise ValueError(f"peak_at={self.peak_at!r} puts the peak at iteration {self.peak_step}; it must fall "
+                             f"inside the run (1 to {self.total_steps - 1})")
+        s(self, "momentum_value", _momentum_spec(self.momentum_value, allow_cycle=False))
+
+    @property
+    def peak_step(self) -> int:
+        """The batch at the peak: ``int(peak_at * total_steps)``, as airbench rounds it."""
+        return int(self.peak_at * self.total_steps)
+
+    def _lr(self, it: int) -> float:
+        p, n = self.peak_step, self.total_steps
+        if it <= p:
+            return self.max_lr * _lerp(self.start, 1.0, it / p)
+        return self.max_lr * _lerp(1.0, self.end, (it - p) / (n - p))
+
+    def _momentum(self, it: int) -> Optional[float]:
+        return self.momentum_value
+
+    def describe(self) -> str:
+        return (f"triangle: lr {_g(self.start * self.max_lr)} -> {_g(self.max_lr)} at iteration {self.peak_step:,} "
+                f"-> {_g(self.end * self.max_lr)} at {self.total_steps:,}; {_mom_text(self.momentum_value)}")
+
+
+def triangle(max_lr: float, total_steps: int, peak_at: float = 0.23, start: float = 0.2, end: float = 0.07,
+             momentum: Optional[float] = None) -> Triangle:
+    """The 1cycle-shaped triangle of airbench (Jordan, arXiv 2404.00498; ``airbench94.py``): the
+    LR multiplier is piecewise linear through ``start`` at batch 0, 1 at batch
+    ``int(peak_at * total_steps)`` and ``end`` at ``total_steps`` (its defaults: 0.2, 23 %, 0.07),
+    times ``max_lr``. Equals airbench's ``LambdaLR`` over its ``triangle()`` table (tested)."""
+    return Triangle(max_lr, total_steps, peak_at, start, end, momentum)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,16 +13,22 @@ import pytest
 import torch
 from torch.optim import SGD, Adam, AdamW, Adagrad
 from torch.optim.lr_scheduler import (
+    ConstantLR,
+    CosineAnnealingLR,
     CyclicLR,
     ExponentialLR,
+    LambdaLR,
+    LinearLR,
     LRScheduler,
     MultiStepLR,
     OneCycleLR,
+    SequentialLR,
 )
 
 from superconv.schedules import (
     Schedule,
     clr,
+    cosine,
     exponential,
     fixed,
     headline,
@@ -30,6 +36,8 @@ from superconv.schedules import (
     one_cycle,
     one_cycle_torch,
     piecewise_constant,
+    triangle,
+    wsd,
 )
 
 RTOL = 1e-12
@@ -406,6 +414,9 @@ ALL = [
     fixed(0.1),
     exponential(0.1, 0.99, total_steps=40),
     inv(0.01, momentum=0.9),
+    cosine(0.4, 60, 0.004, momentum=0.9, warmup_steps=6, warmup_from=0.1),
+    wsd(0.4, 60, cooldown="linear"),
+    triangle(0.4, 60, momentum=0.85),
 ]
 
 
@@ -676,3 +687,85 @@ def test_scheduler_state_dict_records_schedule():
 def test_bad_arguments_name_the_parameter(make, param):
     with pytest.raises(ValueError, match=re.escape(param)):
         make()
+
+
+# ------------------------------------------------------------------------------------------------
+# the schedules practice uses now: cosine, WSD, airbench's triangle
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n,eta_min", [(100, 0.0), (37, 0.002), (2, 0.0)])
+@pytest.mark.parametrize("opt_kind", ["sgd", "adamw"])
+def test_cosine_equals_cosineannealinglr(n, eta_min, opt_kind):
+    opt = _optimizer(opt_kind, lr=0.4)
+    t_lrs, _ = _record(opt, CosineAnnealingLR(opt, T_max=n, eta_min=eta_min), n)
+    s = cosine(0.4, n, eta_min)
+    _assert_close([s.lr(i) for i in range(n)], t_lrs, rtol=1e-9, atol=1e-15)  # torch's form is recursive
+    assert s.momentum(0) is None and s.lr(n + 5) == s.lr(n - 1)
+
+
+@pytest.mark.parametrize("warmup,start", [(10, 0.1), (1, 0.5), (25, 0.01)])
+def test_cosine_with_warmup_equals_torchs_sequence(warmup, start):
+    n = 120
+    opt = _optimizer("sgd", lr=0.4)
+    seq = SequentialLR(opt, [LinearLR(opt, start_factor=start, total_iters=warmup),
+                             CosineAnnealingLR(opt, T_max=n - warmup)], milestones=[warmup])
+    t_lrs, _ = _record(opt, seq, n)
+    s = cosine(0.4, n, warmup_steps=warmup, warmup_from=start)
+    _assert_close([s.lr(i) for i in range(n)], t_lrs, rtol=1e-9, atol=1e-15)
+
+
+def test_wsd_linear_equals_torchs_sequence_and_sqrt_follows_the_paper():
+    n, warm, frac = 200, 20, 0.2
+    d = 40  # ceil(0.2 * 200)
+    opt = _optimizer("sgd", lr=0.4)
+    seq = SequentialLR(opt, [LinearLR(opt, start_factor=0.05, total_iters=warm),
+                             ConstantLR(opt, factor=1.0, total_iters=n - d - warm),
+                             LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=d)],
+                       milestones=[warm, n - d])
+    t_lrs, _ = _record(opt, seq, n)
+    lin = wsd(0.4, n, frac, "linear", warmup_steps=warm, warmup_from=0.05)
+    _assert_close([lin.lr(i) for i in range(n)], t_lrs, rtol=1e-9, atol=1e-15)
+    # Hägele et al. (arXiv 2405.18392), (1 - sqrt): eta_max * (1 - sqrt((n - n_decay_start) / n_decay))
+    sq = wsd(0.4, n, frac, "1-sqrt")
+    want = [0.4 if i < n - d else 0.4 * (1 - math.sqrt((i - (n - d)) / d)) for i in range(n)]
+    _assert_close([sq.lr(i) for i in range(n)], want, rtol=1e-12)
+    assert sq.decay_start == 160 and sq.lr(159) == 0.4 and sq.lr(160) == 0.4 and sq.lr(199) > 0
+    # (1 - sqrt) drops faster than linear as soon as the cooldown starts: sqrt(x) > x on (0, 1)
+    assert all(sq.lr(i) < lin.lr(i) for i in range(161, 200))
+
+
+def test_triangle_equals_airbenchs_table():
+    n = 97
+    peak = 0.23
+    # airbench94.py: a table over steps 0..n, linear through (0, 0.2), (int(0.23 n), 1), (n, 0.07),
+    # read by LambdaLR at the scheduler's step count
+    table = np.interp(np.arange(n + 1), [0, int(peak * n), n], [0.2, 1.0, 0.07])
+    opt = _optimizer("sgd", lr=0.6)
+    t_lrs, _ = _record(opt, LambdaLR(opt, lambda i: float(table[i])), n)
+    s = triangle(0.6, n)
+    _assert_close([s.lr(i) for i in range(n)], t_lrs, rtol=1e-12)
+    assert s.peak_step == 22 and s.lr(22) == 0.6 and s.lr(0) == pytest.approx(0.12)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: cosine(0.1, 1), "total_steps"),
+    (lambda: cosine(0.1, 10, min_lr=0.2), "min_lr"),
+    (lambda: cosine(0.1, 10, warmup_steps=10), "warmup_steps"),
+    (lambda: wsd(0.1, 10, cooldown="cosine"), "cooldown"),
+    (lambda: wsd(0.1, 10, decay_fraction=0.0), "decay_fraction"),
+    (lambda: wsd(0.1, 10, 0.5, warmup_steps=6), "warmup_steps"),
+    (lambda: triangle(0.1, 10, peak_at=0.05), "peak_at"),
+    (lambda: triangle(0.1, 10, end=1.5), "end"),
+])
+def test_modern_schedules_refuse_bad_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_run_specs_name_the_modern_schedules():
+    from superconv import experiments
+    assert experiments.build_schedule({"kind": "cosine", "max_lr": 0.4, "total_steps": 100, "warmup_steps": 5}) == \
+        cosine(0.4, 100, warmup_steps=5)
+    assert experiments.build_schedule({"kind": "wsd", "max_lr": 0.4, "total_steps": 100, "cooldown": "linear"}) == \
+        wsd(0.4, 100, cooldown="linear")
+    assert experiments.build_schedule({"kind": "triangle", "max_lr": 2.0, "total_steps": 50}) == triangle(2.0, 50)
