@@ -182,7 +182,7 @@ def glance_markdown(exps: list) -> str:
     a ``{ref}`` to the chapter section that states the verdict, the chapters, the number of
     claims, the verdict (the rule, our numbers and each claim's verdict in a dropdown) and the
     seeds."""
-    rows = ["| experiment | ch. | claims | verdict (click: rule, numbers) | seeds |", "|---|---|---|---|---|"]
+    rows = ["| experiment | ch. | claims | verdict (click) | seeds |", "|---|---|---|---|---|"]
     for e in exps:
         name = e.name.replace("<", "‹").replace(">", "›").replace("`", "'")
         link = f"{{ref}}`{name} <{label(e.notebook, e.section)}>`"

@@ -25,6 +25,7 @@ from torch.optim.lr_scheduler import (
     SequentialLR,
 )
 
+from superconv import experiments
 from superconv.schedules import (
     Schedule,
     clr,
@@ -763,7 +764,6 @@ def test_modern_schedules_refuse_bad_arguments(make, match):
 
 
 def test_run_specs_name_the_modern_schedules():
-    from superconv import experiments
     assert experiments.build_schedule({"kind": "cosine", "max_lr": 0.4, "total_steps": 100, "warmup_steps": 5}) == \
         cosine(0.4, 100, warmup_steps=5)
     assert experiments.build_schedule({"kind": "wsd", "max_lr": 0.4, "total_steps": 100, "cooldown": "linear"}) == \
