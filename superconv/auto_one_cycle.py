@@ -63,8 +63,8 @@ class AutoOneCycle:
         if self.max_lr is not None:
             ax.axvspan(self.min_lr, self.max_lr, color="C2", alpha=0.15,
                        label=f"chosen {self.min_lr:.3g} - {self.max_lr:.3g}")
-            ax.legend(fontsize="small")
-        ax.set_title(f"auto_one_cycle: {self.rule} rule", fontsize="small")
+            ax.legend(fontsize=10)
+        ax.set_title(f"auto_one_cycle: {self.rule} rule", fontsize=10)
         return ax
 
 

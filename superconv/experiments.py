@@ -251,8 +251,9 @@ def budget_spec(profile: str | None, policy: str, iterations: int, seed: int = 0
 def last_stage(spec: dict) -> int:
     """Iterations of a run's last LR stage, against which its BN window is judged: after the last
     milestone reached (piecewise constant); the tail after the cycle of the authors' 1cycle; one
-    ramp (``step_size``) of a cyclical schedule; the rising phase of torch's 1cycle; the whole run
-    for a fixed or smoothly decaying LR."""
+    ramp (``step_size``) of a cyclical schedule; the rising phase of torch's 1cycle; the cooldown
+    of warmup-stable-decay; the descent of the triangle; the whole run for a fixed or smoothly
+    decaying LR (cosine)."""
     s, n = spec["schedule"], spec["iterations"]
     if s.get("kind") == "piecewise_constant":
         passed = [m for m in s.get("milestones", []) if m < n]
@@ -263,6 +264,9 @@ def last_stage(spec: dict) -> int:
         return min(n, int(s["step_size"]))
     if s.get("kind") == "one_cycle_torch":
         return max(1, min(n, round(float(s.get("pct_start", 0.3)) * int(s.get("total_steps") or n))))
+    if s.get("kind") in ("wsd", "triangle"):
+        sched = build_schedule(s)
+        return max(1, min(n, sched.decay_steps if s["kind"] == "wsd" else sched.total_steps - sched.peak_step))
     return n
 
 
@@ -310,7 +314,7 @@ def check_seeds(seeds, param: str = "seeds") -> list:
 def scale_schedule(schedule: dict, factor: float) -> dict:
     """The same schedule stretched in time by ``factor`` (step sizes, milestones, totals)."""
     s = dict(schedule)
-    for k in ("step_size", "step_size_down", "total_steps"):
+    for k in ("step_size", "step_size_down", "total_steps", "warmup_steps"):
         if s.get(k) is not None:
             s[k] = max(1, round(s[k] * factor))
     if "milestones" in s:

@@ -23,7 +23,7 @@ from pathlib import Path
 from . import experiments, paper, scorecard
 from .verdicts import COMPARED, VERDICTS
 
-__all__ = ["MIXED", "GLANCE_VERDICTS", "COLORS", "Experiment", "experiments_of", "counts", "tally_text",
+__all__ = ["MIXED", "GLANCE_VERDICTS", "COLORS", "Experiment", "experiments_of", "counts", "tally_text", "tally_sentence",
            "chapter_number", "label", "glance_markdown", "claims_html", "result_markdown", "findings_html"]
 
 #: The verdict of an experiment whose claims' rules disagree (they judge the same runs differently).
@@ -44,7 +44,8 @@ class Experiment:
 
     ``notebook``/``section``: where the first chapter (book order) that judges it states the
     verdict; ``notebooks``: every chapter that judges it; ``verdicts``: claim id -> verdict;
-    ``rules``: the distinct rules, in claim order."""
+    ``rules``: the distinct rules, in claim order; ``catch_all``: not an experiment but a chapter's
+    claims that no run of this profile judges (listed last, never counted as experiments)."""
 
     name: str
     profile: str
@@ -58,11 +59,12 @@ class Experiment:
     runs: int
     ours: str
     rules: tuple
+    catch_all: bool = False
 
 
 def _claim_verdict(claim, finding) -> str:
     """The verdict the scorecard shows: a comparison with a paper number that was not found
-    says "no paper number" (as :func:`superconv.scorecard.table` does)."""
+    says "no paper number" (as :func:`superconv.scorecard.table` does too)."""
     return "no paper number" if claim.missing and finding.verdict in COMPARED else finding.verdict
 
 
@@ -116,14 +118,27 @@ def experiments_of(profile: str, store=None, found: dict | None = None) -> list:
             section=lead.section,
             notebooks=nbs, claims=tuple(words), verdict=_one_verdict(list(words.values())), verdicts=words,
             seeds=tuple(sorted({s for _, x, _ in g["claims"] for s in x.seeds})),
-            runs=len({r for _, x, _ in g["claims"] for r in x.runs}), ours=lead.ours, rules=tuple(g["rules"])))
-    # book order; in a chapter, its experiments in claim order, then its groups of unrun claims
-    return sorted(out, key=lambda e: (order[e.notebook], e.name.startswith("claims ")))
+            runs=len({r for _, x, _ in g["claims"] for r in x.runs}), ours=lead.ours, rules=tuple(g["rules"]),
+            catch_all=key[0] == "not run"))
+    # the experiments in book order (in a chapter, in claim order), then the groups of unrun claims
+    return sorted(out, key=lambda e: (e.catch_all, order[e.notebook]))
 
 
 def counts(exps: list) -> dict:
-    """``{verdict: number of experiments}`` over :data:`GLANCE_VERDICTS`."""
-    return {v: sum(e.verdict == v for e in exps) for v in GLANCE_VERDICTS}
+    """``{verdict: number of experiments}`` over :data:`GLANCE_VERDICTS` (catch-all rows left out)."""
+    return {v: sum(e.verdict == v for e in exps if not getattr(e, "catch_all", False)) for v in GLANCE_VERDICTS}
+
+
+def tally_sentence(profile: str, exps: list) -> str:
+    """``"At the laptop profile, of the 14 experiments, 3 are reproduced, ...; 36 claims have no
+    experiment at this profile (the last rows)."``"""
+    real = [e for e in exps if not e.catch_all]
+    rest = sum(len(e.claims) for e in exps if e.catch_all)
+    tail = (f"; {rest} claim{'s have' if rest != 1 else ' has'} no experiment at this profile (the last rows)"
+            if rest else "")
+    if not real:
+        return f"At the {profile} profile there is no experiment{tail}."
+    return f"At the {profile} profile, of the {len(real)} experiments, {tally_text(exps)}{tail}."
 
 
 def tally_text(exps: list) -> str:
@@ -132,11 +147,11 @@ def tally_text(exps: list) -> str:
     words = {"reproduced": ("is reproduced", "are reproduced"), "partly reproduced": ("is partly reproduced",
              "are partly reproduced"), "not reproduced": ("is not reproduced", "are not reproduced"),
              "inconclusive": ("is inconclusive", "are inconclusive"),
-             MIXED: ("has mixed verdicts (its claims' rules disagree)", "have mixed verdicts (their claims' rules disagree)"),
+             MIXED: ("has mixed verdicts (its claims' verdicts differ)", "have mixed verdicts (their claims' verdicts differ)"),
              "no paper number": ("has no paper number to compare with", "have no paper number to compare with"),
              "not testable at this budget": ("is not testable at this budget", "are not testable at this budget"),
              "not run": ("was not run", "were not run")}
-    parts = [f"{n} {words[v][n != 1]}" for v, n in counts(exps).items() if n]
+    parts = [f"{n} {words[v][n != 1]}" for v, n in counts(exps).items() if n]  # catch-all rows left out
     if not parts:
         return "there is no experiment yet"
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -169,7 +184,7 @@ def _seeds_text(seeds: tuple, word: bool = False) -> str:
 
 def _md(text: str) -> str:
     """``text`` safe inside Markdown: ``ε*`` and ``a_b`` stay literal."""
-    return "".join("\\" + ch if ch in "*_`[]<>|" else ch for ch in text)
+    return "".join("\\" + ch if ch in "\\*_`[]<>|${}" else ch for ch in text)
 
 
 def _cell(text: str) -> str:
@@ -235,7 +250,7 @@ def result_markdown(notebook: str, profile: str, store=None) -> str:
                          f"{'them' if len(e.claims) > 1 else 'it'}; chapter 11 lists the paper's setting.")
             continue
         if e.verdict == "not run":
-            lines.append(f"- **{_md(e.name)}**: not run at the `{profile}` profile yet.")
+            lines.append(f"- **{_md(e.name)}**: not run at the `{profile}` profile (chapter 11 gives the command).")
             continue
         seeds = f" ({_seeds_text(e.seeds, word=True)})" if e.seeds else ""
         more = f"; shared with chapter {', '.join(str(chapter_number(nb)) for nb in e.notebooks if nb != notebook)}" \
@@ -249,10 +264,9 @@ def findings_html(profile: str, store=None) -> str:
     without links; the chapters are named by number): the tally over experiments, then each
     experiment that has a verdict."""
     exps = experiments_of(profile, store)
-    done = [e for e in exps if e.verdict != "not run"]
+    done = [e for e in exps if e.verdict != "not run" and not e.catch_all]
     items = "".join(
         f"<li>{_badge(e.verdict)} {html.escape(e.name)} (chapter "
         f"{', '.join(str(chapter_number(nb)) for nb in e.notebooks)}"
         f"{'; ' + _seeds_text(e.seeds, word=True) if e.seeds else ''})</li>" for e in done)
-    return (f"<p>At the <code>{html.escape(profile)}</code> profile, of the {len(exps)} experiments, "
-            f"{html.escape(tally_text(exps))}.</p><ul class=\"sc-findings\">{items}</ul>")
+    return f"<p>{html.escape(tally_sentence(profile, exps))}</p><ul class=\"sc-findings\">{items}</ul>"

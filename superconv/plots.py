@@ -23,6 +23,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import to_hex
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 from matplotlib.transforms import Bbox
 from PIL import Image
@@ -62,7 +63,10 @@ def sparse_log_axis(ax, axis: str = "y") -> None:
     labels at the minor ticks: an axis spanning less than a decade otherwise labels every
     minor tick, and the labels overlap."""
     target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    lo, hi = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())
+    # call it after plotting: a view narrower than 1 to 5 needs more labels to have any inside
+    subs = (1.0, 2.0, 5.0) if lo > 0 and hi / lo >= 5 else (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
+    target.set_major_locator(LogLocator(base=10, subs=subs))
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_formatter(NullFormatter())
 
@@ -109,7 +113,8 @@ def finish(fig, caption_text: str | None = None, alt: str | None = None) -> None
     """Tight layout, then the figure as the book shows it (:func:`figure_html`), numbered in the
     page's order, with ``caption_text`` (its provenance) as the HTML caption."""
     from IPython.display import HTML, display  # only inside a notebook
-    fig.tight_layout()
+    if not fig.legends:  # a figure-wide legend was placed by the cell's own tight_layout(rect=...)
+        fig.tight_layout()
     _FIGURE_NUMBER[0] += 1
     display(HTML(figure_html(fig, caption_text, alt, _FIGURE_NUMBER[0])))
     plt.close(fig)
@@ -214,16 +219,16 @@ def seed_band(ax, x: Sequence[float], mean: Sequence[float], std: Sequence[float
 PX_PER_INCH = 96
 #: Pixels per inch of the PNG (1.5x the page scale: sharp on high-density screens).
 PNG_DPI = 144
-#: The smallest text a figure may have, in points at page scale (the browser check enforces it).
+#: The smallest text the book's figures aim at, in points at page scale (the theme's sizes are
+#: above it); ``tools/browser_check.py`` fails a figure whose smallest text renders below 9 pt.
 MIN_TEXT_PT = 10
 
 _FIGURE_NUMBER = [0]  # the figures of this page (one kernel per page), numbered as shown
 
 
-def text_sizes(fig) -> list:
-    """The font sizes (points) of every visible, non-empty text of ``fig``."""
-    from matplotlib.text import Text
-    return [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+def text_sizes(artist) -> list:
+    """The font sizes (points) of every visible, non-empty text of ``artist`` (a figure, or axes)."""
+    return [t.get_fontsize() for t in artist.findobj(Text) if t.get_visible() and t.get_text().strip()]
 
 
 def _owner(ax):
@@ -278,10 +283,11 @@ def figure_html(fig, caption_text: str | None = None, alt: str | None = None, nu
     smallest text) for the browser check's legibility test."""
     renderer = fig.canvas.get_renderer()
     imgs = []
-    smallest = min(text_sizes(fig), default=MIN_TEXT_PT)
     groups = panels(fig)
     for group in groups:
+        smallest = min((size for ax in group for size in text_sizes(ax)), default=MIN_TEXT_PT)
         if len(groups) == 1:
+            smallest = min(text_sizes(fig), default=MIN_TEXT_PT)
             b64, w_in, _ = _png(fig, "tight")
         else:
             box = Bbox.union([ax.get_tightbbox(renderer) for ax in group]).transformed(fig.dpi_scale_trans.inverted())

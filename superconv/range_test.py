@@ -457,7 +457,7 @@ class RangeTestResult:
             if sug.lr is not None and sug.lr > 0:
                 line = ax.axvline(sug.lr, color=f"C{k + 2}", ls="--", lw=1)
                 handles = (handles[0] + [line], handles[1] + [f"{name} {sug.lr:.3g}"])
-        ax.legend(*handles, fontsize="small")
+        ax.legend(*handles, fontsize=10)
         return ax
 
     # ------------------------------------------------------------------ super-convergence potential

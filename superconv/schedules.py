@@ -268,7 +268,7 @@ class Schedule(abc.ABC):
         ax.plot(its, lrs, color="C0", label="learning rate")
         ax.set_xlabel("iteration")
         ax.set_ylabel("learning rate")
-        ax.set_title(self.describe(), fontsize="small")
+        ax.set_title(self.describe(), fontsize=10)  # the book's smallest legible size
         if momentum and self.has_momentum:
             right = ax.twinx()
             right.plot(its, moms, color="C1", ls="--", label="momentum")
@@ -912,7 +912,8 @@ def cosine(max_lr: float, total_steps: int, min_lr: float = 0.0, momentum: Optio
 
     Equals ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=total_steps, eta_min=min_lr)``
     stepped per batch, and with a warmup ``SequentialLR([LinearLR(start_factor=warmup_from,
-    total_iters=W), CosineAnnealingLR(T_max=total_steps - W)], milestones=[W])`` (tested).
+    total_iters=W), CosineAnnealingLR(T_max=total_steps - W)], milestones=[W])`` (tested; torch
+    needs ``start_factor > 0``, we also allow a warmup from 0).
     """
     return Cosine(max_lr, total_steps, min_lr, warmup_steps, warmup_from, momentum)
 

@@ -16,10 +16,10 @@ from . import chapter, experiments, paper
 from .results import RecordError, Store, canonical
 from .studies import (base, batch_size, clr, datasets, depth, hessian_free, imagenet, less_data, one_cycle,
                       range_tests, regularization)
-from .verdicts import JUDGED, VERDICTS, Finding, command, not_run
+from .verdicts import COMPARED, VERDICTS, Finding, command, not_run
 
 __all__ = ["VERDICTS", "Finding", "command", "not_run", "STUDIES", "NOTEBOOKS", "CHAPTER", "CHAPTERS",
-           "UNTESTED_RULE", "UNREADABLE_RULE", "judged", "findings", "problems", "table", "tally_text", "counts", "POLICY_FIELDS", "policy_pairs", "speedup_table", "provenance"]
+           "UNTESTED_RULE", "UNREADABLE_RULE", "judged", "findings", "problems", "table", "counts", "POLICY_FIELDS", "policy_pairs", "speedup_table", "provenance"]
 
 
 # --------------------------------------------------------------------------- collecting
@@ -112,7 +112,7 @@ def table(profiles=("laptop", "paper"), store=None):
         for p in profiles:
             f = per[p][c.id]
             verdict = f.verdict
-            if c.missing and verdict in JUDGED:
+            if c.missing and verdict in COMPARED:
                 verdict = "no paper number"
             row[f"ours ({p})"] = f.ours
             row[f"verdict ({p})"] = verdict
@@ -120,21 +120,6 @@ def table(profiles=("laptop", "paper"), store=None):
             row[f"detail ({p})"] = f.detail
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def tally_text(tally: dict) -> str:
-    """One profile's :func:`counts` in words, verbs agreeing with their numbers:
-    ``"3 are reproduced, 1 partly, 2 not reproduced, 1 has no paper number to compare with, 1 is
-    not testable at this budget and 20 were not run"`` (the verdicts that occur)."""
-    one = {"reproduced": ("is reproduced", "are reproduced"), "partly reproduced": ("partly", "partly"),
-           "not reproduced": ("not reproduced", "not reproduced"),
-           "no paper number": ("has no paper number to compare with", "have no paper number to compare with"),
-           "not testable at this budget": ("is not testable at this budget", "are not testable at this budget"),
-           "not run": ("was not run", "were not run")}
-    parts = [f"{n} {one[v][n != 1]}" for v in VERDICTS if (n := tally.get(v, 0))]
-    if not parts:
-        return "none has a verdict yet"
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def counts(scorecard) -> dict:

@@ -73,9 +73,10 @@ def mean_text(mean: float, std: float, n: int, digits: int = 2, unit: str = "") 
 
 
 def not_run(claim_id: str, profile: str, rule: str, command: str, experiment: str = "",
-            section: str = "paper-vs-ours") -> Finding:
-    """The finding for a claim whose runs are not in the store: says how to run them."""
-    return Finding(claim_id, profile, "—", "not run", rule, f"run: {command}", experiment, section)
+            section: str = "paper-vs-ours", runs: tuple = ()) -> Finding:
+    """The finding for a claim whose runs are not in the store: says how to run them (``runs``:
+    the settings it will read, so it counts as the same experiment before and after they run)."""
+    return Finding(claim_id, profile, "—", "not run", rule, f"run: {command}", experiment, section, runs)
 
 
 # --------------------------------------------------------------------------- shared rules

@@ -167,12 +167,12 @@ class Chapter:
         return verdicts.command(self.notebook, profile, **params)
 
     def not_run(self, claim_id: str, profile: str | None, rule: str, run_at: str | None = None,
-                experiment: str = "", section: str = "paper-vs-ours") -> Finding:
+                experiment: str = "", section: str = "paper-vs-ours", runs: tuple = ()) -> Finding:
         """The finding for a claim of this chapter whose runs are not in the store: the rule it
         will be judged by, and the command that computes it at ``run_at`` (default ``profile``;
         "paper" for a claim only the paper profile runs); ``experiment``/``section`` as when run."""
         profile = experiments.resolve_profile(profile)
-        return verdicts.not_run(claim_id, profile, rule, self.command(run_at or profile), experiment, section)
+        return verdicts.not_run(claim_id, profile, rule, self.command(run_at or profile), experiment, section, runs)
 
 
 def check_plan(build: Callable[[], Any], names: Mapping[str, str] | Sequence[str] = ()) -> None:

@@ -814,8 +814,10 @@ def _analog_detail(group: str, cid: str, profile: str) -> str:
 
 def _pair_finding(study: Study | None, group: str, cid: str, profile: str, detail: str) -> verdicts.Finding:
     pair = study.pairs.get(group) if study else None
-    if pair is None:
-        return CHAPTER.not_run(cid, profile, PAIR_RULE, experiment=f"1cycle vs a longer baseline: {GROUP_TITLES[group]}")
+    if pair is None:  # the settings it will read, so it is one experiment before and after they run
+        planned = [r.specs for r in rows(profile) if r.group == group]
+        return CHAPTER.not_run(cid, profile, PAIR_RULE, experiment=f"1cycle vs a longer baseline: {GROUP_TITLES[group]}",
+                               runs=base.evidence(*planned)["runs"])
     rule, why = ladder.judged_by(pair["verdict"], PAIR_RULE)
     return verdicts.Finding(cid, profile, pair_text(study, group), pair["verdict"]["verdict"], rule,
                              f"{detail} {pair['verdict']['sentence']}; {time_text(pair['speedup'])}{why}.",

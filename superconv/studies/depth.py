@@ -358,13 +358,14 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     trend = ""
     if study is not None and study.trend is not None:
         trend = f"; trend ({study.trend['verdict']}): {trend_sentence(study.trend)}"
+    planned = specs(profile)  # what the findings will read, stored or not (one experiment either way)
     out = []
     for cid, d in claim_depths(profile).items():
         which, paper_depth = CLAIMS[cid]
         point = study.points.get(d) if study else None
         name = f"1cycle vs PC-LR on ResNet-{d}"
         if not point or not point["complete"]:
-            out.append(CHAPTER.not_run(cid, profile, DEPTH_RULE, experiment=name))
+            out.append(CHAPTER.not_run(cid, profile, DEPTH_RULE, experiment=name, runs=base.evidence(planned[d])["runs"]))
             continue
         where = (f"ResNet-{d}" if d == paper_depth else
                  f"our {which} net, ResNet-{d}, stands in for the paper's ResNet-{paper_depth}")

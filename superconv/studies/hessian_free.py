@@ -684,11 +684,36 @@ def tracking(ratio_median: float, momentum: float, inc: int = 1) -> str:
     return "above the noise value" if ratio_median > noise else "below the noise value"
 
 
-FINDING_RULE = (f"reproduced if the median of ε* over the reported phase is within ×{ORDER_FACTOR:g} of the "
-                "paper's 2–6 (\"same order\") and its median ratio ε*/ε is not within "
-                f"×{TRACK_FACTOR:g} of the pure-noise value 1/√(2(1−μ)) (there ε* reports the learning rate "
-                "it was given, so a match says nothing about the curvature: inconclusive); "
-                "not reproduced if it is not the same order")
+FINDING_RULE = (f"inconclusive if the median ratio ε*/ε over the reported phase (seeds pooled) is within "
+                f"×{TRACK_FACTOR:g} of its pure-noise value (1/√(2(1−μ)) for snapshots one iteration apart): "
+                "there ε* reports the learning rate it was given, so neither a match nor a mismatch with the "
+                f"paper says anything about the curvature; otherwise reproduced if the median of ε* is within "
+                f"×{ORDER_FACTOR:g} of the paper's 2–6 (\"same order\"), not reproduced if it is not")
+
+
+def finding_verdict(order: str, track: str) -> str:
+    """:data:`FINDING_RULE`: ``order`` is :func:`verdict` of the median ε*, ``track`` is
+    :func:`tracking` of the median ε*/ε."""
+    if track == "tracks the learning rate":
+        return "inconclusive"
+    return "reproduced" if order == "same order" else "not reproduced"
+
+
+def track_summary(results: Sequence["HFResult"]) -> dict:
+    """Where the snapshot estimate sits against its noise value over the reported phase, seeds
+    pooled (the scorecard's finding and the chapter's sentence read the same numbers):
+    ``{"state"`` (:func:`tracking`), ``"ratio_median"``, ``"near"`` (the share of windows
+    within ×:data:`TRACK_FACTOR` of the noise value), ``"noise"``, ``"windows"}``."""
+    import pandas as pd
+    first = results[0]
+    noise = noise_ratio(first.momentum, first.cfg["inc"])
+    phases = pd.concat([r.phase() for r in results], ignore_index=True)
+    ratio = phases["ratio"].to_numpy(dtype=float)
+    ratio = ratio[np.isfinite(ratio)]
+    med = float(np.median(ratio)) if len(ratio) else math.nan
+    near = float(np.mean((ratio > noise / TRACK_FACTOR) & (ratio < noise * TRACK_FACTOR))) if len(ratio) else 0.0
+    return dict(state=tracking(med, first.momentum, first.cfg["inc"]), ratio_median=med, near=near, noise=noise,
+                windows=len(ratio))
 
 EXPERIMENT = "the Hessian-free estimate over an LR ramp"
 
@@ -699,21 +724,19 @@ def findings(profile: str = "laptop", store: Optional[Store] = None) -> list:
     res = stored(profile, store=store)
     if not res:
         return [CHAPTER.not_run("hf.range", profile, FINDING_RULE, experiment=EXPERIMENT)]
-    pooled = pooled_summary(res)
-    s = pooled["eps_star"]
+    s = pooled_summary(res)["eps_star"]
     v = verdict(s["median"])
-    track = tracking(pooled["ratio"]["median"], res[0].momentum, res[0].cfg["inc"])
-    word = ("not reproduced" if v != "same order" else
-            "inconclusive" if track == "tracks the learning rate" else "reproduced")
+    tr = track_summary(res)
+    word = finding_verdict(v, tr["state"])
     until = res[0].cfg["report_until"]
     phase = f"the first {until} iterations" if until else "the whole ramp"
-    ours = (f"ε* {_fmt_stats(s)} over {phase} ({v}); median ε*/ε {pooled['ratio']['median']:.2f} "
-            f"against the pure-noise {noise_ratio(res[0].momentum, res[0].cfg['inc']):.2f}: {track}")
+    ours = (f"ε* {_fmt_stats(s)} over {phase} ({v}); median ε*/ε {tr['ratio_median']:.2f} "
+            f"against the pure-noise {tr['noise']:.2f}: {tr['state']}")
     return [verdicts.Finding("hf.range", profile, ours, word, FINDING_RULE, describe(res[0].spec["run"]),
                              EXPERIMENT, seeds=tuple(sorted(r.seed for r in res)))]
 
 
-__all__ += ["findings", "FINDING_RULE", "TRACK_FACTOR", "tracking", "EXPERIMENT"]
+__all__ += ["findings", "FINDING_RULE", "TRACK_FACTOR", "tracking", "finding_verdict", "track_summary", "EXPERIMENT"]
 
 
 #: The chapter's verdict rules as data: printed before the chapter trains, quoted by the scorecard.

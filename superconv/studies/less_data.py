@@ -366,13 +366,15 @@ def findings(profile: str | None, store: Store | None = None) -> list:
     mapping = paper_mapping(profile)
     dataset = data.title(base_spec(profile)["dataset"])
     short = ladder.shortened_note(profile)
+    planned = specs(profile)  # what the findings will read, stored or not (one experiment either way)
     out = []
     for pn, n in mapping.items():
         cid = f"sc.reduced_data.{pn}"
         point = study.points.get(n) if study else None
         name = f"1cycle vs PC-LR on {n:,} training images"
         if not point or not point["complete"]:
-            out.append(CHAPTER.not_run(cid, profile, SIZE_RULE, experiment=name))
+            out.append(CHAPTER.not_run(cid, profile, SIZE_RULE, experiment=name,
+                                       runs=base.evidence(planned[n])["runs"]))
             continue
         where = (f"{n:,} {dataset} images" if profile == "paper" else
                  f"paper's {pn:,} = {pn / paper.REDUCED_DATA_SAMPLES[0]:.0%} of CIFAR-10's 50k, judged at our "
@@ -385,7 +387,8 @@ def findings(profile: str | None, store: Store | None = None) -> list:
                            **base.evidence(study.specs[n])))
     ends = (max(mapping.values()), min(mapping.values()))  # the trend needs both ends of the ladder
     if study is None or study.trend is None or not all(study.points[n]["complete"] for n in ends):
-        out.append(CHAPTER.not_run("sc.limited_data_trend", profile, TREND_RULE, experiment=TREND_EXPERIMENT))
+        out.append(CHAPTER.not_run("sc.limited_data_trend", profile, TREND_RULE, experiment=TREND_EXPERIMENT,
+                                   runs=base.evidence(*(planned[n] for n in ends))["runs"]))
     else:
         tr = study.trend
         gaps = ", ".join(f"{n:,}: {study.points[n]['gap']:+.2f}" for n in study.sizes
