@@ -129,12 +129,12 @@ def counts(exps: list) -> dict:
     return {v: sum(e.verdict == v for e in exps if not getattr(e, "catch_all", False)) for v in GLANCE_VERDICTS}
 
 
-def tally_sentence(profile: str, exps: list) -> str:
+def tally_sentence(profile: str, exps: list, where: str = "the last rows") -> str:
     """``"At the laptop profile, of the 14 experiments, 3 are reproduced, ...; 36 claims have no
-    experiment at this profile (the last rows)."``"""
+    experiment at this profile (the last rows)."`` (``where`` they are listed)."""
     real = [e for e in exps if not e.catch_all]
     rest = sum(len(e.claims) for e in exps if e.catch_all)
-    tail = (f"; {rest} claim{'s have' if rest != 1 else ' has'} no experiment at this profile (the last rows)"
+    tail = (f"; {rest} claim{'s have' if rest != 1 else ' has'} no experiment at this profile ({where})"
             if rest else "")
     if not real:
         return f"At the {profile} profile there is no experiment{tail}."
@@ -167,6 +167,11 @@ def label(notebook: str, section: str) -> str:
     ``(ch03-budget-sweep)=`` for ``label("chapters/03_one_cycle.ipynb", "budget-sweep")``.
     A ``{ref}`` to it resolves in the HTML book and in its single-page (PDF) build alike."""
     return f"ch{chapter_number(notebook):02d}-{section}"
+
+
+def _swatch(verdict: str) -> str:
+    return (f'<span class="sc-verdict" style="border-left: 0.8em solid {COLORS[verdict]}; padding-left: 0.3em" '
+            f'aria-hidden="true"></span>')
 
 
 def _badge(verdict: str) -> str:
@@ -266,7 +271,8 @@ def findings_html(profile: str, store=None) -> str:
     exps = experiments_of(profile, store)
     done = [e for e in exps if e.verdict != "not run" and not e.catch_all]
     items = "".join(
-        f"<li>{_badge(e.verdict)} {html.escape(e.name)} (chapter "
+        f"<li>{_swatch(e.verdict)}<b>{html.escape(e.name)}</b>: {html.escape(e.verdict)} (chapter "
         f"{', '.join(str(chapter_number(nb)) for nb in e.notebooks)}"
         f"{'; ' + _seeds_text(e.seeds, word=True) if e.seeds else ''})</li>" for e in done)
-    return f"<p>{html.escape(tally_sentence(profile, exps))}</p><ul class=\"sc-findings\">{items}</ul>"
+    sentence = tally_sentence(profile, exps, where="chapter 11 lists them")
+    return f"<p>{html.escape(sentence)}</p><ul class=\"sc-findings\">{items}</ul>"

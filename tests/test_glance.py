@@ -118,7 +118,8 @@ def test_the_glance_table_links_each_row_and_hides_the_rule(monkeypatch):
     assert glance.chapter_number("chapters/10_imagenet.ipynb") == 10
     monkeypatch.setattr(scorecard, "judged", lambda profile, store=None: found)
     intro = glance.findings_html("smoke")
-    assert "href" not in intro and "ResNet-8 &lt;pair&gt; (chapter 7; seed 0)" in intro  # glued across pages: no links
+    assert "href" not in intro and "<b>ResNet-8 &lt;pair&gt;</b>: reproduced (chapter 7; seed 0)" in intro  # no links
+    assert "(chapter 11 lists them)" in intro
 
 
 def test_the_result_box_escapes_markdown(monkeypatch):
