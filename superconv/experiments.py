@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 import torch
 
-from . import conventions, data, models, schedules
+from . import conventions, data, models, optim, schedules
 from ._checks import ParameterError, choice, fail, integer, optional, positive_int
 from .results import Store
 from .train import History, fit, resolve_device
@@ -58,9 +58,11 @@ SPEC_DEFAULTS: dict = dict(
 # 0-255); None: per-channel standardisation. data_order -- ``data.ORDERS``: "file" reads the
 # training split in its own order every epoch, as Caffe's LMDB; None: reshuffled each epoch.
 # test_reads -- each evaluation scores this many test images read in order, wrapping around
-# (the authors' test_iter x batch); None: each test image once.
+# (the authors' test_iter x batch); None: each test image once. optimizer -- ``optim.OPTIMIZERS``
+# ("adamw", "sgd_schedulefree", "adamw_schedulefree"); None: SGD. optimizer_warmup -- a
+# schedule-free optimizer's own warmup in iterations (``fit``'s ``warmup_steps``); None: none.
 OPTIONAL_FIELDS: dict = dict(precise_bn=None, validation=None, ghost_batch=None, input_norm=None, data_order=None,
-                             test_reads=None)
+                             test_reads=None, optimizer=None, optimizer_warmup=None)
 
 # The base of each profile: data, model, batch size, how BN statistics are evaluated (precise_bn,
 # see PRECISE_BN below), and the 1cycle / PC-LR pair that the method chapters compare. The laptop
@@ -176,6 +178,9 @@ def make_spec(profile: str, policy: str | None = None, **overrides) -> dict:
     optional(lambda n, v: choice(n, v, data.ORDERS), "data_order", spec.get("data_order"),
              ", ".join(map(repr, data.ORDERS)))
     optional(positive_int, "test_reads", spec.get("test_reads"), "a number of test images read >= 1")
+    optional(lambda n, v: choice(n, v, optim.OPTIMIZERS), "optimizer", spec.get("optimizer"),
+             ", ".join(map(repr, optim.OPTIMIZERS)))
+    optional(positive_int, "optimizer_warmup", spec.get("optimizer_warmup"), "a number of iterations >= 1")
     if optional(positive_int, "validation", spec.get("validation"), "a number of held-out images >= 1"):
         split = data.TRAIN_SPLIT_SIZES[spec["dataset"]]
         if spec["train_size"] is None or spec["train_size"] + spec["validation"] > split:
@@ -401,7 +406,8 @@ def fit_options(spec: dict) -> dict:
                 precision=spec["precision"], bn_momentum=spec["bn_momentum"], eval_every=spec["eval_every"],
                 seed=spec["seed"], flip=spec["flip"], crop_pad=spec["crop_pad"], precise_bn=spec.get("precise_bn"),
                 ghost_batch=spec.get("ghost_batch"), data_order=spec.get("data_order") or "shuffle",
-                test_reads=spec.get("test_reads"))
+                test_reads=spec.get("test_reads"), optimizer=spec.get("optimizer") or "sgd",
+                warmup_steps=spec.get("optimizer_warmup") or 0)
 
 
 def run(spec: dict, profile: str, device="auto", store: Store | None = None, progress: bool = True,
@@ -453,7 +459,8 @@ def describe(spec: dict) -> str:
     width = spec["model_kwargs"].get("width")
     model = spec["model"] + (f" w{width}" if width else "")
     size = spec["train_size"] if spec["train_size"] is not None else "all"
-    return (f"{model}, {spec['dataset']} {size}, {spec['schedule']['kind']}, {spec['iterations']} it, "
+    kind = spec["schedule"]["kind"] + (f" {spec['optimizer']}" if spec.get("optimizer") else "")
+    return (f"{model}, {spec['dataset']} {size}, {kind}, {spec['iterations']} it, "
             f"bs {spec['batch_size']}, wd {spec['weight_decay']:g}, seed {spec['seed']}")
 
 

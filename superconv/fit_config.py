@@ -15,11 +15,12 @@ import torch
 import torch.nn as nn
 
 from . import distributed
-from ._checks import ParameterError, boolean, choice, fail, fraction, non_negative, optional, positive_int, real
+from ._checks import (ParameterError, boolean, choice, fail, fraction, integer, non_negative, optional, positive_int,
+                      real)
 from .data import ORDERS, Split
 from .devices import resolve_precision
 from .evaluation import resolve_eval_batch
-from .optim import SGD_KINDS
+from .optim import OPTIMIZERS, SCHEDULE_FREE, SGD_KINDS
 
 __all__ = ["DEFAULT_MOMENTUM", "STREAMING_SOURCE", "check_source", "FitConfig"]
 
@@ -117,6 +118,8 @@ class FitConfig:
     ghost_batch: int | None = None
     data_order: str = "shuffle"
     test_reads: int | None = None
+    optimizer: str = "sgd"
+    warmup_steps: int = 0
     world: int = field(init=False)
 
     def __post_init__(self, train_data, test_data):
@@ -135,6 +138,14 @@ class FitConfig:
         boolean("sync_bn", self.sync_bn)
         non_negative("weight_decay", self.weight_decay)
         choice("sgd", self.sgd, SGD_KINDS)
+        choice("optimizer", self.optimizer, OPTIMIZERS)
+        self.warmup_steps = integer("warmup_steps", self.warmup_steps, minimum=0)
+        if self.optimizer != "sgd" and (self.sgd != "torch" or self.nesterov):
+            fail("sgd", self.sgd, "'torch' and nesterov=False", why=f"and nesterov={self.nesterov!r} are SGD's "
+                 f"settings, not {self.optimizer!r}'s")
+        if self.warmup_steps and self.optimizer not in SCHEDULE_FREE:
+            fail("warmup_steps", self.warmup_steps, "0 (warm up in the LR schedule)",
+                 why=f"is the schedule-free optimizers' own warmup, and optimizer is {self.optimizer!r}")
         self.eval_every = optional(positive_int, "eval_every", self.eval_every, "an integer >= 1")
         self.checkpoint_every = optional(positive_int, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
         if self.checkpoint_every is not None and self.checkpoint is None:
@@ -168,8 +179,23 @@ class FitConfig:
             m = self.momentum(it)
             if m is not None:
                 fraction(f"momentum({it})", m)
+        if self.optimizer in SCHEDULE_FREE:
+            self._check_constant()
         if self.max_loss is None:
             self.max_loss = 10.0 * math.log(max(train_data.num_classes, 2))
+
+    def _check_constant(self) -> None:
+        """A schedule-free optimizer runs at one LR and one momentum (it warms up by itself, and
+        switches between its weights with the momentum it was built with)."""
+        for name, fn in (("lr", self.lr), ("momentum", self.momentum)):
+            vals = {fn(it) for it in _sample_points(self.iterations)}
+            if len(vals) > 1:
+                fail(name, f"a schedule ({', '.join(f'{v:.4g}' for v in sorted(vals))})",
+                     "a constant with a schedule-free optimizer (warmup_steps= warms it up)",
+                     why=f"changes during the run, and optimizer is {self.optimizer!r}")
+        if not 0 < self.momentum(0) < 1:
+            fail("momentum", self.momentum(0), "a number in (0, 1)",
+                 why=f"is the interpolation constant of {self.optimizer!r}")
 
     def record(self, model: nn.Module, train_data, test_data) -> dict:
         """What identifies the run (a checkpoint must match it) and goes into ``History.config``."""
@@ -183,6 +209,8 @@ class FitConfig:
             **({"ghost_batch": self.ghost_batch} if self.ghost_batch is not None else {}),
             **({"data_order": self.data_order} if self.data_order != "shuffle" else {}),
             **({"test_reads": self.test_reads} if self.test_reads is not None else {}),
+            **({"optimizer": self.optimizer} if self.optimizer != "sgd" else {}),
+            **({"warmup_steps": self.warmup_steps} if self.warmup_steps else {}),
             lr_at=[[it, self.lr(it)] for it in points], momentum_at=[[it, self.momentum(it)] for it in points],
             model=type(model).__name__, model_name=getattr(model, "name", None),
             parameters=sum(p.numel() for p in model.parameters()),

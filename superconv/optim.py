@@ -11,15 +11,30 @@ Caffe, which the paper's authors used, keeps it *inside* (FACTS §3)::
 With a constant LR the two are the same algorithm. When the LR changes every step, as in a
 CLR or 1cycle run, they are not: after a jump of the LR, PyTorch applies the new LR to the whole
 accumulated velocity at once, Caffe only to the new gradient. ``make_optimizer`` builds either.
+
+The optimizers people use now beside SGD (:data:`OPTIMIZERS`, chapter 12): AdamW (torch's, decoupled
+weight decay) and the *schedule-free* SGD and AdamW of Defazio et al. 2024 (the ``schedulefree``
+package's own classes, used as they are). A schedule-free optimizer keeps two sequences: the
+gradient is taken at an interpolation ``y`` and the model is evaluated at an average ``x``. It must
+be told which one the model holds -- ``optimizer.train()`` before a step, ``optimizer.eval()``
+before an evaluation -- and it warms up by itself (``warmup_steps``) at a constant LR:
+:func:`use_weights` does the switching for ``fit``, and a no-op for every other optimizer.
 """
 
 from __future__ import annotations
 
+import schedulefree
 import torch
 
 from . import _checks
 
 SGD_KINDS = ("torch", "caffe")
+
+#: ``fit(optimizer=...)``: SGD with momentum (either convention of :data:`SGD_KINDS`), torch's
+#: AdamW, and the ``schedulefree`` package's SGD and AdamW.
+OPTIMIZERS = ("sgd", "adamw", "sgd_schedulefree", "adamw_schedulefree")
+SCHEDULE_FREE = ("sgd_schedulefree", "adamw_schedulefree")
+ADAM_BETA2 = 0.999  # torch's and schedulefree's default second-moment decay
 
 
 class CaffeSGD(torch.optim.Optimizer):
@@ -97,6 +112,42 @@ def make_optimizer(params, kind: str = "torch", lr: float = 0.1, momentum: float
     # start at momentum 0, so construct with a placeholder and let fit set the real value.
     return torch.optim.SGD(params, lr=lr, momentum=momentum if momentum > 0 or not nesterov else 0.9,
                            weight_decay=weight_decay, nesterov=nesterov, foreach=True)
+
+
+def build_optimizer(params, optimizer: str = "sgd", *, sgd: str = "torch", lr: float = 0.1, momentum: float = 0.9,
+                    weight_decay: float = 0.0, nesterov: bool = False, warmup_steps: int = 0) -> torch.optim.Optimizer:
+    """The optimizer ``fit`` trains with: :func:`make_optimizer`'s SGD, torch's AdamW (``momentum``
+    is beta1, weight decay decoupled: ``w -= lr * wd * w``), or schedule-free SGD / AdamW
+    (``momentum``: their interpolation constant, beta1 for AdamW; ``warmup_steps``: their own
+    linear warmup). ``sgd`` and ``nesterov`` are SGD's only; ``warmup_steps`` schedule-free only."""
+    _checks.choice("optimizer", optimizer, OPTIMIZERS)
+    if optimizer != "sgd" and (sgd != "torch" or nesterov):
+        raise _checks.ParameterError(f"sgd={sgd!r}, nesterov={nesterov!r} are SGD's settings; with "
+                                     f"optimizer={optimizer!r} use sgd='torch', nesterov=False")
+    if warmup_steps and optimizer not in SCHEDULE_FREE:
+        raise _checks.ParameterError(f"warmup_steps={warmup_steps!r} is the schedule-free optimizers' own warmup; "
+                                     f"with optimizer={optimizer!r} warm up in the LR schedule (warmup_steps=0)")
+    if optimizer == "sgd":
+        return make_optimizer(params, sgd, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+    if optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=(momentum, ADAM_BETA2), weight_decay=weight_decay, foreach=True)
+    if optimizer == "sgd_schedulefree":
+        return schedulefree.SGDScheduleFree(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                            warmup_steps=warmup_steps)
+    return schedulefree.AdamWScheduleFree(params, lr=lr, betas=(momentum, ADAM_BETA2), weight_decay=weight_decay,
+                                          warmup_steps=warmup_steps)
+
+
+def schedule_free(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer`` keeps separate training and evaluation weights (``train()``/``eval()``)."""
+    return callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))
+
+
+def use_weights(optimizer: torch.optim.Optimizer, training: bool) -> None:
+    """Put the weights a schedule-free optimizer trains at (``training``) or evaluates at (the
+    average) into the model; nothing for any other optimizer."""
+    if schedule_free(optimizer):
+        (optimizer.train if training else optimizer.eval)()
 
 
 def set_hyperparameters(optimizer: torch.optim.Optimizer, lr: float, momentum: float | None) -> None:

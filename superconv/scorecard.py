@@ -15,7 +15,7 @@ import tempfile
 from . import chapter, experiments, paper
 from .results import RecordError, Store, canonical
 from .studies import (base, batch_size, clr, datasets, depth, hessian_free, imagenet, less_data, one_cycle,
-                      range_tests, regularization)
+                      range_tests, regularization, schedules_today)
 from .verdicts import COMPARED, VERDICTS, Finding, command, not_run
 
 __all__ = ["VERDICTS", "Finding", "command", "not_run", "STUDIES", "NOTEBOOKS", "CHAPTER", "CHAPTERS",
@@ -40,8 +40,9 @@ CHAPTER = base.Chapter("chapters/11_scorecard.ipynb", seeds=None, modern=False,
                        knobs=dict(SHOW_PAPER_PROFILE=chapter.one_of(True, False)))
 
 #: Every chapter's :class:`~superconv.studies.base.Chapter`, in book order (the CLI checks a
-#: notebook's parameters with its chapter's before it launches it).
-CHAPTERS = tuple(m.CHAPTER for m in _MODULES) + (CHAPTER,)
+#: notebook's parameters with its chapter's before it launches it). Chapter 12 judges the claims of
+#: later papers (``schedules_today.CLAIMS``), not the fact sheet's: it has no scorecard findings.
+CHAPTERS = tuple(m.CHAPTER for m in _MODULES) + (CHAPTER, schedules_today.CHAPTER)
 
 UNREADABLE_RULE = "a stored record this chapter reads cannot be trusted (the detail names it)"
 

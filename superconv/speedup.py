@@ -34,7 +34,7 @@ import random
 from typing import Mapping, Sequence
 
 __all__ = ["Cells", "curve", "budget_to_reach", "accuracy_at_budget", "measure", "seeds_per_cell", "bootstrap",
-           "sweep", "describe",
+           "sweep", "describe", "time_to_target",
            "RESAMPLES", "LEVEL"]
 
 #: ``{budget: [final accuracy per seed]}`` of one policy.
@@ -118,9 +118,12 @@ def _resample(cells: Cells, rng: random.Random) -> dict:
 
 def _percentile(sorted_vals: list, q: float) -> float:
     # Linear interpolation between order statistics (numpy's default "linear" method).
+    # An infinite order statistic (a budget never reached) wins wherever it has weight.
     pos = q * (len(sorted_vals) - 1)
     lo = math.floor(pos)
     hi = min(lo + 1, len(sorted_vals) - 1)
+    if math.isinf(sorted_vals[hi]) and pos > lo or math.isinf(sorted_vals[lo]):
+        return math.inf
     return sorted_vals[lo] + (pos - lo) * (sorted_vals[hi] - sorted_vals[lo])
 
 
@@ -158,6 +161,37 @@ def sweep(fast: Cells, slow: Cells, margin: float = 0.0, resamples: int = RESAMP
     out["interval"] = bootstrap(fast, slow, margin, resamples=resamples, level=level)
     out["cells"] = {"fast": {int(b): list(v) for b, v in fast.items()},
                     "slow": {int(b): list(v) for b, v in slow.items()}}
+    return out
+
+
+def time_to_target(cells: Cells, target: float, resamples: int = RESAMPLES, level: float = LEVEL,
+                   seed: int = 0) -> dict:
+    """The budget at which one policy's seed-mean curve first reaches a fixed ``target`` (step 2 of
+    the module docstring), with the percentile interval of that budget over seed resamples of its
+    cells. Keys: ``budget`` (None: not reached within ``max_budget``), ``at_floor`` (reached at
+    the smallest budget: the true budget may be lower), ``low``/``high`` (None: no interval, a cell
+    has one seed; ``math.inf``: not reached in that tail), ``not_reached`` (fraction of
+    resamples), ``resamples``, ``level``, ``min_seeds``, ``max_budget``."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    points = curve(cells)
+    if not points:
+        raise ValueError("the policy needs at least one budget with runs")
+    budget, floor = budget_to_reach(points, target)
+    n_min = min(len(v) for v in cells.values() if len(v))
+    out = dict(budget=budget, at_floor=floor, low=None, high=None, not_reached=0.0 if budget else 1.0,
+               resamples=0, level=level, min_seeds=n_min, max_budget=points[-1][0], target=target)
+    if n_min < 2:
+        return out
+    rng = random.Random(seed)
+    found = []
+    for _ in range(int(resamples)):
+        b, _ = budget_to_reach(curve(_resample(cells, rng)), target)
+        found.append(math.inf if b is None else b)
+    found.sort()
+    tail = (1 - level) / 2
+    out.update(low=_percentile(found, tail), high=_percentile(found, 1 - tail),
+               not_reached=sum(math.isinf(b) for b in found) / len(found), resamples=int(resamples))
     return out
 
 

@@ -57,7 +57,7 @@ from .evaluation import (EVAL_BATCH, EVAL_BATCH_OTHER, Evaluator, evaluate, reco
 from .fit_config import DEFAULT_MOMENTUM, STREAMING_SOURCE, FitConfig
 from .ghost_bn import use_ghost_batches
 from .history import History, StepContext
-from .optim import make_optimizer, param_groups, set_hyperparameters
+from .optim import build_optimizer, param_groups, schedule_free, set_hyperparameters, use_weights
 from .schedules import ScheduleEndWarning
 
 __all__ = ["fit", "History", "StepContext", "evaluate", "recompute_bn_stats", "set_bn_momentum", "resolve_device",
@@ -75,8 +75,9 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         desc: str | None = None, checkpoint=None, checkpoint_every: int | None = None,
         callbacks: Sequence[Any] = (), compile: bool = False, sync_bn: bool = True,
         precise_bn: int | None = None, ghost_batch: int | None = None, data_order: str = "shuffle",
-        test_reads: int | None = None) -> History:
-    """Train ``model`` with SGD for ``iterations`` mini-batches and return its :class:`History`.
+        test_reads: int | None = None, optimizer: str = "sgd", warmup_steps: int = 0) -> History:
+    """Train ``model`` for ``iterations`` mini-batches (SGD unless ``optimizer`` says otherwise) and
+    return its :class:`History`.
 
     Parameters (the ones that need words):
       lr, momentum: numbers or callables ``it -> value``; ``lr`` may be a schedule object with
@@ -85,7 +86,13 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
       batch_size: the total batch per iteration; under torchrun it is split evenly over the
         processes and must be a multiple of their number.
       sgd: ``"torch"`` (v = m·v + g; w -= lr·v) or ``"caffe"`` (v = m·v + lr·(g + wd·w); w -= v).
-      weight_decay: L2 on every parameter, BN and biases included (as the paper's Caffe nets).
+      weight_decay: L2 on every parameter, BN and biases included (as the paper's Caffe nets);
+        decoupled (``w -= lr·wd·w``) for AdamW.
+      optimizer: ``"sgd"``, ``"adamw"`` (torch's), ``"sgd_schedulefree"`` or ``"adamw_schedulefree"``
+        (the ``schedulefree`` package's; ``superconv.optim``). ``momentum`` is AdamW's beta1 and the
+        schedule-free interpolation constant. A schedule-free run needs a constant ``lr`` and
+        ``momentum`` and warms up by itself over ``warmup_steps``; it is evaluated (and returned)
+        at its averaged weights, with BN statistics recomputed for them when ``precise_bn`` is set.
       precision: ``"auto"`` (bf16 autocast where supported), ``"bf16"`` or ``"fp32"``.
       bn_momentum: PyTorch convention; Caffe's moving-average fraction f is ``1 - f``
         (paper: 0.95 → 0.05 for CLR runs, 0.999 → 0.001 for PC-LR).
@@ -140,7 +147,7 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
                     crop_pad=crop_pad, device=resolve_device(device), max_loss=max_loss, log_every=log_every,
                     progress=progress, desc=desc, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
                     compile=compile, sync_bn=sync_bn, precise_bn=precise_bn, ghost_batch=ghost_batch,
-                    data_order=data_order, test_reads=test_reads)
+                    data_order=data_order, test_reads=test_reads, optimizer=optimizer, warmup_steps=warmup_steps)
     _warn_past_schedule_end(lr, cfg.iterations)
     dev, world = cfg.device, cfg.world
     if dev.type == "cuda":
@@ -161,8 +168,9 @@ def fit(model: nn.Module, train_data: Split, test_data: Split | None, lr, moment
         model.to(memory_format=torch.channels_last)
     if cfg.bn_momentum is not None:
         set_bn_momentum(model, cfg.bn_momentum)
-    optimizer = make_optimizer(param_groups(model, cfg.weight_decay), cfg.sgd, lr=cfg.lr(0),
-                               momentum=cfg.momentum(0) or 0.0, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    optimizer = build_optimizer(param_groups(model, cfg.weight_decay), cfg.optimizer, sgd=cfg.sgd, lr=cfg.lr(0),
+                                momentum=cfg.momentum(0) or 0.0, weight_decay=cfg.weight_decay, nesterov=cfg.nesterov,
+                                warmup_steps=cfg.warmup_steps)
     calls = Callbacks(callbacks, dev)
     local_bn = world > 1 and not cfg.sync_bn  # per-rank BN statistics: averaged over ranks before each use
     # ghost BN keeps rank 0's statistics (the root GPU's): saved as they are, broadcast to evaluate
@@ -222,10 +230,12 @@ def _loop(cfg: FitConfig, model, train_model, optimizer, batches, test_data, tra
     losses = _Losses(cfg.log_every, cfg.device, cfg.max_loss, cfg.world)
     t0 = time.perf_counter()
     model.train()
+    use_weights(optimizer, training=True)
+    fixed_momentum = schedule_free(optimizer)  # its momentum also maps between its two weights: never changed
     it = history.iterations
     while it < cfg.iterations and not history.stopped_by:
         lr, momentum = cfg.lr(it), cfg.momentum(it)
-        set_hyperparameters(optimizer, lr, momentum)
+        set_hyperparameters(optimizer, lr, None if fixed_momentum else momentum)
         x, y = batches.batch(it)
         loss = loss_fn(train_model, x, y)
         optimizer.zero_grad(set_to_none=True)
@@ -244,7 +254,12 @@ def _loop(cfg: FitConfig, model, train_model, optimizer, batches, test_data, tra
         if losses.sync(history):
             break  # diverged
         if evaluate_now and test_data is not None:
-            if not math.isfinite(evaluator.test(history, test_data, it, final=it == cfg.iterations)):
+            final = it == cfg.iterations
+            use_weights(optimizer, training=False)  # a schedule-free run is evaluated at its average
+            loss = evaluator.test(history, test_data, it, final=final)
+            if not final:
+                use_weights(optimizer, training=True)
+            if not math.isfinite(loss):
                 history.diverged, history.diverged_at = True, it
                 break
         history.iterations = ctx.it = it
@@ -256,6 +271,7 @@ def _loop(cfg: FitConfig, model, train_model, optimizer, batches, test_data, tra
             checkpointer.save(model, optimizer, history, calls, finished=False)
     losses.sync(history)
     history.iterations = it
+    use_weights(optimizer, training=False)  # the model a schedule-free run returns: its average
     if not history.diverged:
         evaluator.train_accuracy(history, train_eval_data, it, cfg.train_eval_size)
     ctx.it = history.iterations
