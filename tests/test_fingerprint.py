@@ -37,7 +37,7 @@ def test_the_fingerprint_of_the_copies_is_the_packages(sources):
 
 def test_docstrings_comments_and_layout_keep_the_fingerprint(sources):
     before = fp.fingerprint(fp.read_sources(folder=sources))
-    edit(sources, "train", '    """Train ``model`` with SGD', '    """Train the given ``model`` with SGD')
+    edit(sources, "train", '    """Train ``model`` for ``iterations``', '    """Train the given ``model`` for ``iterations``')
     edit(sources, "evaluation", "EVAL_BATCH = {", "# a comment that says why\n\nEVAL_BATCH = {  # per device\n")
     edit(sources, "schedules", '"""Learning-rate and momentum schedules', '"""Schedules.\n\nLearning-rate and momentum schedules')
     assert fp.fingerprint(fp.read_sources(folder=sources)) == before

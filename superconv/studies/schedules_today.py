@@ -96,7 +96,7 @@ CONFIG: dict = {
                   lrs={"sgd": [0.1, 0.3, 1.0, 3.0], "adamw": [1e-3, 3e-3, 1e-2, 3e-2]},
                   weight_decays={"sgd": [1e-4], "adamw": [1e-2]}, extra={}),
     "laptop": dict(schedules=["1cycle", "cosine", "wsd", "triangle", "sf_sgd", "cosine_adamw", "sf_adamw"],
-                   seeds=[0, 1, 2], budgets=[100, 200, 400], anytime_every=50, tune_iterations=200, validation=2000,
+                   seeds=[0, 1, 2], budgets=[100, 200, 400], anytime_every=100, tune_iterations=200, validation=2000,
                    tune_seed=0, lrs={"sgd": [0.1, 0.3, 1.0, 3.0], "adamw": [1e-3, 3e-3, 1e-2, 3e-2]},
                    weight_decays={"sgd": [1e-4], "adamw": [1e-2]}, extra={}),
     # ResNet-56 on CIFAR-10 at batch 1000, torch's SGD for every contender (AdamW and schedule-free
@@ -299,9 +299,10 @@ def tune(profile: str, name: str, cfg: dict, get: Callable[[dict], Optional[Hist
     stage = runs([(lr, wds[0]) for lr in lrs])
     if stage is None:
         return None
-    (lr, _), _acc = _best(stage)
-    if lr is None:
+    best, _acc = _best(stage)
+    if best is None:
         return Tuning(name, None, None, rows, False, spent, secs, "every LR of the grid diverged")
+    lr = best[0]
     stage2 = runs([(lr, wd) for wd in wds[1:]])
     if stage2 is None:
         return None
@@ -401,7 +402,8 @@ def seconds_per_iteration(hists: dict) -> float | None:
     return sum(h.train_time / max(h.iterations, 1) for h in runs) / len(runs)
 
 
-def _stats(vals: list) -> tuple:
+def cell_stats(vals: list) -> tuple:
+    """(mean, std, n) of one cell's final accuracies, a diverged run (None or not finite) as 0 %."""
     clean = [0.0 if v is None or not math.isfinite(v) else float(v) for v in vals]
     return experiments.mean_std(clean)
 
@@ -410,8 +412,8 @@ def judge(a: dict, b: dict) -> dict:
     """:data:`CLAIM_RULE` on two contenders' cells (``b`` may hold, per budget, the best other)."""
     rows, worst = [], None
     for bud in sorted(set(a) & set(b)):
-        ma, sa, na = _stats(a[bud])
-        mb, sb, nb = _stats(b[bud])
+        ma, sa, na = cell_stats(a[bud])
+        mb, sb, nb = cell_stats(b[bud])
         d = ma - mb
         se = math.sqrt((sa ** 2 / na if na > 1 else 0) + (sb ** 2 / nb if nb > 1 else 0))
         rows.append(dict(budget=bud, a=ma, b=mb, d=d, se=se))
@@ -433,7 +435,7 @@ def _best_other(cells: dict, name: str) -> tuple[dict, dict]:
     for bud in cells[name]:
         others = [(n, c[bud]) for n, c in cells.items() if n != name and bud in c]
         if others:
-            n, v = max(others, key=lambda t: _stats(t[1])[0])
+            n, v = max(others, key=lambda t: cell_stats(t[1])[0])
             out[bud], who[bud] = v, n
     return out, who
 
@@ -551,7 +553,7 @@ def accuracy_rows(study: Study) -> list:
         t = study.tuning[n]
         row = {"schedule": CONTENDERS[n].label, "peak LR": f"{t.lr:g}", "WD": f"{t.weight_decay:g}"}
         for b in study.config["budgets"]:
-            m, s, k = _stats(study.cells[n][b])
+            m, s, k = cell_stats(study.cells[n][b])
             row[f"{b:,} it"] = f"{m:.2f} ± {s:.2f}" if k > 1 else f"{m:.2f}"
         rows.append(row)
     return rows
@@ -610,12 +612,13 @@ def result_markdown(study: Study) -> str:
     return "\n".join(lines)
 
 
-def command(profile: str = "paper") -> str:
-    """The commands that compute the chapter at ``profile`` on GPUs: one sweep point per
-    contender (each tunes and sweeps its own), then the chapter itself from the store."""
+def command(profile: str = "paper", gpus: int = 4) -> str:
+    """The one command that computes the chapter at ``profile`` on ``gpus`` GPUs: a sweep point
+    per contender (each tunes and sweeps its own runs, into one results store); the chapter then
+    reads them from the store (:func:`stored`)."""
     names = ",".join(default_schedules(profile))
     return (f"python -m superconv sweep 12 --profile {profile} --device cuda --grid schedules={names} "
-            f"--executor local --gpus 4 --out runs/ && python -m superconv run 12 --profile {profile} --device cuda")
+            f"--executor local --gpus {gpus} --out runs/")
 
 
 CHAPTER = base.Chapter("chapters/12_schedules_today.ipynb", seeds={p: CONFIG[p]["seeds"] for p in CONFIG},
