@@ -148,7 +148,7 @@ def cmd_throughput(args) -> None:
     head = [f"Device: **{name}**; bf16 autocast + channels_last, `cudnn.benchmark = True`; bare training step "
             f"(forward, backward, SGD momentum 0.9 + WD) on one random CIFAR-shaped batch already on the device; "
             f"{warmup} warm-up steps (compilation, cuDNN autotuning), then {steps} timed steps.",
-            f"FLOPs per image (forward+backward, `torch.utils.flop_counter.FlopCounterMode`): "
+            "FLOPs per image (forward+backward, `torch.utils.flop_counter.FlopCounterMode`): "
             + ", ".join(f"ResNet-{d} {flops[d] / 1e9:.3f} GFLOP" for d in depths)
             + f". Peak for MFU: {f'{peak:g} TFLOP/s bf16 dense' if peak else 'n/a'}.", "",
             "| model | batch | torch.compile | img/s | ms/it | achieved TFLOP/s | % of bf16 peak | warm-up s |",

@@ -18,10 +18,8 @@ through PIL images exactly as torchvision's CIFAR10 does). The 1x28x28 row is re
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image

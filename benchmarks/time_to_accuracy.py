@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from superconv import experiments, scorecard  # noqa: E402
 from superconv.results import Store  # noqa: E402
-from superconv.studies import calibration, one_cycle  # noqa: E402
+from superconv.studies import one_cycle  # noqa: E402
 from superconv.train import device_name, resolve_device  # noqa: E402
 
 

@@ -11,7 +11,8 @@ any run):
   whose statistics must be recomputed anyway);
 * **the same tuning effort**: each contender's peak LR (and, where the profile tunes it, its
   weight decay) is chosen by one rule (:data:`TUNING_RULE`) on a validation holdout of the
-  training split, never on the test split: the same number of runs of the same length for each;
+  training split, never on the test split: the same grid and run length for every contender of an
+  optimizer family, and up to :data:`MAX_EXTEND` runs more for one whose choice lies at a grid end;
 * **the same budget ladder** (:data:`CONFIG` ``budgets``, complete schedules of each length) and
   seeds; a schedule-free run needs no end time, so one run per seed at the largest budget,
   evaluated at every budget on the way, gives all its cells (its warmup is fixed in iterations).
@@ -19,8 +20,8 @@ any run):
 What it reports: accuracy at each budget; anytime curves (every evaluation of the largest-budget
 runs -- points before a scheduled run's end are runs cut short, which favours schedules that need
 no end time); the budget and training time to a target accuracy with seed-bootstrap intervals,
-and each contender's speed against 1cycle (``superconv.speedup``); and the verdicts of the
-literature's claims by :data:`CLAIM_RULE`.
+and each contender's speed against the 1cycle of its optimizer family (``superconv.speedup``);
+and the verdicts of the literature's claims by :data:`CLAIM_RULE`.
 
 API::
 
@@ -28,7 +29,7 @@ API::
     study = run_study("laptop")                      # trains (or loads) tuning and sweep runs
     study.cells["cosine"]                            # {budget: [final test acc per seed]}
     study.tuning["cosine"].lr                        # the chosen peak LR
-    study.speed["cosine"]                            # speedup.sweep of cosine against 1cycle
+    study.speed["cosine"]                            # speedup.sweep of cosine against its 1cycle
     study.claims                                     # [{"claim", "verdict", ...}]
     stored("paper")                                  # what the store holds (nothing trained)
 """
@@ -40,7 +41,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from .. import _checks, chapter, experiments, speedup as speedup_lib
+from .. import _checks, experiments, speedup as speedup_lib
 from ..results import Store
 from ..train import History
 from . import base, calibration
@@ -80,8 +81,11 @@ CONTENDERS: dict = {c.name: c for c in (
               "Defazio et al. 2024, the schedulefree package"),
 )}
 
-REFERENCE = "1cycle"   # the contender every speed is measured against
-WARMUP = 0.05          # linear warmup of cosine and WSD, and of schedule-free (of the largest budget)
+REFERENCE = "1cycle"   # the contender speeds are measured against ...
+#: ... or, for an optimizer family with its own 1cycle in the run, that one (a speed then compares
+#: schedules, not optimizers)
+REFERENCES = {"sgd": "1cycle", "adamw": "1cycle_adamw"}
+WARMUP = 0.05          # linear warmup of cosine and WSD (of each run's own length)
 WSD_DECAY = 0.2        # WSD's cooldown: the last 20 % (Hägele et al.'s main setting)
 MOMENTUM = 0.9         # SGD's momentum, AdamW's beta1, schedule-free's interpolation (1cycle cycles its own)
 
@@ -89,28 +93,32 @@ MOMENTUM = 0.9         # SGD's momentum, AdamW's beta1, schedule-free's interpol
 #: period of the anytime curves, the tuning budget, the validation images, the tuning seed, the
 #: peak-LR grid per family (four values, about x3 apart, from the optimizer's textbook default
 #: upwards: SGD 0.1, AdamW 1e-3) and the weight-decay grid per family (its first value is the one
-#: the LR stage uses; one value: weight decay is not tuned), and what the spec sets besides.
+#: the LR stage uses; one value: weight decay is not tuned), schedule-free's warmup (iterations,
+#: 5 % of the profile's largest budget, fixed so that neither the tuning nor a cut run depends on
+#: the ladder), and what the spec sets besides.
 CONFIG: dict = {
     "smoke": dict(schedules=["1cycle", "cosine", "wsd", "triangle", "sf_sgd", "cosine_adamw", "sf_adamw"],
                   seeds=[0, 1], budgets=[6, 12, 24], anytime_every=6, tune_iterations=12, validation=200, tune_seed=0,
                   lrs={"sgd": [0.1, 0.3, 1.0, 3.0], "adamw": [1e-3, 3e-3, 1e-2, 3e-2]},
-                  weight_decays={"sgd": [1e-4], "adamw": [1e-2]}, extra={}),
-    "laptop": dict(schedules=["1cycle", "cosine", "wsd", "triangle", "sf_sgd", "cosine_adamw", "sf_adamw"],
+                  weight_decays={"sgd": [1e-4], "adamw": [1e-2]}, sf_warmup=1, extra={}),
+    "laptop": dict(schedules=["1cycle", "cosine", "wsd", "triangle", "sf_sgd", "1cycle_adamw", "cosine_adamw",
+                              "sf_adamw"],
                    seeds=[0, 1, 2], budgets=[100, 200, 400], anytime_every=100, tune_iterations=200, validation=2000,
                    tune_seed=0, lrs={"sgd": [0.1, 0.3, 1.0, 3.0], "adamw": [1e-3, 3e-3, 1e-2, 3e-2]},
-                   weight_decays={"sgd": [1e-4], "adamw": [1e-2]}, extra={}),
+                   weight_decays={"sgd": [1e-4], "adamw": [1e-2, 1e-1, 1e-3]}, sf_warmup=20, extra={}),
     # ResNet-56 on CIFAR-10 at batch 1000, torch's SGD for every contender (AdamW and schedule-free
     # have no Caffe form), BN recomputed from 10k images, a 5k validation holdout beside 45k images
     "paper": dict(schedules=list(CONTENDERS), seeds=[0, 1, 2], budgets=[2500, 5000, 10_000], anytime_every=1250,
                   tune_iterations=5000, validation=5000, tune_seed=0,
                   lrs={"sgd": [0.1, 0.3, 1.0, 3.0], "adamw": [1e-3, 3e-3, 1e-2, 3e-2]},
-                  weight_decays={"sgd": [1e-4, 5e-4, 1e-5], "adamw": [1e-2, 1e-1, 1e-3]},
+                  weight_decays={"sgd": [1e-4, 5e-4, 1e-5], "adamw": [1e-2, 1e-1, 1e-3]}, sf_warmup=500,
                   extra=dict(model="resnet56", sgd="torch", ghost_batch=None, input_norm=None, data_order=None,
                              test_reads=None, train_size=45_000, precise_bn=10_000)),
 }
 
 TARGET_MARGIN = 0.5   # points: the target is 1cycle's best seed-mean accuracy less this
 TOLERANCE = 0.5       # points: "at least as good" allows this much less
+MAX_EXTEND = 2        # LR grid steps added beyond an edge choice (TUNING_RULE)
 
 
 def config(profile: str | None) -> dict:
@@ -140,7 +148,7 @@ def check_budgets(name: str, value: Any) -> list | None:
 
 # --------------------------------------------------------------------------- specs
 
-def _schedule(profile: str, c: Contender, lr: float, iterations: int, largest: int) -> tuple[dict, dict]:
+def _schedule(profile: str, c: Contender, lr: float, iterations: int, sf_warmup: int) -> tuple[dict, dict]:
     """(schedule, spec fields) of contender ``c`` at peak ``lr`` over ``iterations``."""
     warm = max(1, round(WARMUP * iterations))
     if c.shape == "1cycle":
@@ -157,7 +165,7 @@ def _schedule(profile: str, c: Contender, lr: float, iterations: int, largest: i
     if c.shape == "triangle":
         return dict(kind="triangle", max_lr=lr, total_steps=iterations), fields
     # schedule-free: a constant LR, its own warmup fixed in iterations (the run has no end time)
-    return dict(kind="fixed", lr=lr), {**fields, "optimizer_warmup": max(1, round(WARMUP * largest))}
+    return dict(kind="fixed", lr=lr), {**fields, "optimizer_warmup": sf_warmup}
 
 
 def spec(profile: str | None, name: str, iterations: int, seed: int, lr: float, weight_decay: float, *,
@@ -168,7 +176,7 @@ def spec(profile: str | None, name: str, iterations: int, seed: int, lr: float, 
     profile = experiments.resolve_profile(profile)
     cfg = cfg or config(profile)
     c = CONTENDERS[_checks.choice("schedule", name, tuple(CONTENDERS))]
-    sched, fields = _schedule(profile, c, lr, iterations, max(cfg["budgets"]))
+    sched, fields = _schedule(profile, c, lr, iterations, cfg["sf_warmup"])
     extra = {k: v for k, v in cfg["extra"].items()}
     cleared = [k for k, v in extra.items() if v is None]  # the profile's own value, switched off
     out = experiments.make_spec(profile, None, schedule=sched, iterations=iterations, seed=seed,
@@ -240,13 +248,27 @@ def plan_specs(profile: str | None, schedules=None, seeds=None, budgets=None) ->
 
 # --------------------------------------------------------------------------- tuning
 
+def _grid_text(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
 TUNING_RULE = (
     "each contender, by its final accuracy on a validation holdout of the training split (never the test split), "
-    "one seed, complete schedules of the tuning budget: first its peak LR from its family's grid (SGD 0.1, 0.3, 1, 3; "
-    "AdamW 1e-3, 3e-3, 1e-2, 3e-2: four values about ×3 apart from each optimizer's textbook default upwards) at the "
-    "family's first weight decay, then, where the profile has more than one, its weight decay from the family's grid "
-    "at that LR. The same number of runs of the same length for every contender. A diverged run is never chosen; a "
-    "tie goes to the earlier value; a choice at the top of the LR grid is announced (a wider grid might do better)")
+    "one seed, complete schedules of the tuning budget: first its peak LR from its family's grid (SGD "
+    f"{_grid_text(CONFIG['laptop']['lrs']['sgd'])}; AdamW {_grid_text(CONFIG['laptop']['lrs']['adamw'])}: four "
+    "values on the 1-3-10 ladder from each optimizer's textbook default upwards) at the family's first weight decay. "
+    "A choice at either end of the grid adds the next value of the ladder beyond it, up to "
+    f"{MAX_EXTEND} times (so a contender whose best lies outside the grid costs up to {MAX_EXTEND} runs more); a "
+    "choice still at an end is announced. Then, where the profile has more than one, its weight decay from the "
+    "family's grid at that LR. Every contender of a family gets the same grid and the same run length. A diverged "
+    "run is never chosen; a tie goes to the value run first")
+
+
+def _next_lr(lr: float, up: bool) -> float:
+    """The neighbour of ``lr`` on the 1-3-10 ladder (0.1, 0.3, 1, 3, 10, ...)."""
+    three = abs(math.log10(lr) % 1 - math.log10(3)) < 0.05  # mantissa 3 (else 1)
+    factor = (10 / 3 if three else 3) if up else (1 / 3 if three else 0.3)
+    return float(f"{lr * factor:.3g}")
 
 
 @dataclass
@@ -258,10 +280,11 @@ class Tuning:
     lr: float | None
     weight_decay: float | None
     rows: list
-    at_edge: bool
+    at_edge: str           # "top" or "bottom": the choice is still at that end of the grid; "" inside
     iterations: int
     seconds: float = 0.0
     note: str = ""
+    extended: list = field(default_factory=list)  # the LRs added beyond the grid
 
 
 def _best(cands: list) -> tuple:
@@ -301,7 +324,19 @@ def tune(profile: str, name: str, cfg: dict, get: Callable[[dict], Optional[Hist
         return None
     best, _acc = _best(stage)
     if best is None:
-        return Tuning(name, None, None, rows, False, spent, secs, "every LR of the grid diverged")
+        return Tuning(name, None, None, rows, "", spent, secs, "every LR of the grid diverged")
+    grid = list(lrs)
+    for _ in range(MAX_EXTEND):  # an edge choice: one ladder step beyond it
+        lr = best[0]
+        if lr not in (min(grid), max(grid)):
+            break
+        new = _next_lr(lr, up=lr == max(grid))
+        more = runs([(new, wds[0])])
+        if more is None:
+            return None
+        grid.append(new)
+        stage += more
+        best, _acc = _best(stage)
     lr = best[0]
     stage2 = runs([(lr, wd) for wd in wds[1:]])
     if stage2 is None:
@@ -309,27 +344,34 @@ def tune(profile: str, name: str, cfg: dict, get: Callable[[dict], Optional[Hist
     (_, wd), _ = _best([c_ for c_ in stage if c_[0][0] == lr] + stage2)
     for r in rows:
         r["chosen"] = r["lr"] == lr and r["weight_decay"] == wd
-    edge = lr == max(lrs)
-    note = f"{lr:g} is the top of the grid: a larger LR might do better" if edge else ""
-    return Tuning(name, lr, wd, rows, edge, spent, secs, note)
+    edge = "top" if lr == max(grid) else "bottom" if lr == min(grid) else ""
+    note = (f"{lr:g} is the {edge} of its grid after {len(grid) - len(lrs)} extension(s): a "
+            f"{'larger' if edge == 'top' else 'smaller'} LR might do better") if edge else ""
+    return Tuning(name, lr, wd, rows, edge, spent, secs, note, extended=grid[len(lrs):])
 
 
 # --------------------------------------------------------------------------- the study
 
 SPEED_RULE = (
-    f"target = 1cycle's best seed-mean final test accuracy over the budgets less {TARGET_MARGIN:g} points; each "
+    "the reference is 1cycle with the contender's own optimizer where that 1cycle runs (else 1cycle with SGD, and "
+    "the speed then compares optimizers too); "
+    f"target = the reference's best seed-mean final test accuracy over the budgets less {TARGET_MARGIN:g} points; each "
     "contender's budget to the target is read off its seed-mean budget → accuracy curve (log-interpolated between "
     "budgets; a diverged run counts as 0 %), with a "
-    f"{speedup_lib.LEVEL:.0%} seed-resampling interval; its speed against 1cycle = 1cycle's budget / its budget, "
+    f"{speedup_lib.LEVEL:.0%} seed-resampling interval; its speed = the reference's budget / its budget, "
     "with the interval of that ratio (superconv.speedup, the measure of chapter 3). Faster than 1cycle if the "
     "ratio's interval lies above 1, slower if it lies below 1 or the contender never reaches the target, else no "
-    "difference shown. Training time to the target = budget × the contender's measured seconds per iteration")
+    "difference shown. Training time to the target = budget × the contender's measured seconds per iteration "
+    "(training only, from its largest-budget runs)")
 
 CLAIM_RULE = (
     f"'A is at least as good as B', per budget, d = A's seed-mean final test accuracy − B's and se = the standard "
-    f"error of d from both seed spreads: reproduced if d ≥ −{TOLERANCE:g} points at every budget; not reproduced if "
-    f"at some budget d + 2·se < −{TOLERANCE:g} (A is worse by more than the tolerance beyond the noise); otherwise "
-    "inconclusive. A claim whose two contenders did not both run is not run")
+    f"error of d from both seed spreads: reproduced if d − 2·se ≥ −{TOLERANCE:g} points at every budget (A is no "
+    f"worse than the tolerance, by two standard errors); not reproduced if at some budget d + 2·se < −{TOLERANCE:g} "
+    "(A is worse by more than the tolerance, by two standard errors); otherwise inconclusive. Two standard errors "
+    "are a convention, not a 95 % bound: with 3 seeds a t-interval is about 1.4 times wider. 'The best of today's "
+    "schedules' is, at each budget, the other contender with the same optimizer family and the highest seed-mean, "
+    "picked after the runs (which favours it). A claim whose contenders did not run is not run")
 
 #: The claims the chapter judges: (id, A, B, who claims it, the claim in words). B "*": the best
 #: other contender at each budget.
@@ -340,10 +382,12 @@ CLAIMS = (
     ("today.sf_sgd", "sf_sgd", "cosine", "Defazio et al. 2024", "schedule-free SGD matches or beats cosine-scheduled SGD"),
     ("today.sf_adamw", "sf_adamw", "cosine_adamw", "Defazio et al. 2024",
      "schedule-free AdamW matches or beats cosine-scheduled AdamW"),
-    ("today.triangle", "triangle", "1cycle", "airbench (Jordan 2024)",
+    ("today.triangle", "triangle", "1cycle", "this book, of airbench's triangle (Jordan 2024)",
      "the short triangle of the fastest CIFAR-10 trainers does as well as Smith's 1cycle"),
     ("today.one_cycle_best", "1cycle", "*", "this book's question",
-     "1cycle is still at least as good as the best of today's schedules at every budget"),
+     "1cycle is still at least as good as the best of today's SGD schedules at every budget"),
+    ("today.one_cycle_best_adamw", "1cycle_adamw", "*", "this book's question",
+     "1cycle with AdamW is at least as good as the best of today's AdamW schedules at every budget"),
 )
 
 RULES = {"where each contender's settings come from": TUNING_RULE, "time to the target and speed against 1cycle":
@@ -359,9 +403,10 @@ class Study:
     histories: dict                      # name -> {budget: [History]}
     cells: dict                          # name -> {budget: [final test acc per seed]}
     anytime: dict                        # name -> [(iteration, mean acc, std, n)]
-    speed: dict = field(default_factory=dict)    # name -> speedup.sweep against 1cycle (None: no 1cycle)
-    to_target: dict = field(default_factory=dict)  # name -> speedup.time_to_target (+ seconds)
-    target: float | None = None
+    speed: dict = field(default_factory=dict)    # name -> speedup.sweep against its reference (None: none)
+    to_target: dict = field(default_factory=dict)  # name -> speedup.time_to_target of its reference's target
+    reference: dict = field(default_factory=dict)  # name -> the 1cycle it is measured against
+    targets: dict = field(default_factory=dict)    # reference name -> its target accuracy
     claims: list = field(default_factory=list)
     notes: list = field(default_factory=list)
 
@@ -387,16 +432,16 @@ def _acc_at(h: History, it: int) -> float | None:
 
 
 def anytime_curve(hs: list) -> list:
-    """``[(iteration, mean, std, n)]`` over the seeds' evaluations of the largest-budget runs."""
-    by_it: dict = {}
-    for h in hs:
-        for i, a in zip(h.eval_iters, h.test_acc):
-            by_it.setdefault(i, []).append(a)
-    return [(i, *experiments.mean_std(v)) for i, v in sorted(by_it.items())]
+    """``[(iteration, mean, std, n)]`` over the seeds' evaluations of the largest-budget runs; an
+    evaluation a run did not reach (it diverged before) counts as 0 %, as in the cells."""
+    iters = sorted({i for h in hs for i in h.eval_iters})
+    return [(i, *cell_stats([_acc_at(h, i) for h in hs])) for i in iters]
 
 
 def seconds_per_iteration(hists: dict) -> float | None:
-    runs = [h for hs in hists.values() for h in hs]
+    """Training seconds per iteration (evaluations excluded), mean over the largest-budget runs:
+    every contender measured on runs of the same length."""
+    runs = list(hists[max(hists)]) if hists else []
     if not runs or any(h.eval_time is None for h in runs):
         return None
     return sum(h.train_time / max(h.iterations, 1) for h in runs) / len(runs)
@@ -410,7 +455,7 @@ def cell_stats(vals: list) -> tuple:
 
 def judge(a: dict, b: dict) -> dict:
     """:data:`CLAIM_RULE` on two contenders' cells (``b`` may hold, per budget, the best other)."""
-    rows, worst = [], None
+    rows = []
     for bud in sorted(set(a) & set(b)):
         ma, sa, na = cell_stats(a[bud])
         mb, sb, nb = cell_stats(b[bud])
@@ -421,19 +466,21 @@ def judge(a: dict, b: dict) -> dict:
         return dict(verdict="not run", rows=rows)
     if any(r["d"] + 2 * r["se"] < -TOLERANCE for r in rows):
         verdict = "not reproduced"
-    elif all(r["d"] >= -TOLERANCE for r in rows):
-        verdict = "reproduced"
+        deciding = min(rows, key=lambda r: r["d"] + 2 * r["se"])
     else:
-        verdict = "inconclusive"
-    worst = min(rows, key=lambda r: r["d"])
-    return dict(verdict=verdict, rows=rows, worst=worst)
+        verdict = "reproduced" if all(r["d"] - 2 * r["se"] >= -TOLERANCE for r in rows) else "inconclusive"
+        deciding = min(rows, key=lambda r: r["d"] - 2 * r["se"])
+    return dict(verdict=verdict, rows=rows, worst=deciding)
 
 
 def _best_other(cells: dict, name: str) -> tuple[dict, dict]:
-    """Per budget, the cells of the best other contender (by seed-mean) and its name."""
+    """Per budget, the cells of the best other contender of ``name``'s optimizer family (by
+    seed-mean) and its name."""
     out, who = {}, {}
+    family = CONTENDERS[name].family
     for bud in cells[name]:
-        others = [(n, c[bud]) for n, c in cells.items() if n != name and bud in c]
+        others = [(n, c[bud]) for n, c in cells.items()
+                  if n != name and CONTENDERS[n].family == family and bud in c]
         if others:
             n, v = max(others, key=lambda t: cell_stats(t[1])[0])
             out[bud], who[bud] = v, n
@@ -444,15 +491,15 @@ def judge_claims(cells: dict) -> list:
     out = []
     for cid, a, b, who, text in CLAIMS:
         row = dict(id=cid, a=a, b=b, source=who, claim=text)
-        if a not in cells or (b != "*" and b not in cells) or (b == "*" and len(cells) < 2):
+        other, names = (_best_other(cells, a) if a in cells else ({}, {})) if b == "*" else (cells.get(b), {})
+        if a not in cells or not other:
             out.append({**row, "verdict": "not run", "ours": "—"})
             continue
-        other, names = _best_other(cells, a) if b == "*" else (cells[b], {})
         res = judge(cells[a], other)
         w = res["worst"]
         vs = CONTENDERS[names[w["budget"]]].label if names else CONTENDERS[b].label
-        ours = (f"worst budget {w['budget']:,}: {CONTENDERS[a].label} {w['a']:.2f} % vs {vs} {w['b']:.2f} % "
-                f"({w['d']:+.2f} ± {w['se']:.2f} points)")
+        ours = (f"deciding budget {w['budget']:,}: {CONTENDERS[a].label} {w['a']:.2f} % vs {vs} {w['b']:.2f} % "
+                f"(d = {w['d']:+.2f}, se {w['se']:.2f} points)")
         out.append({**row, "verdict": res["verdict"], "ours": ours, "rows": res["rows"], "best_other": names})
     return out
 
@@ -481,18 +528,20 @@ def _assemble(profile: str, cfg: dict, tuning: dict, spec_map: dict, hist_map: d
     top = max(budgets)
     anytime = {n: anytime_curve(hs.get(top, [])) for n, hs in hist_map.items()}
     st = Study(profile, cfg, tuning, spec_map, hist_map, cells, anytime)
-    if REFERENCE in cells:
-        ref = cells[REFERENCE]
-        for n, c in cells.items():
-            sp = speedup_lib.sweep(c, ref, margin=TARGET_MARGIN) if n != REFERENCE else None
-            st.speed[n] = sp
-        st.target = max(a for _, a in speedup_lib.curve(ref)) - TARGET_MARGIN
-        for n, c in cells.items():
-            tt = speedup_lib.time_to_target(c, st.target)
-            spi = seconds_per_iteration(hist_map[n])
-            tt["seconds_per_iteration"] = spi
-            tt["seconds"] = tt["budget"] * spi if tt["budget"] and spi else None
-            st.to_target[n] = tt
+    for n, c in cells.items():
+        own = REFERENCES[CONTENDERS[n].family]
+        ref = own if own in cells else REFERENCE if REFERENCE in cells else None
+        if ref is None:
+            continue
+        st.reference[n] = ref
+        if ref not in st.targets:
+            st.targets[ref] = max(a for _, a in speedup_lib.curve(cells[ref])) - TARGET_MARGIN
+        st.speed[n] = speedup_lib.sweep(c, cells[ref], margin=TARGET_MARGIN) if n != ref else None
+        tt = speedup_lib.time_to_target(c, st.targets[ref])
+        spi = seconds_per_iteration(hist_map[n])
+        tt["seconds_per_iteration"] = spi
+        tt["seconds"] = tt["budget"] * spi if tt["budget"] and spi else None
+        st.to_target[n] = tt
     st.claims = judge_claims(cells)
     return st
 
@@ -576,15 +625,19 @@ def target_rows(study: Study) -> list:
         ratio = "—" if sp is None else ("not reached" if sp["factor"] is None else
                                         f"{sp['factor']:.2f}× ({_factor(sp['interval']['low'])} – "
                                         f"{_factor(sp['interval']['high'])})")
-        rows.append({"schedule": CONTENDERS[n].label, "iterations to target": _budget_text(tt["budget"]) + floor,
+        ref = study.reference[n]
+        rows.append({"schedule": CONTENDERS[n].label, "against": CONTENDERS[ref].label,
+                     "target %": f"{study.targets[ref]:.2f}",
+                     "iterations to target": _budget_text(tt["budget"]) + floor,
                      "95 % interval": iv, "ms / iteration": f"{1000 * spi:.0f}" if spi else "—",
                      "training s to target": f"{tt['seconds']:.1f}" if tt["seconds"] else "—",
-                     "speed vs 1cycle": ratio, "verdict": "reference" if n == REFERENCE else speed_word(sp)})
+                     "speed": ratio, "verdict": "reference" if n == ref else speed_word(sp)})
     return rows
 
 
 def _factor(v: float | None) -> str:
-    return "—" if v is None else "0" if v == 0 else f"{v:.2f}×"
+    """A ratio bound; 0: in that tail the contender never reached the target."""
+    return "—" if v is None else "never" if v == 0 else f"{v:.2f}×"
 
 
 def claim_rows(study: Study) -> list:
@@ -602,17 +655,23 @@ def cost(study: Study) -> dict:
 
 
 def result_markdown(study: Study) -> str:
-    """The box under the chapter's question: each claim's verdict, then who is fastest."""
+    """The box under the chapter's question: each claim's verdict, then, per reference, who
+    reaches its target faster or slower."""
     lines = [f"- **{c['claim'][0].upper() + c['claim'][1:]}** ({c['source']}): {c['verdict']}" for c in study.claims]
-    faster = [CONTENDERS[n].label for n, sp in study.speed.items() if sp is not None and speed_word(sp) == "faster"]
-    slower = [CONTENDERS[n].label for n, sp in study.speed.items() if sp is not None and speed_word(sp).startswith("slower")]
-    if REFERENCE in study.cells:
-        lines.append(f"- **Faster than 1cycle** to its best accuracy less {TARGET_MARGIN:g} points: "
-                     + (", ".join(faster) if faster else "none") + "; **slower**: " + (", ".join(slower) or "none"))
+    for ref in study.targets:
+        mine = [n for n, r in study.reference.items() if r == ref and n != ref]
+        faster = [CONTENDERS[n].label for n in mine if speed_word(study.speed[n]) == "faster"]
+        slower = [CONTENDERS[n].label for n in mine if speed_word(study.speed[n]).startswith("slower")]
+        if mine:
+            lines.append(f"- **Faster than {CONTENDERS[ref].label}** to its best accuracy less {TARGET_MARGIN:g} "
+                         "points: " + (", ".join(faster) or "none") + "; **slower**: " + (", ".join(slower) or "none"))
     return "\n".join(lines)
 
 
-def command(profile: str = "paper", gpus: int = 4) -> str:
+GPUS = 4  # the paper command's workers: one per GPU (edit --gpus to the machine's count)
+
+
+def command(profile: str = "paper", gpus: int = GPUS) -> str:
     """The one command that computes the chapter at ``profile`` on ``gpus`` GPUs: a sweep point
     per contender (each tunes and sweeps its own runs, into one results store); the chapter then
     reads them from the store (:func:`stored`)."""
@@ -627,7 +686,7 @@ CHAPTER = base.Chapter("chapters/12_schedules_today.ipynb", seeds={p: CONFIG[p][
                            lambda: plan_specs(profile, v["SCHEDULES"], None, v["BUDGETS"])), modern=False)
 default_seeds = CHAPTER.default_seeds
 
-__all__ = ["Contender", "CONTENDERS", "REFERENCE", "CONFIG", "TUNING_RULE", "SPEED_RULE", "CLAIM_RULE", "CLAIMS",
+__all__ = ["Contender", "CONTENDERS", "REFERENCE", "REFERENCES", "GPUS", "CONFIG", "cell_stats", "TUNING_RULE", "SPEED_RULE", "CLAIM_RULE", "CLAIMS",
            "RULES", "TARGET_MARGIN", "TOLERANCE", "Tuning", "Study", "config", "default_schedules",
            "check_schedules", "check_budgets", "spec", "tuning_specs", "sweep_specs", "resolve", "plan_specs", "tune",
            "cells_of", "anytime_curve", "judge", "judge_claims", "speed_word", "run_study", "stored", "tuning_rows",
