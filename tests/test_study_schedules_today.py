@@ -216,3 +216,23 @@ def test_the_paper_command_is_one_sweep_point_per_contender(tmp_path):
     assert rc == 0 and f"{len(st.CONTENDERS)} grid point(s)" in out.getvalue()
     for name in st.CONTENDERS:
         assert f"-p SCHEDULES {name} " in out.getvalue()
+
+
+def test_the_evaluation_that_finds_a_divergence_counts_as_0():
+    blown = History(eval_iters=[100, 200], test_acc=[80.0, 10.0], iterations=200, diverged=True, diverged_at=200)
+    fine = History(eval_iters=[100, 200], test_acc=[81.0, 85.0], iterations=200)
+    assert st.cells_of("sf_sgd", {200: [fine, blown]}, [100, 200]) == {100: [81.0, 80.0], 200: [85.0, None]}
+    assert st.anytime_curve([fine, blown])[1][1] == pytest.approx(42.5)
+
+
+def test_one_seed_gives_no_verdict_beyond_the_noise():
+    one = {100: [80.0], 200: [85.0]}
+    assert st.judge(one, {100: [70.0], 200: [75.0]})["verdict"] == "inconclusive"
+    assert st.judge(one, {100: [90.0], 200: [95.0]})["verdict"] == "inconclusive"
+
+
+def test_the_plan_checks_the_lrs_an_extension_may_add():
+    plan = st.plan_specs("laptop")
+    lrs = [s["schedule"].get("max_lr", s["schedule"].get("lr")) for s in plan["sf_sgd"]["extensions"]]
+    assert lrs == [10.0, 30.0, 0.03, 0.01]
+    assert all(s["validation"] and s["iterations"] == 200 for s in plan["sf_sgd"]["extensions"])

@@ -235,13 +235,21 @@ def resolve(profile: str | None, schedules: Sequence[str] | None = None, seeds: 
 
 def plan_specs(profile: str | None, schedules=None, seeds=None, budgets=None) -> dict:
     """Every run the chapter can ask for, built and checked (nothing trained):
-    ``{name: {"tuning": [...], "sweep": {budget: [...]}}}`` (the sweep at each grid LR's first WD)."""
+    ``{name: {"tuning": [...], "extensions": [...], "sweep": {budget: [...]}}}`` (the sweep at
+    each grid LR's first WD; the extensions: the LRs beyond both grid ends the tuning rule may add)."""
     profile, cfg = resolve(profile, schedules, seeds, budgets)
     out = {}
     for name in cfg["schedules"]:
         c = CONTENDERS[name]
         lr, wd = cfg["lrs"][c.family][0], cfg["weight_decays"][c.family][0]
+        beyond = []
+        for up, x in ((True, max(cfg["lrs"][c.family])), (False, min(cfg["lrs"][c.family]))):
+            for _ in range(MAX_EXTEND):
+                x = _next_lr(x, up)
+                beyond.append(x)
         out[name] = {"tuning": tuning_specs(profile, name, cfg=cfg),
+                     "extensions": [spec(profile, name, cfg["tune_iterations"], cfg["tune_seed"], x, wd,
+                                         validation=cfg["validation"], cfg=cfg) for x in beyond],
                      "sweep": sweep_specs(profile, name, lr, wd, cfg["seeds"], cfg)}
     return out
 
@@ -371,7 +379,8 @@ CLAIM_RULE = (
     "(A is worse by more than the tolerance, by two standard errors); otherwise inconclusive. Two standard errors "
     "are a convention, not a 95 % bound: with 3 seeds a t-interval is about 1.4 times wider. 'The best of today's "
     "schedules' is, at each budget, the other contender with the same optimizer family and the highest seed-mean, "
-    "picked after the runs (which favours it). A claim whose contenders did not run is not run")
+    "picked after the runs (which favours it). With one seed in a cell there is no standard error and the claim is "
+    "inconclusive. A claim whose contenders did not run is not run")
 
 #: The claims the chapter judges: (id, A, B, who claims it, the claim in words). B "*": the best
 #: other contender at each budget.
@@ -425,6 +434,8 @@ def cells_of(name: str, hists: dict, budgets: Sequence[int]) -> dict:
 
 
 def _acc_at(h: History, it: int) -> float | None:
+    if h.diverged and h.diverged_at is not None and it >= h.diverged_at:
+        return None  # the evaluation that found the divergence still recorded an accuracy
     for i, a in zip(h.eval_iters, h.test_acc):
         if i == it:
             return a
@@ -461,9 +472,11 @@ def judge(a: dict, b: dict) -> dict:
         mb, sb, nb = cell_stats(b[bud])
         d = ma - mb
         se = math.sqrt((sa ** 2 / na if na > 1 else 0) + (sb ** 2 / nb if nb > 1 else 0))
-        rows.append(dict(budget=bud, a=ma, b=mb, d=d, se=se))
+        rows.append(dict(budget=bud, a=ma, b=mb, d=d, se=se, n=min(na, nb)))
     if not rows:
         return dict(verdict="not run", rows=rows)
+    if any(r["n"] < 2 for r in rows):  # one seed: no standard error, so no verdict beyond the noise
+        return dict(verdict="inconclusive", rows=rows, worst=min(rows, key=lambda r: r["d"]))
     if any(r["d"] + 2 * r["se"] < -TOLERANCE for r in rows):
         verdict = "not reproduced"
         deciding = min(rows, key=lambda r: r["d"] + 2 * r["se"])
@@ -496,6 +509,9 @@ def judge_claims(cells: dict) -> list:
             out.append({**row, "verdict": "not run", "ours": "—"})
             continue
         res = judge(cells[a], other)
+        if res["verdict"] == "not run":  # no budget in common
+            out.append({**row, "verdict": "not run", "ours": "—"})
+            continue
         w = res["worst"]
         vs = CONTENDERS[names[w["budget"]]].label if names else CONTENDERS[b].label
         ours = (f"deciding budget {w['budget']:,}: {CONTENDERS[a].label} {w['a']:.2f} % vs {vs} {w['b']:.2f} % "
@@ -561,7 +577,10 @@ def run_study(profile: str | None, device: str = "auto", schedules=None, seeds=N
             continue  # nothing to sweep: said in the tuning table
         spec_map[name] = sweep_specs(profile, name, t.lr, t.weight_decay, cfg["seeds"], cfg)
         hist_map[name] = {b: [run(s) for s in ss] for b, ss in spec_map[name].items()}
-    return _assemble(profile, cfg, tuning, spec_map, hist_map)
+    st = _assemble(profile, cfg, tuning, spec_map, hist_map)
+    if hist_map:
+        st.notes.append(base.hardware(hist_map))
+    return st
 
 
 def stored(profile: str = "paper", store: Store | None = None, schedules=None, seeds=None,
