@@ -505,11 +505,8 @@ def judge_claims(cells: dict) -> list:
     for cid, a, b, who, text in CLAIMS:
         row = dict(id=cid, a=a, b=b, source=who, claim=text)
         other, names = (_best_other(cells, a) if a in cells else ({}, {})) if b == "*" else (cells.get(b), {})
-        if a not in cells or not other:
-            out.append({**row, "verdict": "not run", "ours": "—"})
-            continue
-        res = judge(cells[a], other)
-        if res["verdict"] == "not run":  # no budget in common
+        res = judge(cells[a], other) if a in cells and other else dict(verdict="not run")
+        if res["verdict"] == "not run":  # a contender missing, or no budget in common
             out.append({**row, "verdict": "not run", "ours": "—"})
             continue
         w = res["worst"]
@@ -559,6 +556,8 @@ def _assemble(profile: str, cfg: dict, tuning: dict, spec_map: dict, hist_map: d
         tt["seconds"] = tt["budget"] * spi if tt["budget"] and spi else None
         st.to_target[n] = tt
     st.claims = judge_claims(cells)
+    if hist_map:
+        st.notes.append(base.hardware(hist_map))
     return st
 
 
@@ -577,10 +576,7 @@ def run_study(profile: str | None, device: str = "auto", schedules=None, seeds=N
             continue  # nothing to sweep: said in the tuning table
         spec_map[name] = sweep_specs(profile, name, t.lr, t.weight_decay, cfg["seeds"], cfg)
         hist_map[name] = {b: [run(s) for s in ss] for b, ss in spec_map[name].items()}
-    st = _assemble(profile, cfg, tuning, spec_map, hist_map)
-    if hist_map:
-        st.notes.append(base.hardware(hist_map))
-    return st
+    return _assemble(profile, cfg, tuning, spec_map, hist_map)
 
 
 def stored(profile: str = "paper", store: Store | None = None, schedules=None, seeds=None,
@@ -601,9 +597,7 @@ def stored(profile: str = "paper", store: Store | None = None, schedules=None, s
         tuning[name], spec_map[name], hist_map[name] = t, specs, hists
     if not hist_map:
         return None
-    st = _assemble(profile, cfg, tuning, spec_map, hist_map)
-    st.notes.append(base.hardware(hist_map))
-    return st
+    return _assemble(profile, cfg, tuning, spec_map, hist_map)
 
 
 # --------------------------------------------------------------------------- tables and words
@@ -705,7 +699,8 @@ CHAPTER = base.Chapter("chapters/12_schedules_today.ipynb", seeds={p: CONFIG[p][
                            lambda: plan_specs(profile, v["SCHEDULES"], None, v["BUDGETS"])), modern=False)
 default_seeds = CHAPTER.default_seeds
 
-__all__ = ["Contender", "CONTENDERS", "REFERENCE", "REFERENCES", "GPUS", "CONFIG", "cell_stats", "TUNING_RULE", "SPEED_RULE", "CLAIM_RULE", "CLAIMS",
+__all__ = ["Contender", "CONTENDERS", "REFERENCE", "REFERENCES", "GPUS", "CONFIG", "cell_stats", "TUNING_RULE",
+           "SPEED_RULE", "CLAIM_RULE", "CLAIMS",
            "RULES", "TARGET_MARGIN", "TOLERANCE", "Tuning", "Study", "config", "default_schedules",
            "check_schedules", "check_budgets", "spec", "tuning_specs", "sweep_specs", "resolve", "plan_specs", "tune",
            "cells_of", "anytime_curve", "judge", "judge_claims", "speed_word", "run_study", "stored", "tuning_rows",
